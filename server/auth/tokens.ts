@@ -1,0 +1,88 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Repo } from '../db/repo.ts';
+import { AptfreezeError } from '../errors.ts';
+
+export type Role = 'admin' | 'release-manager';
+export interface Principal {
+  name: string;
+  role: Role;
+}
+
+/** What each role may do; admin may do everything. */
+const allowed: Record<string, Role[]> = {
+  snapshot: ['admin', 'release-manager'],
+  freeze: ['admin', 'release-manager'],
+  thaw: ['admin', 'release-manager'],
+  gc: ['admin'],
+  tokens: ['admin'],
+  audit: ['admin'],
+};
+
+export function hashToken(token: string): string {
+  return createHash('sha256').update(token, 'utf8').digest('hex');
+}
+
+export function newToken(): string {
+  return `af_${randomBytes(24).toString('base64url')}`;
+}
+
+/**
+ * Tokens: only their sha256 is stored. A bootstrap admin token may come from
+ * the environment (APTFREEZE_ADMIN_TOKEN) or `<data>/admin-token`.
+ */
+export class TokenService {
+  constructor(
+    private readonly repo: Repo,
+    private readonly bootstrap: () => string | undefined,
+  ) {}
+
+  create(name: string, role: Role, now: Date): string {
+    const token = newToken();
+    this.repo.db.prepare('INSERT INTO tokens (name, role, hash, created_at) VALUES (?, ?, ?, ?)').run(name, role, hashToken(token), now.toISOString());
+    return token;
+  }
+
+  list(): Array<{ id: number; name: string; role: Role; created_at: string; revoked_at: string | null }> {
+    return this.repo.db.prepare('SELECT id, name, role, created_at, revoked_at FROM tokens ORDER BY id').all() as Array<{
+      id: number;
+      name: string;
+      role: Role;
+      created_at: string;
+      revoked_at: string | null;
+    }>;
+  }
+
+  revoke(idOrName: string, now: Date): number {
+    const r = this.repo.db
+      .prepare('UPDATE tokens SET revoked_at = ? WHERE revoked_at IS NULL AND (CAST(id AS TEXT) = ? OR name = ?)')
+      .run(now.toISOString(), idOrName, idOrName);
+    if (r.changes === 0) throw new AptfreezeError('NOT_FOUND', `no active token ${idOrName}`);
+    return r.changes;
+  }
+
+  /** The principal of a presented token, or null. Comparisons are constant-time. */
+  authenticate(token: string | undefined): Principal | null {
+    if (!token) return null;
+    const h = hashToken(token);
+    const boot = this.bootstrap();
+    if (boot && safeEqual(h, hashToken(boot))) return { name: 'admin (bootstrap)', role: 'admin' };
+    const row = this.repo.db.prepare('SELECT name, role, hash FROM tokens WHERE hash = ? AND revoked_at IS NULL').get(h) as
+      | { name: string; role: Role; hash: string }
+      | undefined;
+    if (!row || !safeEqual(row.hash, h)) return null;
+    return { name: row.name, role: row.role };
+  }
+}
+
+export function authorize(p: Principal | null, action: keyof typeof allowed | string): Principal {
+  if (!p) throw new AptfreezeError('UNAUTHORIZED', 'a valid bearer token is required');
+  const roles = allowed[action] ?? ['admin'];
+  if (!roles.includes(p.role)) throw new AptfreezeError('FORBIDDEN', `role ${p.role} may not ${action}`);
+  return p;
+}
+
+function safeEqual(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}

@@ -1,0 +1,31 @@
+import { loadConfig, type Config } from '../config/load.ts';
+import { openServices, type Services } from '../services.ts';
+import { createLogger } from '../log.ts';
+
+export interface GlobalOptions {
+  config?: string;
+  data?: string;
+}
+
+/** --config / APTFREEZE_CONFIG (explicit: must exist), else ./aptfreeze.yaml, else the host's APT sources. */
+export function configFrom(g: GlobalOptions): Config {
+  return loadConfig({ explicitPath: g.config ?? process.env['APTFREEZE_CONFIG'], aptEtcDir: process.env['APTFREEZE_APT_ETC'] });
+}
+
+export function dataDirFrom(g: GlobalOptions): string {
+  return g.data ?? process.env['APTFREEZE_DATA'] ?? './data';
+}
+
+export async function servicesFrom(g: GlobalOptions, opts: { makeAdminToken?: boolean } = {}): Promise<Services> {
+  const config = configFrom(g);
+  return openServices({ config, dataDir: dataDirFrom(g), log: createLogger(), makeAdminToken: opts.makeAdminToken });
+}
+
+export async function withServices<T>(g: GlobalOptions, fn: (s: Services) => Promise<T>): Promise<T> {
+  const s = await servicesFrom(g);
+  try {
+    return await fn(s);
+  } finally {
+    s.close();
+  }
+}

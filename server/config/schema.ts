@@ -1,0 +1,72 @@
+import { z } from 'zod';
+import cron from 'node-cron';
+import { isDuration } from './duration.ts';
+
+/**
+ * Every default in one place, with its unit. The schema is strict: an unknown
+ * key is an error, so a typo never silently falls back to a default.
+ */
+export const defaults = {
+  listen: '127.0.0.1:8080', // host:port of the HTTP server
+  baseUrl: 'http://localhost:8080', // how clients reach it, used in generated sources
+  lifetime: '10d', // Valid-Until of a new serial, counted from its creation
+  keep: 3, // newest serials per archive that gc keeps even when expired
+  gcSchedule: '30 3 * * *', // cron: when `serve` runs gc (daily)
+  fetch: {
+    concurrency: 8, // parallel pool downloads per snapshot
+    retries: 3, // extra attempts per file after the first, with backoff
+    backoffMs: 500, // first retry delay in ms, doubled each attempt
+    connectTimeout: '15s', // TCP connect + response headers
+    idleTimeout: '30s', // longest silence inside a body
+    minRate: 16_384, // bytes/s: a body slower than this on average is aborted (slow retrieval)
+    maxReleaseBytes: 16 * 1024 * 1024, // cap on an InRelease/Release/Release.gpg
+    maxDecompressedBytes: 2 * 1024 * 1024 * 1024, // cap on a decompressed index (bomb defence)
+    maxRedirects: 3, // same-origin redirects followed
+  },
+} as const;
+
+// An archive name is also part of its proof package's name, so it follows Debian's package-name rules.
+const nameRe = /^[a-z0-9][a-z0-9.+-]{0,62}$/;
+// Suites may hold a slash (buster/updates); components too (updates/main).
+const segmentPathRe = /^(?!.*(^|\/)\.\.?(\/|$))[A-Za-z0-9][A-Za-z0-9._+~\/-]*$/;
+const archRe = /^[a-z0-9][a-z0-9-]*$/;
+
+const duration = z.string().refine(isDuration, { message: 'expected a duration: a number and a unit s, m, h or d (e.g. 10d)' });
+const cronExpr = z.string().refine((s) => cron.validate(s), { message: 'expected a cron expression (e.g. "0 */6 * * *")' });
+
+export const archiveSchema = z.strictObject({
+  url: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' }),
+  suites: z.array(z.string().regex(segmentPathRe, 'expected a suite name (letters, digits, . _ + ~ - and /)')).min(1, 'expected at least one suite'),
+  components: z.array(z.string().regex(segmentPathRe, 'expected a component name')).min(1, 'expected at least one component'),
+  architectures: z.array(z.string().regex(archRe, 'expected a Debian architecture name')).min(1, 'expected at least one architecture'),
+  sources: z.boolean().default(false),
+  translations: z.boolean().default(true),
+  keyring: z.string().min(1, 'expected the path of a keyring file'),
+  schedule: cronExpr.optional(),
+  packages: z.array(z.string().regex(/^[a-z0-9][a-z0-9+.-]*$/, 'expected a Debian package name')).min(1).optional(),
+});
+
+export const configSchema = z.strictObject({
+  listen: z.string().regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port').default(defaults.listen),
+  baseUrl: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' }).default(defaults.baseUrl),
+  lifetime: duration.default(defaults.lifetime),
+  keep: z.number().int().min(1, 'expected at least 1').default(defaults.keep),
+  gcSchedule: cronExpr.default(defaults.gcSchedule),
+  fetch: z
+    .strictObject({
+      concurrency: z.number().int().min(1).max(64).default(defaults.fetch.concurrency),
+      retries: z.number().int().min(0).max(10).default(defaults.fetch.retries),
+      backoffMs: z.number().int().min(0).default(defaults.fetch.backoffMs),
+      connectTimeout: duration.default(defaults.fetch.connectTimeout),
+      idleTimeout: duration.default(defaults.fetch.idleTimeout),
+      minRate: z.number().int().min(1).default(defaults.fetch.minRate),
+      maxReleaseBytes: z.number().int().min(1024).default(defaults.fetch.maxReleaseBytes),
+      maxDecompressedBytes: z.number().int().min(1024).default(defaults.fetch.maxDecompressedBytes),
+      maxRedirects: z.number().int().min(0).max(10).default(defaults.fetch.maxRedirects),
+    })
+    .default(() => ({ ...defaults.fetch })),
+  archives: z.record(z.string().regex(nameRe, 'expected an archive name: lower-case letters, digits, . + -'), archiveSchema),
+});
+
+export type ArchiveConfig = z.infer<typeof archiveSchema> & { name: string };
+export type RawConfig = z.infer<typeof configSchema>;

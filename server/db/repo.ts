@@ -1,0 +1,168 @@
+import type { Db } from './open.ts';
+import { AptfreezeError } from '../errors.ts';
+
+export type SerialState = 'pending' | 'live' | 'frozen' | 'collected' | 'failed';
+
+export interface SerialRow {
+  archive: string;
+  serial: string;
+  state: SerialState;
+  created_at: string;
+  published_at: string | null;
+  valid_until: string | null;
+  frozen_until: string | null;
+  freeze_reason: string | null;
+  frozen_by: string | null;
+  frozen_at: string | null;
+  collected_at: string | null;
+  manifest_sha256: string | null;
+  stats: string | null;
+  error: string | null;
+}
+
+export interface SuiteSnapshotRow {
+  suite: string;
+  release_date: string;
+  upstream_sha256: string;
+  signers: string;
+  fetched_at: string;
+}
+
+export interface AuditEntry {
+  actor: string;
+  action: string;
+  target: string;
+  before?: unknown;
+  after?: unknown;
+}
+
+/** Formats the serial `YYYYMMDDNN` for a UTC day and counter. */
+export function formatSerial(day: Date, n: number): string {
+  const d = day.toISOString().slice(0, 10).replace(/-/g, '');
+  return `${d}${String(n).padStart(2, '0')}`;
+}
+
+export function isSerial(s: string): boolean {
+  return /^\d{8}\d{2}$/.test(s);
+}
+
+/** The only place with SQL. Every method is synchronous (better-sqlite3). */
+export class Repo {
+  constructor(readonly db: Db) {}
+
+  ensureArchive(name: string, url: string, now: Date): void {
+    this.db
+      .prepare('INSERT INTO archives (name, url, created_at) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET url = excluded.url')
+      .run(name, url, now.toISOString());
+  }
+
+  /**
+   * Allocates the next serial: today's date and the next counter, strictly
+   * greater than every serial ever allocated for the archive (failed and
+   * collected ones included), so a serial is never reused. If the clock went
+   * back, the counter continues from the highest serial rather than reuse one.
+   */
+  allocateSerial(archive: string, now: Date): string {
+    return this.db
+      .transaction(() => {
+        const max = this.db.prepare('SELECT MAX(serial) FROM serials WHERE archive = ?').pluck().get(archive) as string | null;
+        let serial = formatSerial(now, 1);
+        if (max && max >= serial) {
+          const next = Number(max) + 1;
+          if (next % 100 === 0) throw new AptfreezeError('CONFLICT', `archive ${archive}: serial counter exhausted for ${max.slice(0, 8)} (at most 99 serials a day)`);
+          serial = String(next);
+        }
+        this.db.prepare("INSERT INTO serials (archive, serial, state, created_at) VALUES (?, ?, 'pending', ?)").run(archive, serial, now.toISOString());
+        return serial;
+      })
+      .immediate();
+  }
+
+  markPublished(
+    archive: string,
+    serial: string,
+    v: { validUntil: Date; publishedAt: Date; manifest: string; stats: unknown },
+    suites: SuiteSnapshotRow[],
+  ): void {
+    this.db.transaction(() => {
+      this.db
+        .prepare("UPDATE serials SET state = 'live', valid_until = ?, published_at = ?, manifest_sha256 = ?, stats = ? WHERE archive = ? AND serial = ? AND state = 'pending'")
+        .run(v.validUntil.toISOString(), v.publishedAt.toISOString(), v.manifest, JSON.stringify(v.stats), archive, serial);
+      const ins = this.db.prepare(
+        'INSERT INTO suite_snapshots (archive, serial, suite, release_date, upstream_sha256, signers, fetched_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      );
+      for (const s of suites) ins.run(archive, serial, s.suite, s.release_date, s.upstream_sha256, s.signers, s.fetched_at);
+    })();
+  }
+
+  markFailed(archive: string, serial: string, error: string): void {
+    this.db.prepare("UPDATE serials SET state = 'failed', error = ? WHERE archive = ? AND serial = ? AND state = 'pending'").run(error, archive, serial);
+  }
+
+  pendingSerials(): Array<{ archive: string; serial: string }> {
+    return this.db.prepare("SELECT archive, serial FROM serials WHERE state = 'pending'").all() as Array<{ archive: string; serial: string }>;
+  }
+
+  getSerial(archive: string, serial: string): SerialRow | undefined {
+    return this.db.prepare('SELECT * FROM serials WHERE archive = ? AND serial = ?').get(archive, serial) as SerialRow | undefined;
+  }
+
+  /** Published serials (live, frozen) and collected ones, newest first. */
+  listSerials(archive: string, opts: { includeCollected?: boolean } = {}): SerialRow[] {
+    const states = opts.includeCollected ? "('live', 'frozen', 'collected')" : "('live', 'frozen')";
+    return this.db.prepare(`SELECT * FROM serials WHERE archive = ? AND state IN ${states} ORDER BY serial DESC`).all(archive) as SerialRow[];
+  }
+
+  latestSerial(archive: string): string | null {
+    return (this.db.prepare("SELECT MAX(serial) FROM serials WHERE archive = ? AND state IN ('live', 'frozen')").pluck().get(archive) as string | null) ?? null;
+  }
+
+  listArchives(): Array<{ name: string; url: string; created_at: string }> {
+    return this.db.prepare('SELECT * FROM archives ORDER BY name').all() as Array<{ name: string; url: string; created_at: string }>;
+  }
+
+  /** The newest upstream Date this archive ever accepted for a suite (rollback defence). */
+  lastAcceptedDate(archive: string, suite: string): string | null {
+    return (this.db
+      .prepare(
+        "SELECT MAX(s.release_date) FROM suite_snapshots s JOIN serials r USING (archive, serial) WHERE s.archive = ? AND s.suite = ? AND r.state IN ('live', 'frozen', 'collected')",
+      )
+      .pluck()
+      .get(archive, suite) as string | null) ?? null;
+  }
+
+  suiteSnapshots(archive: string, serial: string): Array<SuiteSnapshotRow> {
+    return this.db.prepare('SELECT suite, release_date, upstream_sha256, signers, fetched_at FROM suite_snapshots WHERE archive = ? AND serial = ? ORDER BY suite').all(archive, serial) as SuiteSnapshotRow[];
+  }
+
+  /** Takes a named cross-process lock; a lock held by a dead process is taken over. */
+  tryLock(name: string, pid: number, now: Date): boolean {
+    return this.db
+      .transaction(() => {
+        const row = this.db.prepare('SELECT pid FROM locks WHERE name = ?').get(name) as { pid: number } | undefined;
+        if (row && row.pid !== pid && processAlive(row.pid)) return false;
+        this.db.prepare('INSERT OR REPLACE INTO locks (name, pid, acquired_at) VALUES (?, ?, ?)').run(name, pid, now.toISOString());
+        return true;
+      })
+      .immediate();
+  }
+
+  unlock(name: string, pid: number): void {
+    this.db.prepare('DELETE FROM locks WHERE name = ? AND pid = ?').run(name, pid);
+  }
+
+  appendAudit(e: AuditEntry, now: Date): void {
+    this.db
+      .prepare('INSERT INTO audit_log (at, actor, action, target, before, after) VALUES (?, ?, ?, ?, ?, ?)')
+      .run(now.toISOString(), e.actor, e.action, e.target, e.before === undefined ? null : JSON.stringify(e.before), e.after === undefined ? null : JSON.stringify(e.after));
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

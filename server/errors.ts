@@ -1,0 +1,59 @@
+/**
+ * One error type for the whole service, with a stable code. Domain code throws
+ * these; only http/ maps a code to a status (see httpStatus below), and the CLI
+ * prints `code: message` on one line. Tests assert codes, never wording.
+ */
+export const errorCodes = {
+  CONFIG_INVALID: 500, // aptfreeze.yaml missing, unreadable or failing the schema
+  BAD_REQUEST: 400, // a malformed request body, date, serial or parameter
+  UNSAFE_PATH: 400, // a path with traversal, NUL or an absolute form
+  UNAUTHORIZED: 401, // no token, or a token that is unknown or revoked
+  FORBIDDEN: 403, // a valid token whose role may not do this
+  NOT_FOUND: 404, // unknown archive, serial or file
+  GONE: 410, // a serial that existed and was collected
+  CONFLICT: 409, // an operation that holds a lock another one needs
+  PAYLOAD_TOO_LARGE: 413,
+  UPSTREAM_HTTP: 502, // upstream answered with an error status, a reset, a timeout
+  UPSTREAM_UNSIGNED: 502, // no InRelease and no Release.gpg, or no signature in them
+  UPSTREAM_BAD_SIGNATURE: 502, // a signature that does not match the signed text
+  UPSTREAM_UNKNOWN_KEY: 502, // signed, but by no key of the archive's keyring
+  UPSTREAM_KEY_EXPIRED: 502, // signed by a keyring key that has expired now (apt's EXPKEYSIG)
+  UPSTREAM_EXPIRED: 502, // the upstream Release's Valid-Until has passed
+  UPSTREAM_ROLLBACK: 502, // the upstream Release's Date is older than the last accepted one
+  UPSTREAM_INCOMPLETE: 502, // a configured component or architecture is not in the Release
+  UPSTREAM_TOO_LARGE: 502, // a body beyond its expected size or the configured cap
+  HASH_MISMATCH: 502, // a file whose sha256 is not the one its signed index lists
+  SIZE_MISMATCH: 502, // a file whose size is not the one its signed index lists
+  MALFORMED: 502, // outside data (a Release, an index, a package) that does not parse
+  VERIFY_FAILED: 422, // the auditor's check found a broken link
+  INTERNAL: 500,
+} as const;
+
+export type ErrorCode = keyof typeof errorCodes;
+
+export class AptfreezeError extends Error {
+  readonly code: ErrorCode;
+  readonly details?: Record<string, unknown>;
+
+  constructor(code: ErrorCode, message: string, options: { cause?: unknown; details?: Record<string, unknown> } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'AptfreezeError';
+    this.code = code;
+    this.details = options.details;
+  }
+}
+
+export function httpStatus(code: ErrorCode): number {
+  return errorCodes[code];
+}
+
+export function isAptfreezeError(e: unknown): e is AptfreezeError {
+  return e instanceof AptfreezeError;
+}
+
+/** Wraps any thrown value so callers always see a code. */
+export function asAptfreezeError(e: unknown): AptfreezeError {
+  if (e instanceof AptfreezeError) return e;
+  const message = e instanceof Error ? e.message : String(e);
+  return new AptfreezeError('INTERNAL', message, { cause: e });
+}

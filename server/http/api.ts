@@ -1,0 +1,45 @@
+import express, { Router, type Request } from 'express';
+import { AptfreezeError } from '../errors.ts';
+import type { AppDeps } from './app.ts';
+import { authorize, type Principal } from '../auth/tokens.ts';
+import { describeSerial, listArchives } from '../snapshot/query.ts';
+
+export function bearer(req: Request): string | undefined {
+  const h = req.headers.authorization;
+  const m = h ? /^Bearer\s+(\S+)$/i.exec(h) : null;
+  return m?.[1];
+}
+
+/** JSON API: reads are public, mutations need a bearer token of a fitting role. */
+export function apiRouter(deps: AppDeps): Router {
+  const r = Router();
+  r.use(express.json({ limit: '16kb', strict: true }));
+  const principal = (req: Request, action: string): Principal => authorize(deps.tokens.authenticate(bearer(req)), action);
+
+  r.get('/archives', (_req, res) => {
+    res.json({ archives: listArchives(deps) });
+  });
+  r.get('/archives/:archive/serials', (req, res) => {
+    const a = knownArchive(deps, req.params['archive']!);
+    res.json({ archive: a, serials: deps.repo.listSerials(a, { includeCollected: true }).map((s) => describeSerial(deps, s)) });
+  });
+  r.get('/archives/:archive/serials/:serial', (req, res) => {
+    const a = knownArchive(deps, req.params['archive']!);
+    const row = deps.repo.getSerial(a, req.params['serial']!);
+    if (!row || row.state === 'pending' || row.state === 'failed') throw new AptfreezeError('NOT_FOUND', `no serial ${req.params['serial']} of ${a}`);
+    res.json({ ...describeSerial(deps, row), suites: deps.repo.suiteSnapshots(a, row.serial) });
+  });
+  r.post('/archives/:archive/snapshots', async (req, res) => {
+    const who = principal(req, 'snapshot');
+    const a = req.params['archive']!;
+    if (!deps.config.archives.some((x) => x.name === a)) throw new AptfreezeError('NOT_FOUND', `unknown archive ${a}`);
+    const result = await deps.snapshot(a, who.name);
+    res.status(201).json(result);
+  });
+  return r;
+}
+
+export function knownArchive(deps: AppDeps, name: string): string {
+  if (deps.config.archives.some((a) => a.name === name) || deps.repo.listArchives().some((a) => a.name === name)) return name;
+  throw new AptfreezeError('NOT_FOUND', `unknown archive ${name}`);
+}

@@ -1,0 +1,49 @@
+import express, { type Request, type Response, type NextFunction } from 'express';
+import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { AptfreezeError, asAptfreezeError, httpStatus } from '../errors.ts';
+import type { Services } from '../services.ts';
+import { treeHandler } from './static.ts';
+import { apiRouter } from './api.ts';
+
+export interface AppDeps extends Services {
+  /** Runs a snapshot (the daemon serialises them per archive). */
+  snapshot: (archive: string, actor: string) => Promise<unknown>;
+}
+
+/** The HTTP face: the JSON API under /api, the keys, and the published tree. */
+export function createApp(deps: AppDeps) {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('query parser', 'simple');
+  app.use('/api', apiRouter(deps));
+  const keysDir = join(deps.publisher.root, 'keys');
+  app.get(['/keys/aptfreeze.asc', '/keys/aptfreeze.gpg'], (req, res, next) => {
+    const f = req.path.endsWith('.asc') ? 'aptfreeze.asc' : 'aptfreeze.gpg';
+    res.type(f.endsWith('.asc') ? 'application/pgp-keys' : 'application/octet-stream');
+    res.sendFile(join(keysDir, f), { dotfiles: 'deny' }, (e) => e && next(e));
+  });
+  const configured = new Set(deps.config.archives.map((a) => a.name));
+  // An archive is served if configured, or if it has a published tree (a removed config keeps serving history).
+  const isArchive = (name: string) => configured.has(name) || (/^[a-z0-9][a-z0-9.+-]*$/.test(name) && existsSync(join(deps.publisher.root, name)));
+  app.use(treeHandler(deps.publisher.root, deps.repo, isArchive));
+  app.use((_req: Request, _res: Response, next: NextFunction) => next(new AptfreezeError('NOT_FOUND', 'not found')));
+  app.use(errorMiddleware(deps));
+  return app;
+}
+
+/** The one error middleware: codes to statuses, a JSON body, no stack traces to clients. */
+export function errorMiddleware(deps: Pick<Services, 'log'>) {
+  return (err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const bodyError = err as { type?: string; status?: number };
+    let e: AptfreezeError;
+    if (bodyError?.type === 'entity.too.large') e = new AptfreezeError('PAYLOAD_TOO_LARGE', 'request body too large');
+    else if (bodyError?.type === 'entity.parse.failed') e = new AptfreezeError('BAD_REQUEST', 'request body is not valid JSON');
+    else e = asAptfreezeError(err);
+    const status = httpStatus(e.code);
+    if (status >= 500) deps.log.error({ code: e.code, path: req.path, err: e.message }, 'request failed');
+    if (res.headersSent) return res.end();
+    res.status(status).json({ error: { code: e.code, message: e.message } });
+  };
+}

@@ -1,0 +1,92 @@
+import type { Request, Response, NextFunction } from 'express';
+import send from 'send';
+import { realpathSync, statSync } from 'node:fs';
+import { join, sep } from 'node:path';
+import { AptfreezeError } from '../errors.ts';
+import type { Repo } from '../db/repo.ts';
+
+const types: Array<[RegExp, string]> = [
+  [/\.deb$|\.udeb$/, 'application/vnd.debian.binary-package'],
+  [/\.gz$/, 'application/gzip'],
+  [/\.xz$/, 'application/x-xz'],
+  [/\.bz2$/, 'application/x-bzip2'],
+  [/\.zst$/, 'application/zstd'],
+  [/\.lz4$/, 'application/x-lz4'],
+  [/\.gpg$/, 'application/pgp-signature'],
+  [/\.asc$/, 'application/pgp-keys'],
+  [/\.dsc$/, 'text/plain; charset=utf-8'],
+  [/\/by-hash\/SHA256\/[0-9a-f]{64}$/, 'application/octet-stream'],
+  [/(^|\/)(InRelease|Release|Packages|Sources|Translation-[^/.]+|Index)$/, 'text/plain; charset=utf-8'],
+  [/\/project\/trace\/[^/]+$/, 'text/plain; charset=utf-8'],
+];
+
+function contentType(path: string): string {
+  for (const [re, t] of types) if (re.test(path)) return t;
+  return 'application/octet-stream';
+}
+
+/**
+ * Splits and decodes a request path; refuses traversal in every form
+ * (`..`, `%2e%2e`, an encoded slash or backslash, NUL) with 400, and any dot
+ * name (staging dirs, temp files) with 404.
+ */
+export function decodeSegments(rawPath: string): string[] {
+  const parts = rawPath.split('/').filter((p, i, a) => !(p === '' && (i === 0 || i === a.length - 1)));
+  return parts.map((raw) => {
+    let seg: string;
+    try {
+      seg = decodeURIComponent(raw);
+    } catch {
+      throw new AptfreezeError('UNSAFE_PATH', 'malformed percent-encoding in the path');
+    }
+    if (seg === '' || seg === '.' || seg === '..' || /[\/\\\u0000-\u001f\u007f]/.test(seg)) {
+      throw new AptfreezeError('UNSAFE_PATH', 'path refused');
+    }
+    if (seg.startsWith('.')) throw new AptfreezeError('NOT_FOUND', 'not found');
+    return seg;
+  });
+}
+
+/**
+ * Serves the published tree: GET/HEAD, Range, ETag and Last-Modified (via
+ * `send`), content types for APT's files. The resolved file must lie inside
+ * the archive's directory after symlinks are followed. A missing file of a
+ * collected serial is 410 Gone.
+ */
+export function treeHandler(publicRoot: string, repo: Repo, isArchive: (name: string) => boolean) {
+  const rootReal = realpathSync(publicRoot);
+  return (req: Request, res: Response, next: NextFunction) => {
+    if (req.method !== 'GET' && req.method !== 'HEAD') return next();
+    let segs: string[];
+    try {
+      segs = decodeSegments(req.path);
+    } catch (e) {
+      return next(e);
+    }
+    const [archive, serial] = segs;
+    if (!archive || !serial || !isArchive(archive)) return next(new AptfreezeError('NOT_FOUND', 'not found'));
+    if (!/^\d{10}$/.test(serial) && serial !== 'latest' && serial !== 'project') return next(new AptfreezeError('NOT_FOUND', 'not found'));
+    const archiveReal = join(rootReal, archive);
+    let abs: string;
+    try {
+      abs = realpathSync(join(archiveReal, ...segs.slice(1)));
+      if (!abs.startsWith(archiveReal + sep)) throw new AptfreezeError('NOT_FOUND', 'not found');
+      if (!statSync(abs).isFile()) throw new AptfreezeError('NOT_FOUND', 'not found');
+    } catch (e) {
+      if (/^\d{10}$/.test(serial) && repo.getSerial(archive, serial)?.state === 'collected') {
+        return next(new AptfreezeError('GONE', `${archive}/${serial} was collected`));
+      }
+      return next(e instanceof AptfreezeError ? e : new AptfreezeError('NOT_FOUND', 'not found'));
+    }
+    const rel = segs.slice(1).join('/');
+    // Pool files and by-hash copies never change; Release files change on freeze; latest/ moves.
+    const immutable = serial !== 'latest' && /^(pool\/|proof\.deb$)|\/by-hash\//.test(rel);
+    const stream = send(req, abs, { etag: true, lastModified: true, cacheControl: false, dotfiles: 'deny' });
+    stream.on('headers', (r: Response) => {
+      r.setHeader('Content-Type', contentType(rel));
+      r.setHeader('Cache-Control', immutable ? 'public, max-age=31536000, immutable' : 'public, max-age=60');
+    });
+    stream.on('error', (err: Error & { status?: number }) => next(err.status === 404 ? new AptfreezeError('NOT_FOUND', 'not found') : err));
+    stream.pipe(res);
+  };
+}

@@ -1,0 +1,55 @@
+import { createServer, type Server } from 'node:http';
+import cron from 'node-cron';
+import type { Services } from './services.ts';
+import { createApp } from './http/app.ts';
+import { snapshotService } from './snapshot/service.ts';
+
+export interface Daemon {
+  server: Server;
+  url: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * The composition root of `aptfreeze serve`: HTTP server and the schedule.
+ * A scheduled run that fails is logged with its cause; the next tick retries.
+ */
+export async function startDaemon(s: Services, opts: { schedule?: boolean } = {}): Promise<Daemon> {
+  const snapshot = snapshotService(s);
+  const app = createApp({ ...s, snapshot });
+  const server = createServer({ keepAliveTimeout: 65_000 }, app);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(s.config.listen.port, s.config.listen.host, () => resolve());
+  });
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : s.config.listen.port;
+  const url = `http://${s.config.listen.host.includes(':') ? `[${s.config.listen.host}]` : s.config.listen.host}:${port}`;
+  const tasks: Array<{ stop(): void | Promise<void> }> = [];
+  if (opts.schedule !== false) {
+    for (const a of s.config.archives) {
+      if (!a.schedule) continue;
+      tasks.push(
+        cron.schedule(a.schedule, async () => {
+          try {
+            await snapshot(a.name, 'schedule');
+          } catch (e) {
+            // Logged inside takeSnapshot with its code; a CONFLICT means the previous run is still going.
+            s.log.warn({ archive: a.name, err: (e as Error).message }, 'scheduled snapshot failed; retrying at the next tick');
+          }
+        }, { noOverlap: true, name: `snapshot-${a.name}` }),
+      );
+    }
+  }
+  s.log.info({ url, archives: s.config.archives.map((a) => a.name) }, 'aptfreeze serving');
+  for (const n of s.config.notes) s.log.warn(n);
+  return {
+    server,
+    url,
+    async stop() {
+      for (const t of tasks) await t.stop();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

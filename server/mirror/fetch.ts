@@ -1,0 +1,185 @@
+import { Agent, request, errors as undiciErrors } from 'undici';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { AptfreezeError, isAptfreezeError } from '../errors.ts';
+import type { FetchSettings } from '../config/load.ts';
+import type { BlobRef, BlobStore } from '../store/store.ts';
+
+export interface FetchStats {
+  requests: number;
+  bytes: number;
+  retries: number;
+}
+
+/** What a fetch may try, in order: by-hash first where upstream offers it, then the plain path. */
+export type Candidates = string[];
+
+/**
+ * The upstream side of HTTP: keep-alive connections (undici), bounded
+ * retries with backoff, per-request deadlines derived from the expected size
+ * (slow retrieval), caps on bodies (endless data), same-origin redirects only.
+ */
+export class Fetcher {
+  readonly stats: FetchStats = { requests: 0, bytes: 0, retries: 0 };
+  private readonly agent: Agent;
+
+  constructor(
+    private readonly settings: FetchSettings,
+    private readonly onBytes: (n: number) => void = () => {},
+  ) {
+    this.agent = new Agent({
+      connections: settings.concurrency + 2,
+      keepAliveTimeout: 10_000,
+      connectTimeout: settings.connectTimeoutMs,
+      headersTimeout: settings.connectTimeoutMs,
+      bodyTimeout: settings.idleTimeoutMs,
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.agent.close();
+  }
+
+  /** A small file (Release, InRelease, Release.gpg) into memory; null when upstream says 404. */
+  async getSmall(url: string, maxBytes: number): Promise<Buffer | null> {
+    return this.withRetries(url, async () => {
+      const res = await this.open(url, maxBytes);
+      if (res === null) return null;
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const c of res.body) {
+        size += c.length;
+        if (size > maxBytes) {
+          res.body.destroy();
+          throw new AptfreezeError('UPSTREAM_TOO_LARGE', `${url}: more than ${maxBytes} bytes`);
+        }
+        chunks.push(c);
+      }
+      return Buffer.concat(chunks);
+    });
+  }
+
+  /**
+   * Streams a file into the store, checking size and sha256 while streaming.
+   * Candidates are tried in order on 404 (by-hash, then the plain path).
+   */
+  async toStore(candidates: Candidates, expected: BlobRef, store: BlobStore): Promise<void> {
+    let lastNotFound: string | undefined;
+    for (const url of candidates) {
+      const ok = await this.withRetries(url, async () => {
+        const res = await this.open(url, expected.size);
+        if (res === null) return false;
+        const len = res.headers['content-length'];
+        if (len !== undefined && Number(len) !== expected.size) {
+          res.body.destroy();
+          throw new AptfreezeError('SIZE_MISMATCH', `${url}: Content-Length ${len}, the signed index says ${expected.size}`);
+        }
+        const counted = this.count(res.body);
+        try {
+          await store.putStream(counted, expected);
+        } catch (e) {
+          res.body.destroy();
+          if (isAptfreezeError(e) && (e.code === 'SIZE_MISMATCH' || e.code === 'HASH_MISMATCH')) {
+            throw new AptfreezeError(e.code, `${url}: ${e.message}`, { cause: e, details: e.details });
+          }
+          throw e;
+        }
+        return true;
+      });
+      if (ok) return;
+      lastNotFound = url;
+    }
+    throw new AptfreezeError('UPSTREAM_HTTP', `${lastNotFound ?? candidates[0]}: 404 Not Found`);
+  }
+
+  private async *count(body: AsyncIterable<Buffer>): AsyncIterable<Buffer> {
+    for await (const c of body) {
+      this.stats.bytes += c.length;
+      this.onBytes(c.length);
+      yield c;
+    }
+  }
+
+  /** Opens a GET, following same-origin redirects; null on 404/410. */
+  private async open(url: string, expectedBytes: number) {
+    let current = url;
+    const origin = new URL(url).origin;
+    // Slow retrieval: the whole body must arrive at minRate on average, plus fixed slack.
+    const deadline = this.settings.connectTimeoutMs + this.settings.idleTimeoutMs + Math.ceil((expectedBytes / this.settings.minRate) * 1000);
+    const signal = AbortSignal.timeout(deadline);
+    for (let hop = 0; ; hop++) {
+      this.stats.requests++;
+      let res;
+      try {
+        res = await request(current, { dispatcher: this.agent, signal, maxRedirections: 0 } as Parameters<typeof request>[1]);
+      } catch (e) {
+        throw toUpstreamError(current, e);
+      }
+      const status = res.statusCode;
+      if ([301, 302, 303, 307, 308].includes(status)) {
+        res.body.destroy();
+        const location = res.headers['location'];
+        if (typeof location !== 'string') throw new AptfreezeError('UPSTREAM_HTTP', `${current}: redirect without Location`);
+        const next = new URL(location, current);
+        if (next.origin !== origin) throw new AptfreezeError('UPSTREAM_HTTP', `${current}: redirect to another host (${next.origin}) refused`);
+        if (hop >= this.settings.maxRedirects) throw new AptfreezeError('UPSTREAM_HTTP', `${url}: more than ${this.settings.maxRedirects} redirects`);
+        current = next.href;
+        continue;
+      }
+      if (status === 404 || status === 410) {
+        res.body.destroy();
+        return null;
+      }
+      if (status !== 200) {
+        res.body.destroy();
+        throw new AptfreezeError('UPSTREAM_HTTP', `${current}: HTTP ${status}`, { details: { status } });
+      }
+      const raw = res.body;
+      // Surface a deadline abort inside the body as an upstream error.
+      return { headers: res.headers, body: Object.assign(guardBody(raw, current), { destroy: () => raw.destroy() }) };
+    }
+  }
+
+  private async withRetries<T>(url: string, attempt: () => Promise<T>): Promise<T> {
+    for (let i = 0; ; i++) {
+      try {
+        return await attempt();
+      } catch (e) {
+        if (!retryable(e) || i >= this.settings.retries) throw e;
+        this.stats.retries++;
+        await sleep(this.settings.backoffMs * 2 ** i);
+      }
+    }
+  }
+}
+
+async function* guardBody(body: AsyncIterable<Buffer> & { destroy(): void }, url: string): AsyncIterable<Buffer> {
+  try {
+    for await (const c of body) yield c;
+  } catch (e) {
+    throw toUpstreamError(url, e);
+  }
+}
+
+/** Errors worth another attempt: the network, 5xx, 429, a short body. Never a wrong hash or an oversized body. */
+function retryable(e: unknown): boolean {
+  if (!isAptfreezeError(e)) return true;
+  if (e.code === 'UPSTREAM_HTTP') {
+    const status = e.details?.['status'] as number | undefined;
+    if (status === undefined) return !/redirect/.test(e.message);
+    return status >= 500 || status === 429;
+  }
+  if (e.code !== 'SIZE_MISMATCH') return false;
+  const got = e.details?.['got'] as number | undefined;
+  const expected = e.details?.['expected'] as number | undefined;
+  return got !== undefined && expected !== undefined && got < expected;
+}
+
+function toUpstreamError(url: string, e: unknown): AptfreezeError {
+  if (isAptfreezeError(e)) return e;
+  const err = e as Error & { code?: string };
+  let what = err.message || String(e);
+  if (err.name === 'TimeoutError' || err.name === 'AbortError' || err instanceof undiciErrors.BodyTimeoutError || err instanceof undiciErrors.HeadersTimeoutError) {
+    what = `timed out (${err.message})`;
+  }
+  return new AptfreezeError('UPSTREAM_HTTP', `${url}: ${what}`, { cause: e });
+}

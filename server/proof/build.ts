@@ -1,0 +1,56 @@
+import { createHash } from 'node:crypto';
+import { buildDeb } from '../debian/deb.ts';
+import type { BlobStore } from '../store/store.ts';
+import { proofInstallDir, proofPackageName, type ProofManifest } from './manifest.ts';
+
+/**
+ * Builds the proof package of a snapshot from its manifest and the stored
+ * blobs it names. A pure function of those inputs: fixed mtime (the serial's
+ * creation), sorted paths, root owner, so the same snapshot gives the same bytes.
+ */
+export async function buildProofDeb(manifest: ProofManifest, store: BlobStore): Promise<Buffer> {
+  const dir = proofInstallDir(manifest.archive, manifest.serial);
+  const files: Array<{ path: string; data: Buffer }> = [];
+  files.push({ path: `${dir}/manifest.json`, data: Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`) });
+  files.push({ path: `${dir}/${manifest.keyring.name}`, data: await store.read(manifest.keyring.sha256) });
+  for (const s of manifest.suites) {
+    for (const f of s.releaseFiles) files.push({ path: `${dir}/dists/${s.suite}/${f.name}`, data: await store.read(f.sha256) });
+    for (const i of s.indices) if (i.inProof) files.push({ path: `${dir}/dists/${s.suite}/${i.path}`, data: await store.read(i.sha256) });
+  }
+  const installedKb = Math.ceil(files.reduce((n, f) => n + f.data.length, 0) / 1024);
+  const control = [
+    `Package: ${proofPackageName(manifest.archive)}`,
+    `Version: ${manifest.serial}`,
+    'Architecture: all',
+    'Maintainer: aptfreeze <aptfreeze@localhost>',
+    `Installed-Size: ${installedKb}`,
+    'Section: misc',
+    'Priority: optional',
+    `Description: upstream signatures and indices of ${manifest.archive} snapshot ${manifest.serial}`,
+    ' The upstream InRelease (or Release and Release.gpg) files exactly as fetched,',
+    ' the upstream keyring, the upstream index files and a manifest, so that',
+    ' `aptfreeze verify --proof` can check a package back to the upstream signature.',
+    '',
+  ].join('\n');
+  return buildDeb({ control, files, mtime: Math.floor(new Date(manifest.createdAt).getTime() / 1000), compression: 'zst' });
+}
+
+/** The Packages stanza of the proof package, for the aptfreeze-proof component. */
+export function proofStanza(manifest: ProofManifest, deb: Buffer, poolPath: string): string {
+  const sha256 = createHash('sha256').update(deb).digest('hex');
+  const md5 = createHash('md5').update(deb).digest('hex');
+  return [
+    `Package: ${proofPackageName(manifest.archive)}`,
+    `Version: ${manifest.serial}`,
+    'Architecture: all',
+    'Maintainer: aptfreeze <aptfreeze@localhost>',
+    'Section: misc',
+    'Priority: optional',
+    `Filename: ${poolPath}`,
+    `Size: ${deb.length}`,
+    `MD5sum: ${md5}`,
+    `SHA256: ${sha256}`,
+    `Description: upstream signatures and indices of ${manifest.archive} snapshot ${manifest.serial}`,
+    '',
+  ].join('\n');
+}

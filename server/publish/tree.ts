@@ -1,0 +1,145 @@
+import { promises as fsp, existsSync, readlinkSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { FsBlobStore } from '../store/store.ts';
+import { AptfreezeError } from '../errors.ts';
+import { checkRelativePath } from '../debian/paths.ts';
+
+export interface TreeLink {
+  /** Path relative to the serial's root, e.g. pool/main/h/hello/hello_1_amd64.deb */
+  path: string;
+  sha256: string;
+  size: number;
+}
+
+export interface TreeFile {
+  path: string;
+  data: string | Uint8Array;
+}
+
+/** Files written last, in this order, so a half-built tree never looks signed (InRelease last). */
+export const signedNames = ['Release', 'Release.gpg', 'InRelease'] as const;
+
+/**
+ * The published tree: plain static files, hard links into the store, so a
+ * stock web server can serve it. A serial is built aside in a dot-directory
+ * and renamed into place: a reader sees the whole serial or none of it.
+ *
+ *   <root>/<archive>/<serial>/...           an immutable snapshot
+ *   <root>/<archive>/latest -> <serial>     moved by an atomic symlink rename
+ *   <root>/<archive>/project/trace/<archive>
+ *   <root>/<archive>/.staging-<serial>-*    being built (never served)
+ */
+export class Publisher {
+  constructor(
+    readonly root: string,
+    private readonly store: FsBlobStore,
+  ) {}
+
+  serialDir(archive: string, serial: string): string {
+    return join(this.root, archive, serial);
+  }
+
+  async stage(archive: string, serial: string, links: TreeLink[], files: TreeFile[], linkConcurrency = 32): Promise<string> {
+    const dir = join(this.root, archive, `.staging-${serial}-${randomBytes(4).toString('hex')}`);
+    await fsp.mkdir(dir, { recursive: true });
+    const made = new Set<string>();
+    const ensureDir = async (p: string) => {
+      const d = dirname(p);
+      if (made.has(d)) return;
+      await fsp.mkdir(d, { recursive: true });
+      made.add(d);
+    };
+    // Every path is checked again here: nothing is ever written outside the staging directory.
+    for (const l of links) checkRelativePath(l.path, 'tree path');
+    for (const f of files) checkRelativePath(f.path, 'tree path');
+    const sorted = [...links].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    for (const l of sorted) await ensureDir(join(dir, l.path));
+    let i = 0;
+    const worker = async () => {
+      while (i < sorted.length) {
+        const l = sorted[i++]!;
+        await this.store.linkTo(l.sha256, join(dir, l.path));
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(linkConcurrency, sorted.length) }, worker));
+    const order = (p: string) => {
+      const n = signedNames.indexOf(p.split('/').pop() as (typeof signedNames)[number]);
+      return n < 0 ? -1 : n;
+    };
+    for (const f of [...files].sort((a, b) => order(a.path) - order(b.path))) {
+      await ensureDir(join(dir, f.path));
+      await fsp.writeFile(join(dir, f.path), f.data, { flag: 'wx', mode: 0o644 });
+    }
+    return dir;
+  }
+
+  /** Renames the staging directory into place; refuses to replace an existing serial. */
+  async commit(archive: string, serial: string, stagingDir: string): Promise<void> {
+    const dest = this.serialDir(archive, serial);
+    if (existsSync(dest)) throw new AptfreezeError('CONFLICT', `${archive}/${serial} is already published`);
+    await fsp.rename(stagingDir, dest);
+  }
+
+  async discard(stagingDir: string): Promise<void> {
+    await fsp.rm(stagingDir, { recursive: true, force: true });
+  }
+
+  /** Points `latest` at a serial (symlink written aside, then renamed over) and rewrites the trace file. */
+  async setLatest(archive: string, serial: string | null, now: Date): Promise<void> {
+    const base = join(this.root, archive);
+    await fsp.mkdir(base, { recursive: true });
+    const link = join(base, 'latest');
+    if (serial === null) {
+      await fsp.rm(link, { force: true });
+      return;
+    }
+    const tmp = join(base, `.latest-${randomBytes(4).toString('hex')}`);
+    await fsp.symlink(serial, tmp);
+    await fsp.rename(tmp, link);
+    const trace = join(base, 'project', 'trace');
+    await fsp.mkdir(trace, { recursive: true });
+    // The form of Debian's project/trace files, which time-based snapshot tooling reads.
+    const text = `Date: ${now.toUTCString()}\nArchive serial: ${serial}\nCreator: aptfreeze\n`;
+    await writeAtomic(join(trace, archive), text);
+  }
+
+  latestOf(archive: string): string | null {
+    try {
+      return readlinkSync(join(this.root, archive, 'latest'));
+    } catch {
+      return null;
+    }
+  }
+
+  /** Replaces one file of a published serial atomically (freeze/thaw re-signing). */
+  async replaceFile(archive: string, serial: string, relPath: string, data: string | Uint8Array): Promise<void> {
+    checkRelativePath(relPath, 'tree path');
+    await writeAtomic(join(this.serialDir(archive, serial), relPath), data);
+  }
+
+  /** Removes every staging leftover of a crashed run, and `keep` decides which serial dirs stay. */
+  async recover(skip: (archive: string) => boolean, keep: (archive: string, serial: string) => boolean): Promise<string[]> {
+    const removed: string[] = [];
+    if (!existsSync(this.root)) return removed;
+    for (const archive of await fsp.readdir(this.root)) {
+      const base = join(this.root, archive);
+      if (archive === 'keys' || skip(archive) || !(await fsp.stat(base)).isDirectory()) continue;
+      for (const name of await fsp.readdir(base)) {
+        const isStaging = name.startsWith('.staging-') || name.startsWith('.latest-') || name.startsWith('.tmp-');
+        const isSerial = /^\d{10}$/.test(name);
+        if (isStaging || (isSerial && !keep(archive, name))) {
+          await fsp.rm(join(base, name), { recursive: true, force: true });
+          removed.push(`${archive}/${name}`);
+        }
+      }
+    }
+    return removed;
+  }
+}
+
+export async function writeAtomic(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+  const tmp = `${path}.tmp-${randomBytes(4).toString('hex')}`;
+  await fsp.writeFile(tmp, data, { mode, flag: 'wx' });
+  await fsp.rename(tmp, path);
+}

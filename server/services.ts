@@ -1,0 +1,97 @@
+import { mkdirSync, existsSync, readFileSync, writeFileSync, copyFileSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Config } from './config/load.ts';
+import { openDb, type Db } from './db/open.ts';
+import { Repo } from './db/repo.ts';
+import { FsBlobStore } from './store/store.ts';
+import { Publisher } from './publish/tree.ts';
+import { loadOrCreateServiceKey, type ServiceKey } from './sign/key.ts';
+import { TokenService, newToken } from './auth/tokens.ts';
+import type { Logger } from './log.ts';
+
+/** Everything an operation needs, made once and passed in (no module-level singletons). */
+export interface Services {
+  config: Config;
+  dataDir: string;
+  db: Db;
+  repo: Repo;
+  store: FsBlobStore;
+  publisher: Publisher;
+  key: ServiceKey;
+  tokens: TokenService;
+  log: Logger;
+  now: () => Date;
+  close(): void;
+}
+
+export interface OpenOptions {
+  config: Config;
+  dataDir: string;
+  log: Logger;
+  now?: () => Date;
+  /** Make `<data>/admin-token` when no bootstrap token exists (the daemon does; one-shot commands don't). */
+  makeAdminToken?: boolean;
+}
+
+/**
+ * Opens the data directory: database (migrations applied), store, published
+ * tree, signing key. Then recovers from any crash: half-built serials of
+ * archives no live process is snapshotting are marked failed and removed.
+ *
+ *   <data>/aptfreeze.db   <data>/store/   <data>/public/   <data>/keys/private.asc (0600)
+ */
+export async function openServices(opts: OpenOptions): Promise<Services> {
+  const dataDir = resolve(opts.dataDir);
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const db = openDb(join(dataDir, 'aptfreeze.db'));
+  const repo = new Repo(db);
+  const store = new FsBlobStore(join(dataDir, 'store'));
+  await store.init();
+  const publicRoot = join(dataDir, 'public');
+  mkdirSync(join(publicRoot, 'keys'), { recursive: true });
+  const publisher = new Publisher(publicRoot, store);
+  const key = await loadOrCreateServiceKey(join(dataDir, 'keys'));
+  for (const f of ['aptfreeze.asc', 'aptfreeze.gpg']) {
+    const src = join(dataDir, 'keys', f);
+    const dst = join(publicRoot, 'keys', f);
+    if (!existsSync(dst) || statSync(dst).size !== statSync(src).size) copyFileSync(src, dst);
+  }
+  const tokenFile = join(dataDir, 'admin-token');
+  if (opts.makeAdminToken && !process.env['APTFREEZE_ADMIN_TOKEN'] && !existsSync(tokenFile)) {
+    writeFileSync(tokenFile, `${newToken()}\n`, { mode: 0o600, flag: 'wx' });
+    opts.log.info({ file: tokenFile }, 'made a bootstrap admin token');
+  }
+  const bootstrap = () => process.env['APTFREEZE_ADMIN_TOKEN'] || (existsSync(tokenFile) ? readFileSync(tokenFile, 'utf8').trim() : undefined);
+  const tokens = new TokenService(repo, bootstrap);
+  const now = opts.now ?? (() => new Date());
+  const services: Services = { config: opts.config, dataDir, db, repo, store, publisher, key, tokens, log: opts.log, now, close: () => db.close() };
+  await recover(services);
+  return services;
+}
+
+/** Crash recovery; skips any archive whose snapshot lock a live process holds. */
+export async function recover(s: Services): Promise<void> {
+  const archives = new Set([...s.repo.listArchives().map((a) => a.name), ...s.config.archives.map((a) => a.name)]);
+  const locked = new Set<string>();
+  for (const a of archives) {
+    if (!s.repo.tryLock(`snapshot:${a}`, process.pid, s.now())) {
+      locked.add(a);
+      continue;
+    }
+    try {
+      for (const p of s.repo.pendingSerials()) if (p.archive === a) s.repo.markFailed(a, p.serial, 'INTERNAL: interrupted (recovered at start)');
+    } finally {
+      s.repo.unlock(`snapshot:${a}`, process.pid);
+    }
+  }
+  const removed = await s.publisher.recover((archive) => locked.has(archive), (archive, serial) => {
+    const row = s.repo.getSerial(archive, serial);
+    return row !== undefined && (row.state === 'live' || row.state === 'frozen');
+  });
+  for (const a of archives) {
+    if (locked.has(a)) continue;
+    const latest = s.repo.latestSerial(a);
+    if (s.publisher.latestOf(a) !== latest) await s.publisher.setLatest(a, latest, s.now());
+  }
+  if (removed.length) s.log.warn({ removed }, 'removed half-built serials left by an interrupted run');
+}

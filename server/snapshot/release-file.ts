@@ -1,0 +1,53 @@
+import { emitRelease, formatDebianDate, formatHashList, parseRelease, type ReleaseFileEntry } from '../debian/release.ts';
+
+/** Hash fields of upstream's Release that we drop: we list SHA256 only (apt has trusted nothing weaker since 1.x). */
+const hashFields = new Set(['md5sum', 'sha1', 'sha256', 'sha512']);
+
+export interface OurReleaseOptions {
+  validUntil: Date;
+  /** Components we add (aptfreeze-proof). */
+  extraComponents: string[];
+  /** apt's `Snapshots:` field (apt >= 2.7), on the Release served under latest/. */
+  snapshots?: string;
+}
+
+/**
+ * Our Release for a snapshot: upstream's fields as they were (Date included),
+ * a new Valid-Until, Acquire-By-Hash on (every index we serve has a by-hash
+ * copy, which keeps `latest/` consistent across publications), our extra
+ * component, and the SHA256 list of what we serve.
+ */
+export function ourReleaseText(upstreamFields: ReadonlyArray<[string, string]>, sha256: ReleaseFileEntry[], opts: OurReleaseOptions): string {
+  const fields: Array<[string, string]> = [];
+  for (const [name, value] of upstreamFields) {
+    const lower = name.toLowerCase();
+    if (hashFields.has(lower) || lower === 'valid-until' || lower === 'acquire-by-hash' || lower === 'snapshots') continue;
+    if (lower === 'components') {
+      const have = value.split(/\s+/).filter(Boolean);
+      fields.push([name, [...have, ...opts.extraComponents.filter((c) => !have.includes(c))].join(' ')]);
+      continue;
+    }
+    fields.push([name, value]);
+  }
+  fields.push(['Valid-Until', formatDebianDate(opts.validUntil)]);
+  fields.push(['Acquire-By-Hash', 'yes']);
+  if (opts.snapshots) fields.push(['Snapshots', opts.snapshots]);
+  const sorted = [...sha256].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  fields.push(['SHA256', formatHashList(sorted)]);
+  return emitRelease(fields);
+}
+
+/** The same Release with another Valid-Until (freeze, thaw): Date and index hashes untouched. */
+export function withValidUntil(releaseText: string, validUntil: Date): string {
+  const parsed = parseRelease(releaseText);
+  const fields = parsed.fields.map(([n, v]): [string, string] => (n.toLowerCase() === 'valid-until' ? [n, formatDebianDate(validUntil)] : [n, v]));
+  return emitRelease(fields);
+}
+
+/** The same Release with or without apt's Snapshots field. */
+export function withSnapshots(releaseText: string, snapshots: string | undefined): string {
+  const parsed = parseRelease(releaseText);
+  const fields = parsed.fields.filter(([n]) => n.toLowerCase() !== 'snapshots');
+  if (snapshots) fields.push(['Snapshots', snapshots]);
+  return emitRelease(fields);
+}

@@ -1,0 +1,371 @@
+import { readFile } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
+import { AptfreezeError, asAptfreezeError } from '../errors.ts';
+import type { Config } from '../config/load.ts';
+import type { ArchiveConfig } from '../config/schema.ts';
+import type { Repo } from '../db/repo.ts';
+import type { FsBlobStore, BlobRef } from '../store/store.ts';
+import type { Publisher, TreeLink, TreeFile } from '../publish/tree.ts';
+import type { ServiceKey } from '../sign/key.ts';
+import { signRelease } from '../sign/signer.ts';
+import type { Logger } from '../log.ts';
+import { readKeyring } from '../pgp/keyring.ts';
+import { Fetcher } from '../mirror/fetch.ts';
+import { fetchUpstreamRelease, checkFreshness, suiteUrl, type UpstreamRelease } from '../mirror/upstream.ts';
+import { planIndices, preferredVariant, type IndexGroup } from '../mirror/plan.ts';
+import { compressBuffer, compressionOf, stripCompression, type Compression } from '../debian/compress.ts';
+import type { ReleaseFileEntry } from '../debian/release.ts';
+import { stanzasOfBlob, packagesRef, sourcesRefs, type PoolRef } from './parse-index.ts';
+import { ourReleaseText } from './release-file.ts';
+import { mapLimit } from '../util/limit.ts';
+import { buildProofDeb, proofStanza } from '../proof/build.ts';
+import { proofComponent, proofPoolPath, type ProofManifest, type ProofSuite, type ProofIndex } from '../proof/manifest.ts';
+import { writeManifest, type SerialManifest } from './manifest.ts';
+
+export interface SnapshotContext {
+  config: Config;
+  repo: Repo;
+  store: FsBlobStore;
+  publisher: Publisher;
+  key: ServiceKey;
+  now: () => Date;
+  log: Logger;
+  /** Called at each named step (crash tests hook kill points here). */
+  step?: (name: string) => void | Promise<void>;
+  /** Download progress (bytes) for a terminal display. */
+  onBytes?: (n: number) => void;
+  onPlan?: (info: { poolFiles: number; poolBytes: number }) => void;
+}
+
+export interface SnapshotStats {
+  suites: number;
+  indexFiles: number;
+  indexFetched: number;
+  poolFiles: number;
+  poolFetched: number;
+  bytesFetched: number;
+  requests: number;
+  retries: number;
+  ms: number;
+}
+
+export interface SnapshotResult {
+  archive: string;
+  serial: string;
+  validUntil: string;
+  stats: SnapshotStats;
+}
+
+/** Per suite: what the run learnt, to write the Release and the proof. */
+interface SuiteWork {
+  up: UpstreamRelease;
+  groups: IndexGroup[];
+  /** Variants upstream actually served (404s skipped), by path. */
+  have: Map<string, ReleaseFileEntry>;
+  /** Served replacements of filtered indices, by upstream path. */
+  filtered: Map<string, ReleaseFileEntry>;
+  /** Index groups (paths without compression suffix) served filtered. */
+  filteredBases: Set<string>;
+}
+
+const indexDecompressCap = (ctx: SnapshotContext) => ctx.config.fetch.maxDecompressedBytes;
+
+/**
+ * One mirror run of one archive -> one immutable, published serial. The steps
+ * follow the design's mirror cycle; any failure marks the serial failed,
+ * removes its staging tree and leaves `latest` and every earlier serial as
+ * they were.
+ */
+export async function takeSnapshot(ctx: SnapshotContext, archiveName: string, actor = 'cli'): Promise<SnapshotResult> {
+  const archive = ctx.config.archives.find((a) => a.name === archiveName);
+  if (!archive) throw new AptfreezeError('NOT_FOUND', `unknown archive ${archiveName} (configured: ${ctx.config.archives.map((a) => a.name).join(', ') || 'none'})`);
+  const lock = `snapshot:${archive.name}`;
+  if (!ctx.repo.tryLock(lock, process.pid, ctx.now())) throw new AptfreezeError('CONFLICT', `a snapshot of ${archive.name} is already running`);
+  const started = Date.now();
+  const fetcher = new Fetcher(ctx.config.fetch, ctx.onBytes);
+  let serial: string | undefined;
+  let staging: string | undefined;
+  try {
+    const step = async (name: string) => {
+      ctx.log.debug({ archive: archive.name, serial, step: name }, 'step');
+      await ctx.step?.(name);
+    };
+    ctx.repo.ensureArchive(archive.name, archive.url, ctx.now());
+    await step('releases');
+    const keyringBytes = await readFile(archive.keyring);
+    const keys = await readKeyring(keyringBytes);
+    const suites: SuiteWork[] = [];
+    for (const suite of archive.suites) {
+      const up = await fetchUpstreamRelease(fetcher, archive.url, suite, keys, { now: ctx.now(), requireValidNow: true }, ctx.config.fetch.maxReleaseBytes);
+      checkFreshness(up, ctx.now(), ctx.repo.lastAcceptedDate(archive.name, suite));
+      const groups = planIndices(up.release, { suite, components: archive.components, architectures: archive.architectures, sources: archive.sources, translations: archive.translations });
+      suites.push({ up, groups, have: new Map(), filtered: new Map(), filteredBases: new Set() });
+    }
+    serial = ctx.repo.allocateSerial(archive.name, ctx.now());
+    const createdAt = ctx.now();
+    ctx.log.info({ archive: archive.name, serial }, 'snapshot started');
+
+    await step('indices');
+    let indexFetched = 0;
+    const indexJobs = suites.flatMap((w) => w.groups.flatMap((g) => g.variants.map((v) => ({ w, g, v }))));
+    await mapLimit(indexJobs, ctx.config.fetch.concurrency, async ({ w, v }) => {
+      const ok = await fetchIndex(ctx, fetcher, archive, w.up, v);
+      if (ok === 'fetched') indexFetched++;
+      if (ok !== 'missing') w.have.set(v.path, v);
+    });
+    for (const w of suites) {
+      for (const g of w.groups) {
+        if ((g.kind === 'packages' || g.kind === 'sources') && !g.variants.some((v) => w.have.has(v.path))) {
+          throw new AptfreezeError('UPSTREAM_HTTP', `${suiteUrl(archive.url, w.up.suite)}/${g.base}: no variant of this index could be fetched`);
+        }
+      }
+    }
+
+    await step('parse');
+    const pool = new Map<string, PoolRef>();
+    const addRef = (r: PoolRef, where: string) => {
+      const seen = pool.get(r.path);
+      if (seen && (seen.sha256 !== r.sha256 || seen.size !== r.size)) throw new AptfreezeError('MALFORMED', `${where}: ${r.path} is listed with two different hashes`);
+      pool.set(r.path, r);
+    };
+    const filter = archive.packages ? new Set(archive.packages) : null;
+    const keptSources = new Set<string>();
+    for (const w of suites) {
+      const ordered = [...w.groups].sort((a, b) => kindOrder(a) - kindOrder(b));
+      for (const g of ordered) {
+        if (g.kind !== 'packages' && g.kind !== 'sources') continue;
+        const v = preferredVariant(g.variants, (e) => w.have.has(e.path))!;
+        const where = `${w.up.suite}/${v.path}`;
+        const kept: Buffer[] = [];
+        for await (const s of stanzasOfBlob(ctx.store, v.hash, v.path, indexDecompressCap(ctx))) {
+          const name = s.get('Package') ?? '';
+          if (g.kind === 'packages') {
+            if (filter && !filter.has(name)) continue;
+            addRef(packagesRef(s, where), where);
+            if (filter) keptSources.add((s.get('Source') ?? name).split(' ')[0]!);
+          } else {
+            if (filter && !filter.has(name) && !keptSources.has(name)) continue;
+            for (const r of sourcesRefs(s, where)) addRef(r, where);
+          }
+          if (filter) kept.push(s.raw);
+        }
+        if (filter) await writeFiltered(ctx, w, g, kept);
+      }
+    }
+
+    await step('pool');
+    const missing = [...pool.values()].filter((r) => !ctx.store.has(r.sha256));
+    const uniqueMissing = [...new Map(missing.map((r) => [r.sha256, r])).values()];
+    ctx.onPlan?.({ poolFiles: uniqueMissing.length, poolBytes: uniqueMissing.reduce((n, r) => n + r.size, 0) });
+    await mapLimit(uniqueMissing, ctx.config.fetch.concurrency, async (r) => {
+      if (ctx.store.has(r.sha256)) return;
+      await fetcher.toStore([`${archive.url.replace(/\/+$/, '')}/${r.path}`], { sha256: r.sha256, size: r.size }, ctx.store);
+    });
+
+    await step('proof');
+    const validUntil = new Date(createdAt.getTime() + ctx.config.lifetimeMs);
+    const keyringBlob = await ctx.store.putBuffer(keyringBytes);
+    const proof = await makeProof(ctx, archive, serial, createdAt, suites, keyringBlob);
+
+    await step('sign');
+    const links: TreeLink[] = [];
+    const files: TreeFile[] = [];
+    for (const r of pool.values()) links.push({ path: r.path, sha256: r.sha256, size: r.size });
+    links.push({ path: proof.poolPath, sha256: proof.blob.sha256, size: proof.blob.size });
+    links.push({ path: 'proof.deb', sha256: proof.blob.sha256, size: proof.blob.size });
+    for (const w of suites) {
+      const entries = new Map<string, ReleaseFileEntry>();
+      for (const e of w.up.release.sha256) entries.set(e.path, e);
+      for (const [path, e] of w.filtered) entries.set(path, e);
+      for (const e of proof.indexEntries) entries.set(e.path, e);
+      // A filtered index is listed only in the compressions we wrote for it.
+      for (const e of w.up.release.sha256) if (w.filteredBases.has(stripCompression(e.path)) && !w.filtered.has(e.path)) entries.delete(e.path);
+      const served = [...w.have.values()]
+        .filter((v) => !w.filteredBases.has(stripCompression(v.path)))
+        .concat([...w.filtered.values()], proof.indexEntries);
+      for (const e of served) {
+        const d = `dists/${w.up.suite}`;
+        links.push({ path: `${d}/${e.path}`, sha256: e.hash, size: e.size });
+        links.push({ path: `${d}/${dirname(e.path)}/by-hash/SHA256/${e.hash}`, sha256: e.hash, size: e.size });
+      }
+      const text = ourReleaseText(w.up.release.fields, [...entries.values()], { validUntil, extraComponents: [proofComponent] });
+      const signed = await signRelease(ctx.key, text);
+      files.push({ path: `dists/${w.up.suite}/Release`, data: text });
+      files.push({ path: `dists/${w.up.suite}/Release.gpg`, data: signed.releaseGpg });
+      files.push({ path: `dists/${w.up.suite}/InRelease`, data: signed.inRelease });
+    }
+    const unique = dedupeLinks(links);
+    const manifest: SerialManifest = {
+      tree: unique,
+      extra: [
+        { path: '@keyring', sha256: keyringBlob.sha256, size: keyringBlob.size },
+        { path: '@proof-manifest', sha256: proof.manifestBlob.sha256, size: proof.manifestBlob.size },
+        ...suites.flatMap((w) => proof.manifest.suites.find((s) => s.suite === w.up.suite)!.releaseFiles.map((f) => ({ path: `@upstream/${w.up.suite}/${f.name}`, sha256: f.sha256, size: f.size }))),
+        // Every upstream variant fetched, including those not linked (none are, today) and full indices of filtered ones.
+        ...suites.flatMap((w) => [...w.have.values()].map((e) => ({ path: `@upstream/${w.up.suite}/${e.path}`, sha256: e.hash, size: e.size }))),
+      ],
+    };
+    const manifestBlob = await writeManifest(ctx.store, manifest);
+
+    await step('stage');
+    staging = await ctx.publisher.stage(archive.name, serial, unique, files);
+    await step('commit');
+    await ctx.publisher.commit(archive.name, serial, staging);
+    staging = undefined;
+    await step('record');
+    const stats: SnapshotStats = {
+      suites: suites.length,
+      indexFiles: indexJobs.length,
+      indexFetched,
+      poolFiles: pool.size,
+      poolFetched: uniqueMissing.length,
+      bytesFetched: fetcher.stats.bytes,
+      requests: fetcher.stats.requests,
+      retries: fetcher.stats.retries,
+      ms: Date.now() - started,
+    };
+    const publishedAt = ctx.now();
+    ctx.repo.markPublished(
+      archive.name,
+      serial,
+      { validUntil, publishedAt, manifest: manifestBlob.sha256, stats },
+      suites.map((w) => ({
+        suite: w.up.suite,
+        release_date: w.up.release.date!.toISOString(),
+        upstream_sha256: w.up.sha256,
+        signers: JSON.stringify(w.up.verified.signers.map((s) => s.fingerprint)),
+        fetched_at: w.up.fetchedAt.toISOString(),
+      })),
+    );
+    ctx.repo.appendAudit({ actor, action: 'snapshot', target: `${archive.name}/${serial}`, after: { state: 'live', validUntil: validUntil.toISOString() } }, publishedAt);
+    await step('latest');
+    await ctx.publisher.setLatest(archive.name, ctx.repo.latestSerial(archive.name), publishedAt);
+    ctx.log.info({ archive: archive.name, serial, ...stats }, 'snapshot published');
+    return { archive: archive.name, serial, validUntil: validUntil.toISOString(), stats };
+  } catch (e) {
+    const err = asAptfreezeError(e);
+    if (staging) await ctx.publisher.discard(staging).catch(() => {});
+    if (serial) {
+      ctx.repo.markFailed(archive.name, serial, `${err.code}: ${err.message}`);
+      // A failure after commit (recording) must not leave an unrecorded serial in the tree.
+      const row = ctx.repo.getSerial(archive.name, serial);
+      if (row?.state === 'failed') await ctx.publisher.discard(ctx.publisher.serialDir(archive.name, serial)).catch(() => {});
+    }
+    ctx.log.error({ archive: archive.name, serial, code: err.code }, err.message);
+    throw err;
+  } finally {
+    await fetcher.close().catch(() => {});
+    ctx.repo.unlock(lock, process.pid);
+  }
+}
+
+function kindOrder(g: IndexGroup): number {
+  return g.kind === 'packages' ? 0 : g.kind === 'sources' ? 1 : 2;
+}
+
+/** Fetches one index variant unless the store has it: by-hash first where upstream offers it. */
+async function fetchIndex(ctx: SnapshotContext, fetcher: Fetcher, archive: ArchiveConfig, up: UpstreamRelease, v: ReleaseFileEntry): Promise<'stored' | 'fetched' | 'missing'> {
+  if (ctx.store.has(v.hash)) return 'stored';
+  const base = suiteUrl(archive.url, up.suite);
+  const candidates = up.release.acquireByHash ? [`${base}/${dirname(v.path)}/by-hash/SHA256/${v.hash}`, `${base}/${v.path}`] : [`${base}/${v.path}`];
+  try {
+    await fetcher.toStore(candidates, { sha256: v.hash, size: v.size }, ctx.store);
+    return 'fetched';
+  } catch (e) {
+    // Upstream may list variants it does not serve (Debian lists uncompressed Packages it does not ship): a 404 skips the variant.
+    if (e instanceof AptfreezeError && e.code === 'UPSTREAM_HTTP' && /404 Not Found$/.test(e.message)) return 'missing';
+    throw e;
+  }
+}
+
+const writableCompressions: Compression[] = ['none', 'gz', 'xz'];
+
+/** A filtered index: whole upstream stanzas byte for byte, in each compression upstream listed that we can write. */
+async function writeFiltered(ctx: SnapshotContext, w: SuiteWork, g: IndexGroup, kept: Buffer[]): Promise<void> {
+  const parts: Buffer[] = [];
+  kept.forEach((raw, i) => {
+    if (i > 0) parts.push(Buffer.from('\n'));
+    parts.push(raw);
+  });
+  const plain = Buffer.concat(parts);
+  for (const v of g.variants) {
+    const kind = compressionOf(v.path);
+    if (!writableCompressions.includes(kind)) continue;
+    const data = kind === 'none' ? plain : await compressBuffer(kind as 'gz' | 'xz', plain);
+    const ref = await ctx.store.putBuffer(data);
+    w.filtered.set(v.path, { path: v.path, hash: ref.sha256, size: ref.size });
+  }
+  w.filteredBases.add(g.base);
+}
+
+/** Builds the proof package, its index entries for the aptfreeze-proof component, and stores both. */
+async function makeProof(ctx: SnapshotContext, archive: ArchiveConfig, serial: string, createdAt: Date, suites: SuiteWork[], keyring: BlobRef) {
+  const proofSuites: ProofSuite[] = [];
+  for (const w of suites) {
+    const releaseFiles = [];
+    for (const f of w.up.files) {
+      const b = await ctx.store.putBuffer(f.data);
+      releaseFiles.push({ name: f.name, sha256: b.sha256, size: b.size });
+    }
+    const indices: ProofIndex[] = [];
+    for (const g of w.groups) {
+      const available = g.variants.filter((v) => w.have.has(v.path));
+      // One compressed variant of each index is enough for the auditor: the smallest.
+      const chosen = [...available].sort((a, b) => a.size - b.size)[0];
+      for (const v of available) {
+        const f = w.filtered.get(v.path);
+        indices.push({
+          path: v.path,
+          size: v.size,
+          sha256: v.hash,
+          served: f ? 'filtered' : 'verbatim',
+          ...(f ? { servedSha256: f.hash, servedSize: f.size } : {}),
+          inProof: v === chosen,
+        });
+      }
+    }
+    proofSuites.push({
+      suite: w.up.suite,
+      form: w.up.form,
+      fetchedAt: w.up.fetchedAt.toISOString(),
+      releaseDate: w.up.release.date!.toISOString(),
+      signers: w.up.verified.signers.map((s) => s.fingerprint),
+      releaseFiles,
+      indices,
+    });
+  }
+  const manifest: ProofManifest = {
+    format: 1,
+    archive: archive.name,
+    upstreamUrl: archive.url,
+    serial,
+    createdAt: new Date(Math.floor(createdAt.getTime() / 1000) * 1000).toISOString(),
+    keyring: { name: basename(archive.keyring).endsWith('.asc') ? 'keyring.asc' : 'keyring.gpg', sha256: keyring.sha256, size: keyring.size },
+    suites: proofSuites,
+  };
+  const manifestBlob = await ctx.store.putBuffer(Buffer.from(JSON.stringify(manifest)));
+  const deb = await buildProofDeb(manifest, ctx.store);
+  const blob = await ctx.store.putBuffer(deb);
+  const poolPath = proofPoolPath(archive.name, serial);
+  const stanza = Buffer.from(proofStanza(manifest, deb, poolPath));
+  const gz = await compressBuffer('gz', stanza);
+  const indexEntries: ReleaseFileEntry[] = [];
+  const archDirs = [...new Set([...archive.architectures.filter((a) => a !== 'all'), 'all'])].map((a) => `binary-${a}`);
+  const plainRef = await ctx.store.putBuffer(stanza);
+  const gzRef = await ctx.store.putBuffer(gz);
+  for (const d of archDirs) {
+    indexEntries.push({ path: `${proofComponent}/${d}/Packages`, hash: plainRef.sha256, size: plainRef.size });
+    indexEntries.push({ path: `${proofComponent}/${d}/Packages.gz`, hash: gzRef.sha256, size: gzRef.size });
+  }
+  return { manifest, manifestBlob, blob, poolPath, indexEntries };
+}
+
+function dedupeLinks(links: TreeLink[]): TreeLink[] {
+  const m = new Map<string, TreeLink>();
+  for (const l of links) {
+    const seen = m.get(l.path);
+    if (seen && seen.sha256 !== l.sha256) throw new AptfreezeError('MALFORMED', `two different files for ${l.path}`);
+    m.set(l.path, l);
+  }
+  return [...m.values()];
+}
