@@ -193,11 +193,11 @@ describe('deb822 stanzas', () => {
     await assert.rejects(collect(readStanzas(chunked(input, [3]))), code('MALFORMED', (e) => assert.equal(e.details?.line, 5)));
   });
 
-  it('streams 63,000 generated stanzas (~50 MB) quickly', async () => {
+  it('streams 63,000 generated stanzas (about 54 MB) and prints the time', async () => {
     const template = (i: number) =>
       `Package: pkg-${i}\nVersion: 1.${i}-1\nInstalled-Size: ${i}\nMaintainer: Someone <someone@example.org>\nArchitecture: amd64\n` +
       `Depends: libc6 (>= 2.34), libfoo${i % 97} (>= 1.0), libbar (<< 3)\nDescription: package number ${i}\n` +
-      ` ${'A long description line that goes on for a while. '.repeat(6)}\n .\n ${'More text. '.repeat(20)}\n` +
+      ` ${'A long description line that goes on for a while. '.repeat(4)}\n .\n ${'More text. '.repeat(20)}\n` +
       `Section: misc\nPriority: optional\nFilename: pool/main/p/pkg-${i}/pkg-${i}_1.${i}-1_amd64.deb\nSize: ${1000 + i}\n` +
       `MD5sum: ${'0'.repeat(32)}\nSHA256: ${createHash('sha256').update(String(i)).digest('hex')}\n`;
     const N = 63_000;
@@ -496,6 +496,7 @@ describe('compression', () => {
       await assert.rejects(concat(decompressStream(kind, once(truncated), { maxBytes: 1e9 })), code('MALFORMED'));
       const garbage = Buffer.from('this is not compressed at all, not even a little bit\n'.repeat(10));
       await assert.rejects(concat(decompressStream(kind, once(garbage), { maxBytes: 1e9 })), code('MALFORMED'));
+      if (kind !== 'lz4') await assert.rejects(concat(decompressStream(kind, once(Buffer.alloc(0)), { maxBytes: 1e9 })), code('MALFORMED'));
       assert.equal(childrenOfThisProcess(), '');
     });
   }

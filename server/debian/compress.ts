@@ -131,8 +131,10 @@ async function* viaZstd(source: AsyncIterable<Buffer>, maxBytes: number): AsyncG
   const dctx = new zstdBinding.DCtx();
   const outSize = zstdBinding.dStreamOutSize();
   let inFrame = false;
+  let sawInput = false;
   let total = 0;
   for await (const chunk of source) {
+    if (chunk.length > 0) sawInput = true;
     let src = chunk;
     while (src.length > 0 || inFrame) {
       const dst = Buffer.allocUnsafe(outSize);
@@ -155,7 +157,8 @@ async function* viaZstd(source: AsyncIterable<Buffer>, maxBytes: number): AsyncG
       if (src.length === 0 && produced < dst.length) break;
     }
   }
-  if (inFrame) throw new AptfreezeError('MALFORMED', 'zstd data ends in the middle of a frame');
+  // Empty input is no zstd stream at all (as for gzip and xz).
+  if (inFrame || !sawInput) throw new AptfreezeError('MALFORMED', 'zstd data is empty or ends in the middle of a frame');
 }
 
 /**
@@ -196,15 +199,18 @@ interface ChildExit {
 async function* viaChild(cmd: string, args: string[], source: AsyncIterable<Buffer>, maxBytes: number, kind: Compression): AsyncGenerator<Buffer> {
   const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   const exited = new Promise<ChildExit>((resolve) => {
-    child.once('error', (error) => resolve({ code: null, signal: null, error }));
+    child.on('error', (error) => resolve({ code: null, signal: null, error }));
     child.once('close', (code, signal) => resolve({ code, signal }));
   });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => {
     if (stderr.length < 2000) stderr += d.toString('utf8');
   });
-  // EPIPE when the program stops reading early; its exit status tells why.
+  // EPIPE when the program stops reading early, or a pipe torn down by the cleanup
+  // below: the exit status tells what happened, so these must not go unhandled.
   child.stdin.on('error', () => {});
+  child.stdout.on('error', () => {});
+  child.stderr.on('error', () => {});
   const feeder = feed(source, child.stdin, 64 * 1024, () => child.kill('SIGKILL'));
   let total = 0;
   try {

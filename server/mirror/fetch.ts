@@ -49,7 +49,7 @@ export class Fetcher {
       for await (const c of res.body) {
         size += c.length;
         if (size > maxBytes) {
-          res.body.destroy();
+          discard(res.body);
           throw new AptfreezeError('UPSTREAM_TOO_LARGE', `${url}: more than ${maxBytes} bytes`);
         }
         chunks.push(c);
@@ -70,14 +70,14 @@ export class Fetcher {
         if (res === null) return false;
         const len = res.headers['content-length'];
         if (len !== undefined && Number(len) !== expected.size) {
-          res.body.destroy();
+          discard(res.body);
           throw new AptfreezeError('SIZE_MISMATCH', `${url}: Content-Length ${len}, the signed index says ${expected.size}`);
         }
         const counted = this.count(res.body);
         try {
           await store.putStream(counted, expected);
         } catch (e) {
-          res.body.destroy();
+          discard(res.body);
           if (isAptfreezeError(e) && (e.code === 'SIZE_MISMATCH' || e.code === 'HASH_MISMATCH')) {
             throw new AptfreezeError(e.code, `${url}: ${e.message}`, { cause: e, details: e.details });
           }
@@ -116,7 +116,7 @@ export class Fetcher {
       }
       const status = res.statusCode;
       if ([301, 302, 303, 307, 308].includes(status)) {
-        res.body.destroy();
+        discard(res.body);
         const location = res.headers['location'];
         if (typeof location !== 'string') throw new AptfreezeError('UPSTREAM_HTTP', `${current}: redirect without Location`);
         const next = new URL(location, current);
@@ -126,16 +126,16 @@ export class Fetcher {
         continue;
       }
       if (status === 404 || status === 410) {
-        res.body.destroy();
+        discard(res.body);
         return null;
       }
       if (status !== 200) {
-        res.body.destroy();
+        discard(res.body);
         throw new AptfreezeError('UPSTREAM_HTTP', `${current}: HTTP ${status}`, { details: { status } });
       }
       const raw = res.body;
       // Surface a deadline abort inside the body as an upstream error.
-      return { headers: res.headers, body: Object.assign(guardBody(raw, current), { destroy: () => raw.destroy() }) };
+      return { headers: res.headers, body: Object.assign(guardBody(raw, current), { destroy: () => discard(raw) }) };
     }
   }
 
@@ -150,6 +150,12 @@ export class Fetcher {
       }
     }
   }
+}
+
+/** Drops a body we will not read; undici reports the abort as an error event that must be handled. */
+function discard(body: { on(ev: 'error', fn: () => void): unknown; destroy(): void } | { destroy(): void }): void {
+  if ('on' in body) body.on('error', () => {});
+  body.destroy();
 }
 
 async function* guardBody(body: AsyncIterable<Buffer> & { destroy(): void }, url: string): AsyncIterable<Buffer> {
