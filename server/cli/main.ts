@@ -5,6 +5,8 @@ import * as serve from './serve.ts';
 import * as snapshot from './snapshot.ts';
 import * as serials from './serials.ts';
 import * as sources from './sources.ts';
+import * as releaseCommands from './release-commands.ts';
+import * as provenanceCommands from './provenance-commands.ts';
 
 export function buildProgram(): Command {
   const program = new Command('aptfreeze')
@@ -14,7 +16,7 @@ export function buildProgram(): Command {
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   const globals = () => program.opts<GlobalOptions>();
-  for (const m of [serve, snapshot, serials, sources]) m.register(program, globals);
+  for (const m of [serve, snapshot, serials, sources, releaseCommands, provenanceCommands]) m.register(program, globals);
   return program;
 }
 

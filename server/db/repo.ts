@@ -83,6 +83,8 @@ export class Repo {
     serial: string,
     v: { validUntil: Date; publishedAt: Date; manifest: string; stats: unknown },
     suites: SuiteSnapshotRow[],
+    /** Runs inside the same transaction (provenance ranges). */
+    alsoInTransaction?: (db: Db) => void,
   ): void {
     this.db.transaction(() => {
       this.db
@@ -92,6 +94,7 @@ export class Repo {
         'INSERT INTO suite_snapshots (archive, serial, suite, release_date, upstream_sha256, signers, fetched_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
       );
       for (const s of suites) ins.run(archive, serial, s.suite, s.release_date, s.upstream_sha256, s.signers, s.fetched_at);
+      alsoInTransaction?.(this.db);
     })();
   }
 

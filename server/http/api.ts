@@ -3,6 +3,8 @@ import { AptfreezeError } from '../errors.ts';
 import type { AppDeps } from './app.ts';
 import { authorize, type Principal } from '../auth/tokens.ts';
 import { describeSerial, listArchives } from '../snapshot/query.ts';
+import * as releaseRoutes from './release-routes.ts';
+import * as provenanceRoutes from './provenance-routes.ts';
 
 export function bearer(req: Request): string | undefined {
   const h = req.headers.authorization;
@@ -36,6 +38,8 @@ export function apiRouter(deps: AppDeps): Router {
     const result = await deps.snapshot(a, who.name);
     res.status(201).json(result);
   });
+  releaseRoutes.routes(r, deps);
+  provenanceRoutes.routes(r, deps);
   return r;
 }
 

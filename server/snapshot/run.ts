@@ -21,6 +21,7 @@ import { mapLimit } from '../util/limit.ts';
 import { buildProofDeb, proofStanza } from '../proof/build.ts';
 import { proofComponent, proofPoolPath, type ProofManifest, type ProofSuite, type ProofIndex } from '../proof/manifest.ts';
 import { writeManifest, type SerialManifest } from './manifest.ts';
+import { prepareProvenance, type PublishedPackagesIndex } from '../provenance/record.ts';
 
 export interface SnapshotContext {
   config: Config;
@@ -130,6 +131,7 @@ export async function takeSnapshot(ctx: SnapshotContext, archiveName: string, ac
     };
     const filter = archive.packages ? new Set(archive.packages) : null;
     const keptSources = new Set<string>();
+    const parsedPackages: PublishedPackagesIndex[] = [];
     for (const w of suites) {
       const ordered = [...w.groups].sort((a, b) => kindOrder(a) - kindOrder(b));
       for (const g of ordered) {
@@ -137,6 +139,9 @@ export async function takeSnapshot(ctx: SnapshotContext, archiveName: string, ac
         const v = preferredVariant(g.variants, (e) => w.have.has(e.path))!;
         const where = `${w.up.suite}/${v.path}`;
         const kept: Buffer[] = [];
+        if (g.kind === 'packages') {
+          parsedPackages.push({ suite: w.up.suite, component: g.component, archDir: g.base.slice(g.component.length + 1).split('/')[0]!, parsedPath: v.path, parsedSha256: v.hash, filter });
+        }
         for await (const s of stanzasOfBlob(ctx.store, v.hash, v.path, indexDecompressCap(ctx))) {
           const name = s.get('Package') ?? '';
           if (g.kind === 'packages') {
@@ -224,6 +229,8 @@ export async function takeSnapshot(ctx: SnapshotContext, archiveName: string, ac
       retries: fetcher.stats.retries,
       ms: Date.now() - started,
     };
+    const previousSerial = ctx.repo.latestSerial(archive.name);
+    const provenance = await prepareProvenance(ctx.store, { archive: archive.name, serial, previousSerial, indices: parsedPackages });
     const publishedAt = ctx.now();
     ctx.repo.markPublished(
       archive.name,
@@ -236,6 +243,7 @@ export async function takeSnapshot(ctx: SnapshotContext, archiveName: string, ac
         signers: JSON.stringify(w.up.verified.signers.map((s) => s.fingerprint)),
         fetched_at: w.up.fetchedAt.toISOString(),
       })),
+      provenance,
     );
     ctx.repo.appendAudit({ actor, action: 'snapshot', target: `${archive.name}/${serial}`, after: { state: 'live', validUntil: validUntil.toISOString() } }, publishedAt);
     await step('latest');
