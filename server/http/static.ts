@@ -78,7 +78,7 @@ export function treeHandler(publicRoot: string, repo: Repo, isArchive: (name: st
       }
       return next(e instanceof AptfreezeError ? e : new AptfreezeError('NOT_FOUND', 'not found'));
     }
-    const rel = segs.slice(1).join('/');
+    const rel = segs.slice(2).join('/');
     // Pool files and by-hash copies never change; Release files change on freeze; latest/ moves.
     const immutable = serial !== 'latest' && /^(pool\/|proof\.deb$)|\/by-hash\//.test(rel);
     const stream = send(req, abs, { etag: true, lastModified: true, cacheControl: false, dotfiles: 'deny' });

@@ -108,7 +108,15 @@ export async function takeSnapshot(ctx: SnapshotContext, archiveName: string, ac
 
     await step('indices');
     let indexFetched = 0;
-    const indexJobs = suites.flatMap((w) => w.groups.flatMap((g) => g.variants.map((v) => ({ w, g, v }))));
+    // A variant absent from the store is fetched only when no other variant of its index is stored:
+    // upstream may list variants it does not serve (Debian lists uncompressed Packages it does not ship),
+    // and asking again for those on every run would make an unchanged cycle cost more than a few requests.
+    const indexJobs = suites.flatMap((w) =>
+      w.groups.flatMap((g) => {
+        const stored = g.variants.filter((v) => ctx.store.has(v.hash));
+        return (stored.length ? stored : g.variants).map((v) => ({ w, g, v }));
+      }),
+    );
     await mapLimit(indexJobs, ctx.config.fetch.concurrency, async ({ w, v }) => {
       const ok = await fetchIndex(ctx, fetcher, archive, w.up, v);
       if (ok === 'fetched') indexFetched++;
