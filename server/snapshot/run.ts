@@ -18,6 +18,7 @@ import type { ReleaseFileEntry } from '../debian/release.ts';
 import { stanzasOfBlob, packagesRef, sourcesRefs, type PoolRef } from './parse-index.ts';
 import { ourReleaseText } from './release-file.ts';
 import { mapLimit } from '../util/limit.ts';
+import { killPoint } from '../util/killpoint.ts';
 import { buildProofDeb, proofStanza } from '../proof/build.ts';
 import { proofComponent, proofPoolPath, type ProofManifest, type ProofSuite, type ProofIndex } from '../proof/manifest.ts';
 import { writeManifest, type SerialManifest } from './manifest.ts';
@@ -89,6 +90,7 @@ export async function takeSnapshot(ctx: SnapshotContext, archiveName: string, ac
   try {
     const step = async (name: string) => {
       ctx.log.debug({ archive: archive.name, serial, step: name }, 'step');
+      killPoint(name);
       await ctx.step?.(name);
     };
     ctx.repo.ensureArchive(archive.name, archive.url, ctx.now());
@@ -173,6 +175,7 @@ export async function takeSnapshot(ctx: SnapshotContext, archiveName: string, ac
     await mapLimit(uniqueMissing, ctx.config.fetch.concurrency, async (r) => {
       if (ctx.store.has(r.sha256)) return;
       await fetcher.toStore([`${archive.url.replace(/\/+$/, '')}/${r.path}`], { sha256: r.sha256, size: r.size }, ctx.store);
+      killPoint('pool-file');
     });
 
     await step('proof');
