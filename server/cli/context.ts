@@ -1,6 +1,7 @@
 import { loadConfig, type Config } from '../config/load.ts';
 import { openServices, type Services } from '../services.ts';
 import { createLogger } from '../log.ts';
+import { AptfreezeError } from '../errors.ts';
 
 export interface GlobalOptions {
   config?: string;
@@ -9,15 +10,20 @@ export interface GlobalOptions {
 
 /** --config / APTFREEZE_CONFIG (explicit: must exist), else ./aptfreeze.yaml, else the host's APT sources. */
 export function configFrom(g: GlobalOptions): Config {
-  return loadConfig({ explicitPath: g.config ?? process.env['APTFREEZE_CONFIG'], aptEtcDir: process.env['APTFREEZE_APT_ETC'] });
+  return loadConfig({ explicitPath: g.config || process.env['APTFREEZE_CONFIG'] || undefined, aptEtcDir: process.env['APTFREEZE_APT_ETC'] || undefined });
 }
 
 export function dataDirFrom(g: GlobalOptions): string {
-  return g.data ?? process.env['APTFREEZE_DATA'] ?? './data';
+  return g.data || process.env['APTFREEZE_DATA'] || './data';
 }
 
-export async function servicesFrom(g: GlobalOptions, opts: { makeAdminToken?: boolean } = {}): Promise<Services> {
-  const config = configFrom(g);
+export async function servicesFrom(g: GlobalOptions, opts: { makeAdminToken?: boolean; listen?: string } = {}): Promise<Services> {
+  let config = configFrom(g);
+  if (opts.listen) {
+    const m = /^(.+):(\d{1,5})$/.exec(opts.listen);
+    if (!m) throw new AptfreezeError('BAD_REQUEST', `--listen ${opts.listen}: expected host:port`);
+    config = Object.freeze({ ...config, listen: Object.freeze({ host: m[1]!.replace(/^\[|\]$/g, ''), port: Number(m[2]) }) });
+  }
   return openServices({ config, dataDir: dataDirFrom(g), log: createLogger(), makeAdminToken: opts.makeAdminToken });
 }
 

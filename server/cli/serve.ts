@@ -6,8 +6,9 @@ export function register(program: Command, globals: () => GlobalOptions): void {
   program
     .command('serve')
     .description('run the daemon: the HTTP server and the snapshot schedule')
-    .action(async () => {
-      const s = await servicesFrom(globals(), { makeAdminToken: true });
+    .option('--listen <host:port>', 'override the configuration\'s listen address')
+    .action(async (opts: { listen?: string }) => {
+      const s = await servicesFrom(globals(), { makeAdminToken: true, listen: opts.listen });
       const d = await startDaemon(s);
       process.stdout.write(`aptfreeze listening on ${d.url}\n`);
       const stop = async () => {

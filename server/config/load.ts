@@ -76,7 +76,7 @@ export function loadConfigFile(path: string): Config {
   return validate(doc ?? {}, path, dirname(path), []);
 }
 
-function validate(doc: unknown, file: string, baseDir: string, notes: string[]): Config {
+function validate(doc: unknown, file: string, baseDir: string, notes: string[], fromFile = true): Config {
   const problems: string[] = [];
   const parsed = configSchema.safeParse(doc);
   if (!parsed.success) {
@@ -104,7 +104,7 @@ function validate(doc: unknown, file: string, baseDir: string, notes: string[]):
   if (!(port >= 0 && port <= 65535)) problems.push(`listen: port ${portText} out of range (expected 0-65535)`);
   if (problems.length) throw new AptfreezeError('CONFIG_INVALID', `${file}: invalid configuration: ${problems.join('; ')}`, { details: { problems } });
   return Object.freeze({
-    file,
+    file: fromFile ? file : null,
     listen: Object.freeze({ host, port }),
     baseUrl: raw.baseUrl.replace(/\/+$/, ''),
     lifetimeMs: parseDuration(raw.lifetime, 'lifetime'),
@@ -168,7 +168,7 @@ export function configFromHost(aptEtcDir: string): Config {
           `no aptfreeze.yaml: mirroring the host's APT sources from ${aptEtcDir} (${Object.keys(archives).join(', ')}), limited to the packages ${defaultPackageFilter.join(', ')}.`,
           'To mirror more, write an aptfreeze.yaml (see README "Configuration") and remove or widen each archive\'s `packages` filter.',
         ];
-  return validate({ archives }, `${aptEtcDir} (host APT sources; no aptfreeze.yaml)`, '/', notes);
+  return validate({ archives }, `${aptEtcDir} (host APT sources; no aptfreeze.yaml)`, '/', notes, false);
 }
 
 export { defaults };
