@@ -37,6 +37,18 @@ export function ourReleaseText(upstreamFields: ReadonlyArray<[string, string]>, 
   return emitRelease(fields);
 }
 
+/**
+ * apt's `Snapshots:` value for an archive (apt >= 2.7, debmetaindex.cc): apt
+ * reads it from the Release it last fetched for a source (ours: latest/), and
+ * for `apt --snapshot <id>` uses `SubstVar(SubstVar(value, "@SNAPSHOTID@", id),
+ * "@PATH@", <path of the source URI>)` as the snapshot's source URI, appending
+ * nothing of its own but the usual `dists/<suite>/`. So the id is our serial
+ * and the value ends with a slash.
+ */
+export function snapshotsUrl(baseUrl: string, archive: string): string {
+  return `${baseUrl.replace(/\/+$/, '')}/${archive}/@SNAPSHOTID@/`;
+}
+
 /** The same Release with another Valid-Until (freeze, thaw): Date and index hashes untouched. */
 export function withValidUntil(releaseText: string, validUntil: Date): string {
   const parsed = parseRelease(releaseText);

@@ -16,7 +16,7 @@ import { planIndices, preferredVariant, type IndexGroup } from '../mirror/plan.t
 import { compressBuffer, compressionOf, stripCompression, type Compression } from '../debian/compress.ts';
 import type { ReleaseFileEntry } from '../debian/release.ts';
 import { stanzasOfBlob, packagesRef, sourcesRefs, type PoolRef } from './parse-index.ts';
-import { ourReleaseText } from './release-file.ts';
+import { ourReleaseText, snapshotsUrl } from './release-file.ts';
 import { mapLimit } from '../util/limit.ts';
 import { killPoint } from '../util/killpoint.ts';
 import { buildProofDeb, proofStanza } from '../proof/build.ts';
@@ -204,7 +204,7 @@ export async function takeSnapshot(ctx: SnapshotContext, archiveName: string, ac
         links.push({ path: `${d}/${e.path}`, sha256: e.hash, size: e.size });
         links.push({ path: `${d}/${dirname(e.path)}/by-hash/SHA256/${e.hash}`, sha256: e.hash, size: e.size });
       }
-      const text = ourReleaseText(w.up.release.fields, [...entries.values()], { validUntil, extraComponents: [proofComponent] });
+      const text = ourReleaseText(w.up.release.fields, [...entries.values()], { validUntil, extraComponents: [proofComponent], snapshots: snapshotsUrl(ctx.config.baseUrl, archive.name) });
       const signed = await signRelease(ctx.key, text);
       files.push({ path: `dists/${w.up.suite}/Release`, data: text });
       files.push({ path: `dists/${w.up.suite}/Release.gpg`, data: signed.releaseGpg });

@@ -1,0 +1,129 @@
+import type { Db } from '../db/open.ts';
+import type { SerialState } from '../db/repo.ts';
+import type { ReleaseFields } from './state.ts';
+
+export interface AuditRow {
+  id: number;
+  at: string;
+  actor: string;
+  action: string;
+  target: string;
+  before: unknown;
+  after: unknown;
+}
+
+export interface AuditFilter {
+  /** Newest first; at most this many (default 100, at most 10,000). */
+  limit?: number;
+  /** Only entries with an id below this (paging backwards). */
+  beforeId?: number;
+  actor?: string;
+  action?: string;
+  /** Exact target, or a prefix ending in '/' (`debian/`). */
+  target?: string;
+  /** ISO time: only entries at or after it. */
+  since?: string;
+}
+
+export interface LockHolder {
+  name: string;
+  pid: number;
+  acquired_at: string;
+}
+
+/**
+ * The SQL of release management (freeze, thaw, gc, audit reads). Kept here,
+ * next to the module that owns these transitions, rather than in db/repo.ts.
+ * Every method is synchronous (better-sqlite3), so a caller can put several
+ * in one transaction with `db.transaction(...)`.
+ */
+export class ReleaseRepo {
+  constructor(readonly db: Db) {}
+
+  /** Writes a freeze/thaw result if the serial is still in one of `from`; returns whether it did. */
+  applyTransition(archive: string, serial: string, from: readonly SerialState[], after: ReleaseFields): boolean {
+    const r = this.db
+      .prepare(
+        `UPDATE serials SET state = ?, valid_until = ?, frozen_until = ?, freeze_reason = ?, frozen_by = ?, frozen_at = ?
+         WHERE archive = ? AND serial = ? AND state IN (${from.map(() => '?').join(', ')})`,
+      )
+      .run(after.state, after.valid_until, after.frozen_until, after.freeze_reason, after.frozen_by, after.frozen_at, archive, serial, ...from);
+    return r.changes === 1;
+  }
+
+  /** live and past valid_until -> collected; false when it no longer is (frozen, thawed, gone meanwhile). */
+  markCollected(archive: string, serial: string, now: Date): boolean {
+    const r = this.db
+      .prepare("UPDATE serials SET state = 'collected', collected_at = ? WHERE archive = ? AND serial = ? AND state = 'live' AND valid_until IS NOT NULL AND valid_until < ?")
+      .run(now.toISOString(), archive, serial, now.toISOString());
+    return r.changes === 1;
+  }
+
+  /** The manifests of every serial whose files must stay (published or being frozen/thawed). */
+  remainingManifests(): string[] {
+    return this.db.prepare("SELECT DISTINCT manifest_sha256 FROM serials WHERE state IN ('live', 'frozen') AND manifest_sha256 IS NOT NULL").pluck().all() as string[];
+  }
+
+  /** Serials of an archive in a state, for leftover-tree cleanup. */
+  serialStates(archive: string): Map<string, SerialState> {
+    const rows = this.db.prepare('SELECT serial, state FROM serials WHERE archive = ?').all(archive) as Array<{ serial: string; state: SerialState }>;
+    return new Map(rows.map((r) => [r.serial, r.state]));
+  }
+
+  /**
+   * Takes every named lock at once, or none: a lock row whose process is
+   * alive is busy, whoever holds it (this process included: a snapshot of
+   * this process holds its lock with our pid, and Repo.tryLock is re-entrant
+   * by pid, so only "no row" means free). A dead holder's row is taken over.
+   */
+  tryLockAll(names: readonly string[], pid: number, now: Date): { ok: true } | { ok: false; busy: LockHolder[] } {
+    return this.db
+      .transaction(() => {
+        const busy: LockHolder[] = [];
+        const get = this.db.prepare('SELECT name, pid, acquired_at FROM locks WHERE name = ?');
+        for (const n of names) {
+          const row = get.get(n) as LockHolder | undefined;
+          if (row && processAlive(row.pid)) busy.push(row);
+        }
+        if (busy.length) return { ok: false as const, busy };
+        const put = this.db.prepare('INSERT OR REPLACE INTO locks (name, pid, acquired_at) VALUES (?, ?, ?)');
+        for (const n of names) put.run(n, pid, now.toISOString());
+        return { ok: true as const };
+      })
+      .immediate();
+  }
+
+  unlockAll(names: readonly string[], pid: number): void {
+    const del = this.db.prepare('DELETE FROM locks WHERE name = ? AND pid = ?');
+    this.db.transaction(() => {
+      for (const n of names) del.run(n, pid);
+    })();
+  }
+
+  listAudit(f: AuditFilter = {}): AuditRow[] {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (f.beforeId !== undefined) (where.push('id < ?'), args.push(f.beforeId));
+    if (f.actor) (where.push('actor = ?'), args.push(f.actor));
+    if (f.action) (where.push('action = ?'), args.push(f.action));
+    if (f.target) {
+      if (f.target.endsWith('/')) (where.push('substr(target, 1, ?) = ?'), args.push(f.target.length, f.target));
+      else (where.push('target = ?'), args.push(f.target));
+    }
+    if (f.since) (where.push('at >= ?'), args.push(f.since));
+    const limit = Math.min(Math.max(1, f.limit ?? 100), 10_000);
+    const rows = this.db
+      .prepare(`SELECT id, at, actor, action, target, before, after FROM audit_log ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`)
+      .all(...args, limit) as Array<{ id: number; at: string; actor: string; action: string; target: string; before: string | null; after: string | null }>;
+    return rows.map((r) => ({ ...r, before: r.before === null ? null : (JSON.parse(r.before) as unknown), after: r.after === null ? null : (JSON.parse(r.after) as unknown) }));
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
