@@ -3,6 +3,7 @@ import cron from 'node-cron';
 import type { Services } from './services.ts';
 import { createApp } from './http/app.ts';
 import { snapshotService } from './snapshot/service.ts';
+import { scheduleGc } from './release/schedule.ts';
 
 export interface Daemon {
   server: Server;
@@ -40,6 +41,7 @@ export async function startDaemon(s: Services, opts: { schedule?: boolean } = {}
         }, { noOverlap: true, name: `snapshot-${a.name}` }),
       );
     }
+    tasks.push(scheduleGc(s));
   }
   s.log.info({ url, archives: s.config.archives.map((a) => a.name) }, 'aptfreeze serving');
   for (const n of s.config.notes) s.log.warn(n);

@@ -326,6 +326,7 @@ function writeDebs(root: string, pkgs: BenchPackage[]): [number, number] {
     }
     dirs.add(dir);
   };
+  mkdirSync(path.resolve(root), { recursive: true });
   dirs.add(path.resolve(root));
   let files = 0;
   let bytes = 0;

@@ -154,6 +154,14 @@ export class Repo {
     this.db.prepare('DELETE FROM locks WHERE name = ? AND pid = ?').run(name, pid);
   }
 
+  indexRefs(indexSha256: string, kind: string): string | null {
+    return (this.db.prepare('SELECT refs_sha256 FROM index_refs WHERE index_sha256 = ? AND kind = ?').pluck().get(indexSha256, kind) as string | undefined) ?? null;
+  }
+
+  setIndexRefs(indexSha256: string, kind: string, refsSha256: string): void {
+    this.db.prepare('INSERT OR REPLACE INTO index_refs (index_sha256, kind, refs_sha256) VALUES (?, ?, ?)').run(indexSha256, kind, refsSha256);
+  }
+
   appendAudit(e: AuditEntry, now: Date): void {
     this.db
       .prepare('INSERT INTO audit_log (at, actor, action, target, before, after) VALUES (?, ?, ?, ?, ?, ?)')

@@ -100,6 +100,10 @@ export class ReleaseRepo {
     })();
   }
 
+  tokenByHash(hash: string): { id: number; created_at: string } | undefined {
+    return this.db.prepare('SELECT id, created_at FROM tokens WHERE hash = ?').get(hash) as { id: number; created_at: string } | undefined;
+  }
+
   listAudit(f: AuditFilter = {}): AuditRow[] {
     const where: string[] = [];
     const args: unknown[] = [];

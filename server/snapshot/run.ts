@@ -152,19 +152,34 @@ export async function takeSnapshot(ctx: SnapshotContext, archiveName: string, ac
         if (g.kind === 'packages') {
           parsedPackages.push({ suite: w.up.suite, component: g.component, archDir: g.base.slice(g.component.length + 1).split('/')[0]!, parsedPath: v.path, parsedSha256: v.hash, filter });
         }
+        // An unfiltered index seen before is not parsed again: its pool references are cached by index hash.
+        if (!filter) {
+          const cached = await cachedRefs(ctx, v.hash, g.kind);
+          if (cached) {
+            for (const r of cached) addRef(r, where);
+            continue;
+          }
+        }
+        const fresh: PoolRef[] = [];
         for await (const s of stanzasOfBlob(ctx.store, v.hash, v.path, indexDecompressCap(ctx))) {
           const name = s.get('Package') ?? '';
           if (g.kind === 'packages') {
             if (filter && !filter.has(name)) continue;
-            addRef(packagesRef(s, where), where);
+            const r = packagesRef(s, where);
+            addRef(r, where);
+            fresh.push(r);
             if (filter) keptSources.add((s.get('Source') ?? name).split(' ')[0]!);
           } else {
             if (filter && !filter.has(name) && !keptSources.has(name)) continue;
-            for (const r of sourcesRefs(s, where)) addRef(r, where);
+            for (const r of sourcesRefs(s, where)) {
+              addRef(r, where);
+              fresh.push(r);
+            }
           }
           if (filter) kept.push(s.raw);
         }
         if (filter) await writeFiltered(ctx, w, g, kept);
+        else ctx.repo.setIndexRefs(v.hash, g.kind, (await ctx.store.putBuffer(Buffer.from(fresh.map((r) => `${r.sha256} ${r.size} ${r.path}\n`).join('')))).sha256);
       }
     }
 
@@ -276,6 +291,23 @@ export async function takeSnapshot(ctx: SnapshotContext, archiveName: string, ac
     await fetcher.close().catch(() => {});
     ctx.repo.unlock(lock, process.pid);
   }
+}
+
+/** The pool references of an index parsed before, or null (never parsed, or its blob was collected). */
+async function cachedRefs(ctx: SnapshotContext, indexSha256: string, kind: string): Promise<PoolRef[] | null> {
+  const blob = ctx.repo.indexRefs(indexSha256, kind);
+  if (!blob || !ctx.store.has(blob)) return null;
+  const text = (await ctx.store.read(blob)).toString('utf8');
+  const out: PoolRef[] = [];
+  let i = 0;
+  while (i < text.length) {
+    const nl = text.indexOf('\n', i);
+    const a = text.indexOf(' ', i);
+    const b = text.indexOf(' ', a + 1);
+    out.push({ sha256: text.slice(i, a), size: Number(text.slice(a + 1, b)), path: text.slice(b + 1, nl) });
+    i = nl + 1;
+  }
+  return out;
 }
 
 function kindOrder(g: IndexGroup): number {

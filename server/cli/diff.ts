@@ -1,0 +1,19 @@
+import type { Command } from 'commander';
+import { withServices, type GlobalOptions } from './context.ts';
+import { diffSerials, formatDiff } from '../release/diff.ts';
+
+export function register(program: Command, globals: () => GlobalOptions): void {
+  program
+    .command('diff')
+    .description('binary packages added, removed and changed between two serials of an archive')
+    .argument('<archive>')
+    .argument('<serialA>')
+    .argument('<serialB>')
+    .option('--json', 'print JSON')
+    .action(async (archive: string, a: string, b: string, opts: { json?: boolean }) => {
+      await withServices(globals(), async (s) => {
+        const d = await diffSerials(s, archive, a, b);
+        process.stdout.write(opts.json ? `${JSON.stringify(d, null, 2)}\n` : formatDiff(d));
+      });
+    });
+}

@@ -1,0 +1,261 @@
+/**
+ * Garbage collection: collect expired serials, then sweep the store.
+ *
+ * 1. Collect. Per archive, selectCollectable (state.ts) picks live serials past
+ *    valid_until that are neither the latest nor among the newest `keep`. Each
+ *    is marked collected in one conditional UPDATE (still live and expired:
+ *    a freeze or thaw that won the race keeps it), then its tree is removed.
+ *    Its URLs answer 410 from then on (http/static.ts). Marking first means a
+ *    crash can leave a collected serial's tree behind, never a live serial
+ *    without its tree; the next gc removes such leftovers.
+ *
+ * 2. Sweep the store. THE RULE: a blob is deleted only when
+ *    (a) no manifest of a live or frozen serial lists it (nor is it such a
+ *        manifest), with the manifests read while (b) holds, and
+ *    (b) gc holds the `snapshot:<archive>` lock of EVERY archive, i.e. no
+ *        snapshot runs, in this process or another.
+ *    A snapshot in progress decides early that a blob it needs is "already
+ *    stored" (store.has) and links it much later, and no manifest lists the
+ *    blob until the snapshot is recorded; so while any snapshot runs, the
+ *    sweep is skipped (reported, and the daemon retries later), and while the
+ *    sweep runs, a snapshot of another process cannot start (its lock is
+ *    taken: CONFLICT). The sweep's final step is synchronous from taking the
+ *    locks to releasing them: a snapshot of this process cannot start in
+ *    between either (Repo.tryLock is re-entrant by pid, so the lock rows
+ *    alone would not stop it; the single-threaded event loop does).
+ *    The expensive part (reading manifests, listing the store) runs before,
+ *    without locks; the locked step re-reads only manifests recorded since.
+ */
+import { readFileSync, statSync, unlinkSync, existsSync } from 'node:fs';
+import { readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { AptfreezeError } from '../errors.ts';
+import type { Services } from '../services.ts';
+import { readManifest } from '../snapshot/manifest.ts';
+import { ReleaseRepo } from './release-repo.ts';
+import { selectCollectable, type KeepReason } from './state.ts';
+
+export type GcDeps = Pick<Services, 'config' | 'db' | 'repo' | 'store' | 'publisher' | 'now' | 'log'>;
+
+export interface GcReport {
+  dryRun: boolean;
+  at: string;
+  /** Serials collected (or, in a dry run, that would be). */
+  collected: Array<{ archive: string; serial: string; validUntil: string | null }>;
+  /** Published serials that stay, and why. */
+  kept: Array<{ archive: string; serial: string; reason: KeepReason }>;
+  /** Trees of serials collected or failed earlier that were still on disk (an interrupted gc). */
+  leftoverTrees: string[];
+  store: {
+    /** Whether the store was swept; false with `skipped` saying why. */
+    swept: boolean;
+    skipped?: string;
+    blobsRemoved: number;
+    bytesFreed: number;
+    blobsKept: number;
+  };
+  ms: { collect: number; sweep: number; total: number };
+}
+
+/** Every archive gc looks at: configured ones and those with history. */
+function archivesOf(s: GcDeps): string[] {
+  return [...new Set([...s.config.archives.map((a) => a.name), ...s.repo.listArchives().map((a) => a.name)])].sort();
+}
+
+export async function runGc(s: GcDeps, opts: { dryRun?: boolean; actor: string }): Promise<GcReport> {
+  const t0 = Date.now();
+  const now = s.now();
+  const dryRun = Boolean(opts.dryRun);
+  const rr = new ReleaseRepo(s.db);
+  const report: GcReport = {
+    dryRun,
+    at: now.toISOString(),
+    collected: [],
+    kept: [],
+    leftoverTrees: [],
+    store: { swept: false, blobsRemoved: 0, bytesFreed: 0, blobsKept: 0 },
+    ms: { collect: 0, sweep: 0, total: 0 },
+  };
+  const archives = archivesOf(s);
+
+  for (const archive of archives) {
+    const plan = selectCollectable(s.repo.listSerials(archive), { now, keep: s.config.keep });
+    for (const k of plan.keep) report.kept.push({ archive, serial: k.row.serial, reason: k.reason });
+    for (const row of plan.collect) {
+      if (dryRun) {
+        report.collected.push({ archive, serial: row.serial, validUntil: row.valid_until });
+        continue;
+      }
+      const done = s.db
+        .transaction(() => {
+          if (!rr.markCollected(archive, row.serial, now)) return false;
+          s.repo.appendAudit(
+            { actor: opts.actor, action: 'collect', target: `${archive}/${row.serial}`, before: { state: 'expired', validUntil: row.valid_until }, after: { state: 'collected' } },
+            now,
+          );
+          return true;
+        })
+        .immediate();
+      if (!done) continue;
+      await rm(s.publisher.serialDir(archive, row.serial), { recursive: true, force: true });
+      report.collected.push({ archive, serial: row.serial, validUntil: row.valid_until });
+    }
+    if (!dryRun) report.leftoverTrees.push(...(await removeLeftoverTrees(s, rr, archive)));
+  }
+  const t1 = Date.now();
+  report.ms.collect = t1 - t0;
+
+  if (dryRun) await dryRunSweep(s, report, archives);
+  else await sweep(s, rr, report, archives, now);
+  report.ms.sweep = Date.now() - t1;
+  report.ms.total = Date.now() - t0;
+
+  if (!dryRun) {
+    s.repo.appendAudit(
+      {
+        actor: opts.actor,
+        action: 'gc',
+        target: '*',
+        after: {
+          collected: report.collected.map((c) => `${c.archive}/${c.serial}`),
+          swept: report.store.swept,
+          ...(report.store.skipped ? { skipped: report.store.skipped } : {}),
+          blobsRemoved: report.store.blobsRemoved,
+          bytesFreed: report.store.bytesFreed,
+        },
+      },
+      s.now(),
+    );
+  }
+  s.log.info({ dryRun, collected: report.collected.length, ...report.store, ms: report.ms }, dryRun ? 'gc dry run' : 'gc done');
+  return report;
+}
+
+/** Serial directories whose row says collected or failed (a gc or a snapshot interrupted before removing them). */
+async function removeLeftoverTrees(s: GcDeps, rr: ReleaseRepo, archive: string): Promise<string[]> {
+  const base = join(s.publisher.root, archive);
+  if (!existsSync(base)) return [];
+  const states = rr.serialStates(archive);
+  const removed: string[] = [];
+  for (const name of await readdir(base)) {
+    const st = states.get(name);
+    if (/^\d{10}$/.test(name) && (st === 'collected' || st === 'failed')) {
+      await rm(join(base, name), { recursive: true, force: true });
+      removed.push(`${archive}/${name}`);
+    }
+  }
+  return removed;
+}
+
+/** Serials that are published but have no manifest: gc cannot know their blobs, so it must not sweep. */
+function unmanifested(s: GcDeps): string[] {
+  const rows = s.db.prepare("SELECT archive || '/' || serial FROM serials WHERE state IN ('live', 'frozen') AND manifest_sha256 IS NULL").pluck().all() as string[];
+  return rows;
+}
+
+async function referencedBy(s: GcDeps, manifests: Iterable<string>, into: Set<string>, read: Set<string>): Promise<void> {
+  for (const m of manifests) {
+    if (read.has(m)) continue;
+    let man;
+    try {
+      man = await readManifest(s.store, m);
+    } catch (e) {
+      throw new AptfreezeError('INTERNAL', `store sweep aborted: the manifest ${m} of a remaining serial cannot be read (${(e as Error).message})`, { cause: e });
+    }
+    read.add(m);
+    into.add(m);
+    for (const l of man.tree) into.add(l.sha256);
+    for (const l of man.extra) into.add(l.sha256);
+  }
+}
+
+/** The same as readManifest, synchronously, keeping only the hashes (for the locked step). */
+function referencedBySync(s: GcDeps, manifests: Iterable<string>, into: Set<string>, read: Set<string>): void {
+  for (const m of manifests) {
+    if (read.has(m)) continue;
+    const text = readFileSync(s.store.pathOf(m), 'utf8');
+    for (const line of text.split('\n')) {
+      if (!line) continue;
+      if (line.indexOf(' ') !== 64) throw new AptfreezeError('INTERNAL', `store sweep aborted: serial manifest ${m} has a bad line`);
+      into.add(line.slice(0, 64));
+    }
+    read.add(m);
+    into.add(m);
+  }
+}
+
+async function sweep(s: GcDeps, rr: ReleaseRepo, report: GcReport, archives: string[], now: Date): Promise<void> {
+  const missing = unmanifested(s);
+  if (missing.length) {
+    report.store.skipped = `serials without a manifest: ${missing.join(', ')}`;
+    return;
+  }
+  // Unlocked, and the slow part: what the remaining serials reference, and what the store holds besides.
+  const referenced = new Set<string>();
+  const read = new Set<string>();
+  await referencedBy(s, rr.remainingManifests(), referenced, read);
+  const candidates: string[] = [];
+  let total = 0;
+  for await (const h of s.store.list()) {
+    total++;
+    if (!referenced.has(h)) candidates.push(h);
+  }
+
+  // Locked and synchronous from here to unlockAll (see THE RULE at the top of this file).
+  const names = archives.map((a) => `snapshot:${a}`);
+  const lock = rr.tryLockAll(names, process.pid, now);
+  if (!lock.ok) {
+    report.store.skipped = `a snapshot is running (${lock.busy.map((b) => `${b.name.slice('snapshot:'.length)}: pid ${b.pid} since ${b.acquired_at}`).join('; ')}); run gc again when it has finished`;
+    report.store.blobsKept = total;
+    return;
+  }
+  try {
+    const again = unmanifested(s);
+    if (again.length) {
+      report.store.skipped = `serials without a manifest: ${again.join(', ')}`;
+      return;
+    }
+    // Serials published between the unlocked pass and taking the locks.
+    referencedBySync(s, rr.remainingManifests(), referenced, read);
+    for (const h of candidates) {
+      if (referenced.has(h)) continue;
+      const path = s.store.pathOf(h);
+      let size: number;
+      try {
+        size = statSync(path).size;
+        unlinkSync(path);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        throw e;
+      }
+      report.store.blobsRemoved++;
+      report.store.bytesFreed += size;
+    }
+    report.store.swept = true;
+    report.store.blobsKept = total - report.store.blobsRemoved;
+  } finally {
+    rr.unlockAll(names, process.pid);
+  }
+}
+
+/** What a sweep would remove if the collected serials were gone: nothing is locked or deleted. */
+async function dryRunSweep(s: GcDeps, report: GcReport, archives: string[]): Promise<void> {
+  const missing = unmanifested(s);
+  if (missing.length) {
+    report.store.skipped = `serials without a manifest: ${missing.join(', ')}`;
+    return;
+  }
+  const collected = new Set(report.collected.map((c) => `${c.archive}/${c.serial}`));
+  const manifests = new Set<string>();
+  for (const a of archives) for (const r of s.repo.listSerials(a)) if (!collected.has(`${a}/${r.serial}`) && r.manifest_sha256) manifests.add(r.manifest_sha256);
+  const referenced = new Set<string>();
+  await referencedBy(s, manifests, referenced, new Set());
+  for await (const h of s.store.list()) {
+    if (referenced.has(h)) {
+      report.store.blobsKept++;
+      continue;
+    }
+    report.store.blobsRemoved++;
+    report.store.bytesFreed += s.store.size(h);
+  }
+}
