@@ -90,6 +90,7 @@ export async function recover(s: Services): Promise<void> {
   });
   for (const a of archives) {
     if (locked.has(a)) continue;
+    removed.push(...(await s.publisher.prunePools(a)).map((id) => `${a}/.pools/${id}`));
     const latest = s.repo.latestSerial(a);
     if (s.publisher.latestOf(a) !== latest) await s.publisher.setLatest(a, latest, s.now());
   }

@@ -45,9 +45,13 @@ describe('a snapshot killed with SIGKILL', () => {
     const serials = (JSON.parse(r.stdout) as SerialJson[]).filter((s) => s.state !== 'collected');
     const base = join(svc.dataDir, 'public', 'debian');
     const entries = (await readdir(base)).sort();
-    assert.deepEqual(entries, [...serials.map((s) => s.serial), 'latest', 'project'].sort(), 'only published serials in the tree');
+    assert.deepEqual(entries, [...serials.map((s) => s.serial), '.pools', 'latest', 'project'].sort(), 'only published serials in the tree');
+    assert.deepEqual((await readdir(join(base, '.pools'))).filter((p) => p.startsWith('.')), [], 'no half-built pool');
     assert.equal(await readlink(join(base, 'latest')), serials[0]!.serial, 'latest is the newest published serial');
-    for (const s of serials) await access(join(base, s.serial, 'dists', 'bookworm', 'InRelease'));
+    for (const s of serials) {
+      await access(join(base, s.serial, 'dists', 'bookworm', 'InRelease'));
+      await access(join(base, s.serial, 'pool', 'main'));
+    }
     assert.deepEqual(await readdir(join(svc.dataDir, 'store', 'tmp')), [], 'no partial downloads');
     return serials;
   }

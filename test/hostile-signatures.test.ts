@@ -121,12 +121,12 @@ describe('a hostile upstream attacking the signed metadata', () => {
   });
 
   it('refuses a genuine package of another version in place of the listed one (arbitrary package, HASH/SIZE_MISMATCH)', async () => {
-    const before = env.build;
-    const next = churn(env.pkgs, 0.25, seed++);
-    await env.rebuild(next);
-    const changed = env.build.debs.find((d) => !before.debs.some((b) => b.filename === d.filename))!;
-    const older = before.debs.find((d) => d.name === changed.name)!;
-    const olderBytes = await readFile(join(env.upRoot, older.filename));
+    const published = env.pkgs;
+    await env.rebuild(churn(published, 0.25, seed++));
+    // A package whose listed version is not the published one: its new .deb is to be fetched.
+    const changed = env.build.debs.find((d) => published.find((p) => p.name === d.name)!.version !== d.version)!;
+    const olderVersion = published.find((p) => p.name === changed.name)!.version;
+    const olderBytes = await readFile(join(env.upRoot, changed.filename.replace(`_${changed.version}_`, `_${olderVersion}_`)));
     env.up.fault = onPath(
       (p) => p === `/${changed.filename}`,
       (_p, res) => {

@@ -1,19 +1,24 @@
 // A minimal, fast writer of real .deb files (deb(5)): ar archive with debian-binary,
-// control.tar.gz and data.tar.gz; GNU-format tar headers as dpkg-deb writes them (no pax),
+// control.tar.zst and data.tar.zst (dpkg >= 1.21.18 reads zstd; Ubuntu's default since 21.10); GNU-format tar headers as dpkg-deb writes them (no pax),
 // every entry owned by root, fixed mtime (reproducible). Written here rather than shared with
 // server/debian so that the bench's upstream does not inherit a bug of the service it measures;
 // test/bench-generator.test.ts checks the output with dpkg-deb and the real apt.
 import { createHash } from 'node:crypto';
-import { gzipSync } from 'node:zlib';
+import { Compressor } from 'zstd-napi';
 
 const BLOCK = 512;
 /**
- * The payload is incompressible (random bytes), so data.tar.gz is written with stored deflate
- * blocks (level 0: a valid gzip, ~10x faster than level 1 here, same size as gzip would reach);
- * control.tar.gz is text and is really compressed.
+ * zstd level 3 through one reused context: ~25 µs for a small package here, where gzipSync
+ * takes ~180 µs (and data.tar.gz at level 0 would store the tar padding uncompressed).
  */
-const CONTROL_GZIP = { level: 6 } as const;
-const DATA_GZIP = { level: 0 } as const;
+let zstdCtx: Compressor | null = null;
+function zst(data: Buffer): Buffer {
+  if (!zstdCtx) {
+    zstdCtx = new Compressor();
+    zstdCtx.setParameters({ compressionLevel: 3 });
+  }
+  return zstdCtx.compress(data);
+}
 
 export interface DebEntry {
   /** without "./"; directories end with "/" */
@@ -79,7 +84,7 @@ function arMember(name: string, data: Buffer, mtime: number): Buffer[] {
 export function buildDeb(control: string, files: DebEntry[], mtime: number): Buffer {
   let md5sums = '';
   for (const f of files) if (!f.path.endsWith('/')) md5sums += `${createHash('md5').update(f.data ?? Buffer.alloc(0)).digest('hex')}  ${f.path}\n`;
-  const controlTar = gzipSync(
+  const controlTar = zst(
     tar(
       [
         { path: 'control', data: Buffer.from(control, 'utf8') },
@@ -87,13 +92,12 @@ export function buildDeb(control: string, files: DebEntry[], mtime: number): Buf
       ],
       mtime,
     ),
-    CONTROL_GZIP,
   );
-  const dataTar = gzipSync(tar(files, mtime), DATA_GZIP);
+  const dataTar = zst(tar(files, mtime));
   return Buffer.concat([
     Buffer.from('!<arch>\n', 'ascii'),
     ...arMember('debian-binary', Buffer.from('2.0\n'), mtime),
-    ...arMember('control.tar.gz', controlTar, mtime),
-    ...arMember('data.tar.gz', dataTar, mtime),
+    ...arMember('control.tar.zst', controlTar, mtime),
+    ...arMember('data.tar.zst', dataTar, mtime),
   ]);
 }

@@ -13,7 +13,10 @@ export function formatGcReport(r: GcReport): string {
   for (const k of r.kept) reasons.set(k.reason, (reasons.get(k.reason) ?? 0) + 1);
   lines.push(`kept ${r.kept.length} serial${r.kept.length === 1 ? '' : 's'}${reasons.size ? ` (${[...reasons].map(([k, n]) => `${n} ${k}`).join(', ')})` : ''}`);
   if (r.store.skipped) lines.push(`store: sweep skipped: ${r.store.skipped}`);
-  else lines.push(`store: ${r.dryRun ? 'would remove' : 'removed'} ${r.store.blobsRemoved} file${r.store.blobsRemoved === 1 ? '' : 's'}, ${r.store.bytesFreed} bytes ${r.dryRun ? 'to free' : 'freed'}; ${r.store.blobsKept} kept`);
+  else {
+    lines.push(`store: ${r.dryRun ? 'would remove' : 'removed'} ${r.store.blobsRemoved} file${r.store.blobsRemoved === 1 ? '' : 's'}, ${r.store.bytesFreed} bytes ${r.dryRun ? 'to free' : 'freed'}; ${r.store.blobsKept} kept`);
+    if (r.store.poolsRemoved.length) lines.push(`pools: ${r.dryRun ? 'would remove' : 'removed'} ${r.store.poolsRemoved.join(', ')}`);
+  }
   return `${lines.join('\n')}\n`;
 }
 

@@ -209,6 +209,15 @@ function isBlank(buf: Buffer, start: number, end: number): boolean {
   return true;
 }
 
+// Whitespace as apt and dpkg strip it around values: ASCII only (C isspace). JavaScript's trim()
+// would also strip U+00A0, U+2028, U+FEFF…, so that we and apt would read different values.
+const asciiSpaceStart = /^[ \t\v\f\r]+/;
+const asciiSpaceEnd = /[ \t\v\f\r]+$/;
+
+export function asciiTrim(s: string): string {
+  return s.replace(asciiSpaceStart, '').replace(asciiSpaceEnd, '');
+}
+
 // A field name: printable US-ASCII but no colon, not starting with '#' or '-' (deb822(5)).
 const FIELD_NAME = /^[!-9;-~]+$/;
 
@@ -237,7 +246,7 @@ function parseFields(raw: Buffer, firstLine: number): Array<[string, string]> {
       // A comment: kept in raw, not a field (deb822(5)).
     } else if (c === SPACE || c === TAB) {
       if (current === undefined) throw malformed(lineNo, 'continuation line without a field');
-      current[1] += '\n' + text.slice(pos, end).trimEnd();
+      current[1] += '\n' + text.slice(pos, end).replace(asciiSpaceEnd, '');
     } else {
       const colon = text.indexOf(':', pos);
       if (colon === -1 || colon >= end || colon === pos) throw malformed(lineNo, 'neither a field, a continuation nor a comment');
@@ -246,7 +255,7 @@ function parseFields(raw: Buffer, firstLine: number): Array<[string, string]> {
       const lower = name.toLowerCase();
       if (seen.has(lower)) throw malformed(lineNo, `duplicate field ${name}`);
       seen.add(lower);
-      current = [name, text.slice(colon + 1, end).trim()];
+      current = [name, asciiTrim(text.slice(colon + 1, end))];
       fields.push(current);
     }
     lineNo++;

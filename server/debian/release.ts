@@ -1,5 +1,5 @@
 import { AptfreezeError } from '../errors.ts';
-import { parseStanzas } from './deb822.ts';
+import { asciiTrim, parseStanzas } from './deb822.ts';
 import { checkRelativePath } from './paths.ts';
 
 /**
@@ -66,7 +66,8 @@ export function parseRelease(text: string): ParsedRelease {
 }
 
 function words(value: string | undefined): string[] {
-  return value === undefined ? [] : value.split(/\s+/).filter((w) => w !== '');
+  // ASCII whitespace only, as apt splits them: a U+00A0 inside a word keeps it one (unknown) word.
+  return value === undefined ? [] : value.split(/[ \t\n\v\f\r]+/).filter((w) => w !== '');
 }
 
 /** Parses the lines of a hash field: " <hex> <size> <path>". */
@@ -74,7 +75,7 @@ export function parseHashList(value: string, hexLength: number, field: string): 
   const hashRe = new RegExp(`^[0-9a-fA-F]{${hexLength}}$`);
   const entries: ReleaseFileEntry[] = [];
   for (const line of value.split('\n')) {
-    const parts = line.trim().split(/\s+/);
+    const parts = asciiTrim(line).split(/[ \t]+/);
     if (parts.length === 1 && parts[0] === '') continue;
     if (parts.length !== 3) throw new AptfreezeError('MALFORMED', `${field}: expected "<hash> <size> <path>", got ${JSON.stringify(line)}`);
     const [hash, sizeText, path] = parts as [string, string, string];
@@ -95,11 +96,11 @@ const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', '
 // numeric zone "+0000". apt (RFC1123StrToTime) also takes "GMT" and "Z"; the
 // weekday is optional and, like apt, not checked against the date.
 const DATE_RE =
-  /^(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun),\s*)?(\d{1,2})\s+(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)\s+(\d{4})\s+(\d{2}):(\d{2})(?::(\d{2}))?\s+(UTC|GMT|UT|Z|[+-]\d{4})$/;
+  /^(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun),[ \t]*)?(\d{1,2})[ \t]+(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[ \t]+(\d{4})[ \t]+(\d{2}):(\d{2})(?::(\d{2}))?[ \t]+(UTC|GMT|UT|Z|[+-]\d{4})$/;
 
 /** Parses a Release date; MALFORMED when it is not one. */
 export function parseDebianDate(text: string, field = 'Date'): Date {
-  const m = DATE_RE.exec(text.trim());
+  const m = DATE_RE.exec(asciiTrim(text));
   if (!m) throw new AptfreezeError('MALFORMED', `${field} is not an RFC 2822 date: ${JSON.stringify(text)}`);
   const [, dd, mon, yyyy, hh, mi, ss, zone] = m as unknown as [string, string, string, string, string, string, string | undefined, string];
   const day = Number(dd);

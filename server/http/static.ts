@@ -81,7 +81,8 @@ export function treeHandler(publicRoot: string, repo: Repo, isArchive: (name: st
     const rel = segs.slice(2).join('/');
     // Pool files and by-hash copies never change; Release files change on freeze; latest/ moves.
     const immutable = serial !== 'latest' && /^(pool\/|proof\.deb$)|\/by-hash\//.test(rel);
-    const stream = send(req, abs, { etag: true, lastModified: true, cacheControl: false, dotfiles: 'deny' });
+    // dotfiles 'allow': the URL's segments were refused above if any began with a dot; the resolved path may pass through .pools/.
+    const stream = send(req, abs, { etag: true, lastModified: true, cacheControl: false, dotfiles: 'allow' });
     stream.on('headers', (r: Response) => {
       r.setHeader('Content-Type', contentType(rel));
       r.setHeader('Cache-Control', immutable ? 'public, max-age=31536000, immutable' : 'public, max-age=60');

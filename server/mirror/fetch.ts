@@ -104,8 +104,10 @@ export class Fetcher {
     let current = url;
     const origin = new URL(url).origin;
     // Slow retrieval: the whole body must arrive at minRate on average, plus fixed slack.
-    const deadline = this.settings.connectTimeoutMs + this.settings.idleTimeoutMs + Math.ceil((expectedBytes / this.settings.minRate) * 1000);
+    const slackMs = this.settings.connectTimeoutMs + this.settings.idleTimeoutMs;
+    const deadline = slackMs + Math.ceil((expectedBytes / this.settings.minRate) * 1000);
     const signal = AbortSignal.timeout(deadline);
+    const started = Date.now();
     for (let hop = 0; ; hop++) {
       this.stats.requests++;
       let res;
@@ -135,7 +137,8 @@ export class Fetcher {
       }
       const raw = res.body;
       // Surface a deadline abort inside the body as an upstream error.
-      return { headers: res.headers, body: Object.assign(guardBody(raw, current), { destroy: () => discard(raw) }) };
+      const rate = { started, slackMs, minRate: this.settings.minRate };
+      return { headers: res.headers, body: Object.assign(guardBody(raw, current, rate), { destroy: () => discard(raw) }) };
     }
   }
 
@@ -158,9 +161,30 @@ function discard(body: { on(ev: 'error', fn: () => void): unknown; destroy(): vo
   body.destroy();
 }
 
-async function* guardBody(body: AsyncIterable<Buffer> & { destroy(): void }, url: string): AsyncIterable<Buffer> {
+/**
+ * Slow retrieval where the size is not known beforehand (a Release, capped at
+ * maxReleaseBytes): past the fixed slack, the body must have averaged minRate
+ * since the request began, checked at every chunk. A byte a second is cut off
+ * a second after the slack, not at cap / minRate (17 minutes by default).
+ */
+interface RateRule {
+  started: number;
+  slackMs: number;
+  minRate: number;
+}
+
+async function* guardBody(body: AsyncIterable<Buffer> & { destroy(): void }, url: string, rate: RateRule): AsyncIterable<Buffer> {
+  let received = 0;
   try {
-    for await (const c of body) yield c;
+    for await (const c of body) {
+      received += c.length;
+      const late = Date.now() - rate.started - rate.slackMs;
+      if (late > 0 && received < (rate.minRate * late) / 1000) {
+        discard(body);
+        throw new AptfreezeError('UPSTREAM_HTTP', `${url}: timed out (${received} bytes in ${Date.now() - rate.started} ms, slower than fetch.minRate ${rate.minRate} bytes/s)`);
+      }
+      yield c;
+    }
   } catch (e) {
     throw toUpstreamError(url, e);
   }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { buildDeb } from '../debian/deb.ts';
 import type { BlobStore } from '../store/store.ts';
-import { proofInstallDir, proofPackageName, type ProofManifest } from './manifest.ts';
+import { proofInstallDir, proofPackageName, proofServedPath, proofUpstreamPath, type ProofManifest } from './manifest.ts';
 
 /**
  * Builds the proof package of a snapshot from its manifest and the stored
@@ -14,8 +14,12 @@ export async function buildProofDeb(manifest: ProofManifest, store: BlobStore): 
   files.push({ path: `${dir}/manifest.json`, data: Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`) });
   files.push({ path: `${dir}/${manifest.keyring.name}`, data: await store.read(manifest.keyring.sha256) });
   for (const s of manifest.suites) {
-    for (const f of s.releaseFiles) files.push({ path: `${dir}/dists/${s.suite}/${f.name}`, data: await store.read(f.sha256) });
-    for (const i of s.indices) if (i.inProof) files.push({ path: `${dir}/dists/${s.suite}/${i.path}`, data: await store.read(i.sha256) });
+    for (const f of s.releaseFiles) files.push({ path: `${dir}/${proofUpstreamPath(s.suite, f.name)}`, data: await store.read(f.sha256) });
+    for (const i of s.indices) {
+      if (i.inProof) files.push({ path: `${dir}/${proofUpstreamPath(s.suite, i.path)}`, data: await store.read(i.sha256) });
+      // A filtered index as served, beside the full upstream one: the auditor checks each of its stanzas.
+      if (i.servedInProof && i.servedSha256) files.push({ path: `${dir}/${proofServedPath(s.suite, i.path)}`, data: await store.read(i.servedSha256) });
+    }
   }
   const installedKb = Math.ceil(files.reduce((n, f) => n + f.data.length, 0) / 1024);
   const control = [

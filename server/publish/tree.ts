@@ -1,4 +1,5 @@
-import { promises as fsp, existsSync, readlinkSync } from 'node:fs';
+import { promises as fsp, existsSync, readlinkSync, linkSync, mkdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { join, dirname } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { FsBlobStore } from '../store/store.ts';
@@ -29,6 +30,7 @@ export const signedNames = ['Release', 'Release.gpg', 'InRelease'] as const;
  *   <root>/<archive>/latest -> <serial>     moved by an atomic symlink rename
  *   <root>/<archive>/project/trace/<archive>
  *   <root>/<archive>/.staging-<serial>-*    being built (never served)
+ *   <root>/<archive>/.pools/<id>/           shared immutable pool trees; <serial>/pool -> ../.pools/<id>
  */
 export class Publisher {
   constructor(
@@ -40,38 +42,104 @@ export class Publisher {
     return join(this.root, archive, serial);
   }
 
-  async stage(archive: string, serial: string, links: TreeLink[], files: TreeFile[], linkConcurrency = 32): Promise<string> {
-    const dir = join(this.root, archive, `.staging-${serial}-${randomBytes(4).toString('hex')}`);
-    await fsp.mkdir(dir, { recursive: true });
-    const made = new Set<string>();
-    const ensureDir = async (p: string) => {
-      const d = dirname(p);
-      if (made.has(d)) return;
-      await fsp.mkdir(d, { recursive: true });
-      made.add(d);
-    };
+  /**
+   * Builds a serial's tree aside. Files under `pool/` go to a shared, immutable
+   * pool directory named by the hash of its content list
+   * (`<archive>/.pools/<id>/`), and the serial's `pool` is a relative symlink to
+   * it: a serial with the same pool set as an earlier one (nothing changed
+   * upstream) links nothing. Everything else is hard-linked into the serial.
+   */
+  async stage(archive: string, serial: string, links: TreeLink[], files: TreeFile[]): Promise<string> {
     // Every path is checked again here: nothing is ever written outside the staging directory.
     for (const l of links) checkRelativePath(l.path, 'tree path');
     for (const f of files) checkRelativePath(f.path, 'tree path');
-    const sorted = [...links].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-    for (const l of sorted) await ensureDir(join(dir, l.path));
-    let i = 0;
-    const worker = async () => {
-      while (i < sorted.length) {
-        const l = sorted[i++]!;
-        await this.store.linkTo(l.sha256, join(dir, l.path));
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(linkConcurrency, sorted.length) }, worker));
+    const byPath = (a: TreeLink, b: TreeLink) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
+    const pool = links.filter((l) => l.path.startsWith('pool/')).sort(byPath);
+    const rest = links.filter((l) => !l.path.startsWith('pool/')).sort(byPath);
+    const base = join(this.root, archive);
+    const dir = join(base, `.staging-${serial}-${randomBytes(4).toString('hex')}`);
+    await fsp.mkdir(dir, { recursive: true });
+    if (pool.length) {
+      const id = poolId(pool);
+      await this.ensurePool(archive, id, pool);
+      await fsp.symlink(`../.pools/${id}`, join(dir, 'pool'));
+    }
+    await this.linkAll(dir, rest, 0);
     const order = (p: string) => {
       const n = signedNames.indexOf(p.split('/').pop() as (typeof signedNames)[number]);
       return n < 0 ? -1 : n;
     };
     for (const f of [...files].sort((a, b) => order(a.path) - order(b.path))) {
-      await ensureDir(join(dir, f.path));
+      await fsp.mkdir(dirname(join(dir, f.path)), { recursive: true });
       await fsp.writeFile(join(dir, f.path), f.data, { flag: 'wx', mode: 0o644 });
     }
     return dir;
+  }
+
+  /** The shared pool directory with exactly these files, made (aside, then renamed) unless it exists. */
+  private async ensurePool(archive: string, id: string, pool: TreeLink[]): Promise<void> {
+    const pools = join(this.root, archive, '.pools');
+    const dest = join(pools, id);
+    if (existsSync(dest)) return;
+    const tmp = join(pools, `.tmp-${randomBytes(4).toString('hex')}`);
+    await fsp.mkdir(tmp, { recursive: true });
+    try {
+      await this.linkAll(tmp, pool, 'pool/'.length);
+      await fsp.rename(tmp, dest);
+    } catch (e) {
+      await fsp.rm(tmp, { recursive: true, force: true });
+      // Another process made the same pool meanwhile: theirs is identical by construction.
+      if (!existsSync(dest)) throw e;
+    }
+  }
+
+  /**
+   * Hard-links sorted entries under `dir` (paths minus `strip` leading chars).
+   * Synchronous calls in slices: a link or mkdir costs microseconds, and a
+   * round trip through the thread pool for each would cost more than the call.
+   */
+  private async linkAll(dir: string, sorted: TreeLink[], strip: number): Promise<void> {
+    const made = new Set<string>([dir]);
+    const mk = (d: string) => {
+      if (made.has(d)) return;
+      mk(dirname(d));
+      try {
+        mkdirSync(d);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      }
+      made.add(d);
+    };
+    for (let i = 0; i < sorted.length; i++) {
+      const l = sorted[i]!;
+      const dest = join(dir, l.path.slice(strip));
+      mk(dirname(dest));
+      linkSync(this.store.pathOf(l.sha256), dest);
+      if (i % 4096 === 4095) await new Promise((r) => setImmediate(r));
+    }
+  }
+
+  /** Shared pool directories no serial of the archive links to any more (gc removes them). */
+  async prunePools(archive: string): Promise<string[]> {
+    const base = join(this.root, archive);
+    const pools = join(base, '.pools');
+    if (!existsSync(pools)) return [];
+    const used = new Set<string>();
+    for (const name of await fsp.readdir(base)) {
+      if (!/^\d{10}$/.test(name) && !name.startsWith('.staging-')) continue;
+      try {
+        used.add(readlinkSync(join(base, name, 'pool')).split('/').pop()!);
+      } catch {
+        // no pool in that serial
+      }
+    }
+    const removed: string[] = [];
+    for (const id of await fsp.readdir(pools)) {
+      if (used.has(id)) continue;
+      await fsp.rm(join(pools, id), { recursive: true, force: true });
+      removed.push(id);
+    }
+    return removed;
   }
 
   /** Renames the staging directory into place; refuses to replace an existing serial. */
@@ -128,6 +196,10 @@ export class Publisher {
       for (const name of await fsp.readdir(base)) {
         const isStaging = name.startsWith('.staging-') || name.startsWith('.latest-') || name.startsWith('.tmp-');
         const isSerial = /^\d{10}$/.test(name);
+        if (name === '.pools') {
+          for (const p of await fsp.readdir(join(base, name))) if (p.startsWith('.tmp-')) await fsp.rm(join(base, name, p), { recursive: true, force: true });
+          continue;
+        }
         if (isStaging || (isSerial && !keep(archive, name))) {
           await fsp.rm(join(base, name), { recursive: true, force: true });
           removed.push(`${archive}/${name}`);
@@ -136,6 +208,13 @@ export class Publisher {
     }
     return removed;
   }
+}
+
+/** A pool directory's name: the sha256 of its sorted `sha256 size path` lines. */
+export function poolId(sortedPool: TreeLink[]): string {
+  const h = createHash('sha256');
+  for (const l of sortedPool) h.update(`${l.sha256} ${l.size} ${l.path}\n`);
+  return h.digest('hex').slice(0, 32);
 }
 
 export async function writeAtomic(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {

@@ -25,8 +25,18 @@
  *    alone would not stop it; the single-threaded event loop does).
  *    The expensive part (reading manifests, listing the store) runs before,
  *    without locks; the locked step re-reads only manifests recorded since.
+ *    Shared pool directories (`<archive>/.pools/<id>/`, which serials link
+ *    to as `<serial>/pool -> ../.pools/<id>`, and which a snapshot reuses when
+ *    its pool set is unchanged) follow the same rule: one no serial or
+ *    staging tree links to is renamed aside in the locked step (so a snapshot
+ *    starting after it builds a new one rather than reuse it) and deleted
+ *    after the locks are released.
+ *    A derived blob (the cached pool references of an index, index_refs)
+ *    counts as referenced while its index is: the cache stays useful for
+ *    indices still served, and one whose blob is swept is a cache miss.
  */
-import { readFileSync, statSync, unlinkSync, existsSync } from 'node:fs';
+import { readFileSync, statSync, unlinkSync, existsSync, readdirSync, lstatSync, readlinkSync, renameSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AptfreezeError } from '../errors.ts';
@@ -53,6 +63,8 @@ export interface GcReport {
     blobsRemoved: number;
     bytesFreed: number;
     blobsKept: number;
+    /** Shared pool directories (`<archive>/.pools/<id>`) no serial links to any more. */
+    poolsRemoved: string[];
   };
   ms: { collect: number; sweep: number; total: number };
 }
@@ -73,7 +85,7 @@ export async function runGc(s: GcDeps, opts: { dryRun?: boolean; actor: string }
     collected: [],
     kept: [],
     leftoverTrees: [],
-    store: { swept: false, blobsRemoved: 0, bytesFreed: 0, blobsKept: 0 },
+    store: { swept: false, blobsRemoved: 0, bytesFreed: 0, blobsKept: 0, poolsRemoved: [] },
     ms: { collect: 0, sweep: 0, total: 0 },
   };
   const archives = archivesOf(s);
@@ -169,6 +181,11 @@ async function referencedBy(s: GcDeps, manifests: Iterable<string>, into: Set<st
   }
 }
 
+/** Derived blobs (index_refs) of indices that are referenced. */
+function addDerived(rr: ReleaseRepo, referenced: Set<string>): void {
+  for (const d of rr.derivedBlobs()) if (referenced.has(d.of)) referenced.add(d.blob);
+}
+
 /** The same as readManifest, synchronously, keeping only the hashes (for the locked step). */
 function referencedBySync(s: GcDeps, manifests: Iterable<string>, into: Set<string>, read: Set<string>): void {
   for (const m of manifests) {
@@ -194,6 +211,7 @@ async function sweep(s: GcDeps, rr: ReleaseRepo, report: GcReport, archives: str
   const referenced = new Set<string>();
   const read = new Set<string>();
   await referencedBy(s, rr.remainingManifests(), referenced, read);
+  addDerived(rr, referenced);
   const candidates: string[] = [];
   let total = 0;
   for await (const h of s.store.list()) {
@@ -203,6 +221,7 @@ async function sweep(s: GcDeps, rr: ReleaseRepo, report: GcReport, archives: str
 
   // Locked and synchronous from here to unlockAll (see THE RULE at the top of this file).
   const names = archives.map((a) => `snapshot:${a}`);
+  const trash: string[] = [];
   const lock = rr.tryLockAll(names, process.pid, now);
   if (!lock.ok) {
     report.store.skipped = `a snapshot is running (${lock.busy.map((b) => `${b.name.slice('snapshot:'.length)}: pid ${b.pid} since ${b.acquired_at}`).join('; ')}); run gc again when it has finished`;
@@ -217,6 +236,7 @@ async function sweep(s: GcDeps, rr: ReleaseRepo, report: GcReport, archives: str
     }
     // Serials published between the unlocked pass and taking the locks.
     referencedBySync(s, rr.remainingManifests(), referenced, read);
+    addDerived(rr, referenced);
     for (const h of candidates) {
       if (referenced.has(h)) continue;
       const path = s.store.pathOf(h);
@@ -231,11 +251,57 @@ async function sweep(s: GcDeps, rr: ReleaseRepo, report: GcReport, archives: str
       report.store.blobsRemoved++;
       report.store.bytesFreed += size;
     }
+    for (const archive of archives) {
+      for (const id of unusedPools(s, archive, new Set())) {
+        const from = join(s.publisher.root, archive, '.pools', id);
+        const to = join(s.publisher.root, archive, '.pools', `.trash-${id}-${randomBytes(4).toString('hex')}`);
+        renameSync(from, to);
+        trash.push(to);
+        report.store.poolsRemoved.push(`${archive}/${id}`);
+      }
+    }
     report.store.swept = true;
     report.store.blobsKept = total - report.store.blobsRemoved;
   } finally {
     rr.unlockAll(names, process.pid);
   }
+  for (const t of trash) await rm(t, { recursive: true, force: true });
+  for (const archive of archives) await removeTrash(s, archive);
+}
+
+/**
+ * Pool directories of an archive that no serial tree (nor a staging tree of
+ * an interrupted run) links to; `ignore` names serial dirs to disregard (a dry
+ * run's would-be-collected serials). Refuses (INTERNAL) on a `pool` entry of
+ * a form it does not know, rather than guess that a pool is unused.
+ */
+function unusedPools(s: GcDeps, archive: string, ignore: ReadonlySet<string>): string[] {
+  const base = join(s.publisher.root, archive);
+  const pools = join(base, '.pools');
+  if (!existsSync(pools)) return [];
+  const used = new Set<string>();
+  for (const name of readdirSync(base)) {
+    if ((!/^\d{10}$/.test(name) && !name.startsWith('.staging-')) || ignore.has(name)) continue;
+    const link = join(base, name, 'pool');
+    let st;
+    try {
+      st = lstatSync(link);
+    } catch {
+      continue; // no pool in that tree
+    }
+    if (st.isDirectory()) continue; // pool files hard-linked in the serial itself
+    const m = st.isSymbolicLink() ? /^\.\.\/\.pools\/([^/]+)$/.exec(readlinkSync(link)) : null;
+    if (!m) throw new AptfreezeError('INTERNAL', `store sweep aborted: ${archive}/${name}/pool is neither a directory nor a link to ../.pools/<id>`);
+    used.add(m[1]!);
+  }
+  return readdirSync(pools).filter((id) => !id.startsWith('.') && !used.has(id));
+}
+
+/** Pool directories an interrupted gc renamed aside but did not delete. */
+async function removeTrash(s: GcDeps, archive: string): Promise<void> {
+  const pools = join(s.publisher.root, archive, '.pools');
+  if (!existsSync(pools)) return;
+  for (const name of await readdir(pools)) if (name.startsWith('.trash-')) await rm(join(pools, name), { recursive: true, force: true });
 }
 
 /** What a sweep would remove if the collected serials were gone: nothing is locked or deleted. */
@@ -250,6 +316,11 @@ async function dryRunSweep(s: GcDeps, report: GcReport, archives: string[]): Pro
   for (const a of archives) for (const r of s.repo.listSerials(a)) if (!collected.has(`${a}/${r.serial}`) && r.manifest_sha256) manifests.add(r.manifest_sha256);
   const referenced = new Set<string>();
   await referencedBy(s, manifests, referenced, new Set());
+  addDerived(new ReleaseRepo(s.db), referenced);
+  for (const a of archives) {
+    const ignore = new Set(report.collected.filter((c) => c.archive === a).map((c) => c.serial));
+    for (const id of unusedPools(s, a, ignore)) report.store.poolsRemoved.push(`${a}/${id}`);
+  }
   for await (const h of s.store.list()) {
     if (referenced.has(h)) {
       report.store.blobsKept++;

@@ -64,6 +64,14 @@ export class ReleaseRepo {
     return this.db.prepare("SELECT DISTINCT manifest_sha256 FROM serials WHERE state IN ('live', 'frozen') AND manifest_sha256 IS NOT NULL").pluck().all() as string[];
   }
 
+  /**
+   * Derived blobs named by the database rather than by a manifest: the parsed
+   * pool references of an index (index_refs, a cache keyed by the index's hash).
+   */
+  derivedBlobs(): Array<{ of: string; blob: string }> {
+    return this.db.prepare('SELECT index_sha256 AS of, refs_sha256 AS blob FROM index_refs').all() as Array<{ of: string; blob: string }>;
+  }
+
   /** Serials of an archive in a state, for leftover-tree cleanup. */
   serialStates(archive: string): Map<string, SerialState> {
     const rows = this.db.prepare('SELECT serial, state FROM serials WHERE archive = ?').all(archive) as Array<{ serial: string; state: SerialState }>;

@@ -6,7 +6,7 @@ import { ReleaseRepo } from './release-repo.ts';
 export type TokenDeps = Pick<Services, 'tokens' | 'repo' | 'db' | 'now'>;
 
 const roles: readonly Role[] = ['admin', 'release-manager'];
-const nameRe = /^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$/;
+const nameRe = /^[A-Za-z][A-Za-z0-9._@+-]{0,63}$/;
 
 export function parseRole(v: unknown): Role {
   if (typeof v !== 'string' || !roles.includes(v as Role)) throw new AptfreezeError('BAD_REQUEST', `role: expected ${roles.join(' or ')}`);
@@ -14,7 +14,7 @@ export function parseRole(v: unknown): Role {
 }
 
 export function parseTokenName(v: unknown): string {
-  if (typeof v !== 'string' || !nameRe.test(v)) throw new AptfreezeError('BAD_REQUEST', 'name: expected 1-64 letters, digits and . _ @ + - (who holds the token)');
+  if (typeof v !== 'string' || !nameRe.test(v)) throw new AptfreezeError('BAD_REQUEST', 'name: expected 1-64 letters, digits and . _ @ + -, starting with a letter (who holds the token)');
   return v;
 }
 

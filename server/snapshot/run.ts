@@ -20,8 +20,8 @@ import { ourReleaseText, snapshotsUrl } from './release-file.ts';
 import { mapLimit } from '../util/limit.ts';
 import { killPoint } from '../util/killpoint.ts';
 import { buildProofDeb, proofStanza } from '../proof/build.ts';
-import { proofComponent, proofPoolPath, type ProofManifest, type ProofSuite, type ProofIndex } from '../proof/manifest.ts';
-import { writeManifest, type SerialManifest } from './manifest.ts';
+import { proofComponent, type ProofManifest, type ProofSuite, type ProofIndex } from '../proof/manifest.ts';
+import { writeManifest, readManifest, type SerialManifest } from './manifest.ts';
 import { prepareProvenance, type PublishedPackagesIndex } from '../provenance/record.ts';
 
 export interface SnapshotContext {
@@ -184,7 +184,10 @@ export async function takeSnapshot(ctx: SnapshotContext, archiveName: string, ac
     }
 
     await step('pool');
-    const missing = [...pool.values()].filter((r) => !ctx.store.has(r.sha256));
+    // Blobs of the latest published serial are in the store (gc never collects the latest serial):
+    // only the others need a look at the store.
+    const known = await latestBlobs(ctx, archive.name);
+    const missing = [...pool.values()].filter((r) => !known.has(r.sha256) && !ctx.store.has(r.sha256));
     const uniqueMissing = [...new Map(missing.map((r) => [r.sha256, r])).values()];
     ctx.onPlan?.({ poolFiles: uniqueMissing.length, poolBytes: uniqueMissing.reduce((n, r) => n + r.size, 0) });
     await mapLimit(uniqueMissing, ctx.config.fetch.concurrency, async (r) => {
@@ -202,7 +205,6 @@ export async function takeSnapshot(ctx: SnapshotContext, archiveName: string, ac
     const links: TreeLink[] = [];
     const files: TreeFile[] = [];
     for (const r of pool.values()) links.push({ path: r.path, sha256: r.sha256, size: r.size });
-    links.push({ path: proof.poolPath, sha256: proof.blob.sha256, size: proof.blob.size });
     links.push({ path: 'proof.deb', sha256: proof.blob.sha256, size: proof.blob.size });
     for (const w of suites) {
       const entries = new Map<string, ReleaseFileEntry>();
@@ -293,6 +295,13 @@ export async function takeSnapshot(ctx: SnapshotContext, archiveName: string, ac
   }
 }
 
+async function latestBlobs(ctx: SnapshotContext, archive: string): Promise<Set<string>> {
+  const latest = ctx.repo.latestSerial(archive);
+  const sha = latest ? ctx.repo.getSerial(archive, latest)?.manifest_sha256 : null;
+  if (!sha || !ctx.store.has(sha)) return new Set();
+  return new Set((await readManifest(ctx.store, sha)).tree.map((l) => l.sha256));
+}
+
 /** The pool references of an index parsed before, or null (never parsed, or its blob was collected). */
 async function cachedRefs(ctx: SnapshotContext, indexSha256: string, kind: string): Promise<PoolRef[] | null> {
   const blob = ctx.repo.indexRefs(indexSha256, kind);
@@ -363,6 +372,8 @@ async function makeProof(ctx: SnapshotContext, archive: ArchiveConfig, serial: s
       const available = g.variants.filter((v) => w.have.has(v.path));
       // One compressed variant of each index is enough for the auditor: the smallest.
       const chosen = [...available].sort((a, b) => a.size - b.size)[0];
+      // And of a filtered index, the smallest served copy, so that the auditor can check its stanzas.
+      const servedChosen = available.map((v) => w.filtered.get(v.path)).filter((f) => f !== undefined).sort((a, b) => a.size - b.size)[0];
       for (const v of available) {
         const f = w.filtered.get(v.path);
         indices.push({
@@ -370,7 +381,7 @@ async function makeProof(ctx: SnapshotContext, archive: ArchiveConfig, serial: s
           size: v.size,
           sha256: v.hash,
           served: f ? 'filtered' : 'verbatim',
-          ...(f ? { servedSha256: f.hash, servedSize: f.size } : {}),
+          ...(f ? { servedSha256: f.hash, servedSize: f.size, servedInProof: f === servedChosen } : {}),
           inProof: v === chosen,
         });
       }
@@ -397,7 +408,9 @@ async function makeProof(ctx: SnapshotContext, archive: ArchiveConfig, serial: s
   const manifestBlob = await ctx.store.putBuffer(Buffer.from(JSON.stringify(manifest)));
   const deb = await buildProofDeb(manifest, ctx.store);
   const blob = await ctx.store.putBuffer(deb);
-  const poolPath = proofPoolPath(archive.name, serial);
+  // The proof's Filename is the serial's own proof.deb, not a pool path: the pool
+  // directory is shared by serials with the same pool set, and the proof differs per serial.
+  const poolPath = 'proof.deb';
   const stanza = Buffer.from(proofStanza(manifest, deb, poolPath));
   const gz = await compressBuffer('gz', stanza);
   const indexEntries: ReleaseFileEntry[] = [];

@@ -77,6 +77,10 @@ export class FsBlobStore implements BlobStore {
     const hash = createHash('sha256');
     let size = 0;
     const out = createWriteStream(temp, { mode: 0o444, flags: 'wx' });
+    // An error of the file (ENOSPC, or a write still in flight when a failed download destroys
+    // the stream) must never go unhandled: it would take the whole process down. It is
+    // rethrown by waitDrain / closeStream, or dropped when the download failed anyway.
+    out.on('error', () => {});
     try {
       for await (const chunk of source) {
         size += chunk.length;
@@ -98,7 +102,8 @@ export class FsBlobStore implements BlobStore {
       await this.commit(temp, sha256);
       return { sha256, size };
     } catch (e) {
-      out.destroy();
+      // Wait for the file to be closed (and so created) before removing it: no partial file is left.
+      if (!out.closed) await new Promise<void>((resolve) => out.once('close', () => resolve()).destroy());
       await fsp.rm(temp, { force: true });
       throw e;
     }
@@ -163,18 +168,25 @@ function alive(pid: number): boolean {
 
 function waitDrain(s: WriteStream): Promise<void> {
   return new Promise((resolve, reject) => {
-    const onErr = (e: Error) => reject(e);
-    s.once('error', onErr);
-    s.once('drain', () => {
-      s.off('error', onErr);
-      resolve();
-    });
+    if (s.errored) return reject(s.errored);
+    const done = (e?: Error) => {
+      s.off('error', done);
+      s.off('drain', done);
+      s.off('close', done);
+      if (e instanceof Error) reject(e);
+      else if (s.errored || s.destroyed) reject(s.errored ?? new Error('the file was closed while writing'));
+      else resolve();
+    };
+    s.on('error', done);
+    s.on('drain', done);
+    s.on('close', done);
   });
 }
 
 function closeStream(s: WriteStream): Promise<void> {
   return new Promise((resolve, reject) => {
+    if (s.errored) return reject(s.errored);
     s.once('error', reject);
-    s.end(() => resolve());
+    s.end(() => (s.errored ? reject(s.errored) : resolve()));
   });
 }

@@ -1,0 +1,300 @@
+// The bench's one table: every figure, the peers side by side, the ratios and the targets of
+// issue 5, printed as text and written as JSON and Markdown.
+import type { StepResult } from './service.ts';
+import type { PeerStep } from './peers.ts';
+import type { WrkResult } from './wrk.ts';
+import type { GenStats, MutationStats } from './generate.ts';
+import { formatProfile, type ProfileSummary } from './profile.ts';
+
+export interface BenchResults {
+  version: 1;
+  startedAt: string;
+  finishedAt?: string;
+  totalMs?: number;
+  options: Record<string, unknown>;
+  machine: Record<string, unknown>;
+  generation: { first?: GenStats; mutation?: MutationStats };
+  service: {
+    first?: StepResult;
+    nochange?: StepResult;
+    churn?: StepResult;
+    cliBaseline?: StepResult;
+    freeze?: StepResult;
+    thaw?: StepResult;
+    freezeApi?: StepResult;
+    thawApi?: StepResult;
+    gc?: StepResult;
+    gcWaitedMs?: number;
+    serveSmall?: WrkResult;
+    serveLarge?: WrkResult;
+  };
+  aptly: { first?: PeerStep; nochange?: PeerStep; churn?: PeerStep; skipped?: string };
+  reprepro: { first?: PeerStep; nochange?: PeerStep; churn?: PeerStep; skipped?: string };
+  nginx: { small?: WrkResult; large?: WrkResult; skipped?: string };
+  serving?: { smallPath: string; smallBytes: number; largePath: string; largeBytes: number; seconds: number; connections: number };
+  targets: Target[];
+  notes: string[];
+  errors: string[];
+}
+
+export interface Target {
+  figure: string;
+  measured: string;
+  target: string;
+  verdict: 'met' | 'MISSED' | 'n/a';
+  detail?: string;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Formatting
+
+export function ms(v: number | null | undefined): string {
+  if (v === null || v === undefined || !Number.isFinite(v)) return 'n/a';
+  if (v < 1000) return `${Math.round(v)} ms`;
+  if (v < 100_000) return `${(v / 1000).toFixed(2)} s`;
+  return `${(v / 1000).toFixed(0)} s`;
+}
+
+export function mb(v: number | null | undefined): string {
+  if (v === null || v === undefined || !Number.isFinite(v)) return 'n/a';
+  const x = v / 1e6;
+  return `${x < 10 ? x.toFixed(2) : x < 1000 ? x.toFixed(1) : x.toFixed(0)} MB`;
+}
+
+function ratio(a: number | null | undefined, b: number | null | undefined): number | null {
+  if (a === null || a === undefined || b === null || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || b === 0) return null;
+  return a / b;
+}
+
+function x(r: number | null): string {
+  return r === null ? 'n/a' : `${r >= 10 ? r.toFixed(0) : r.toFixed(1)}×`;
+}
+
+function pct(r: number | null): string {
+  return r === null ? 'n/a' : `${Math.round(r * 100)}%`;
+}
+
+const okMs = (s: { ok: boolean; wallMs: number | null } | undefined): number | null => (s && s.ok ? s.wallMs : null);
+const note = (s: { ok: boolean; error?: string } | undefined): string => (!s ? 'not run' : s.ok ? '' : `failed: ${s.error ?? '?'}`);
+
+// ---------------------------------------------------------------------------------------------
+// Targets
+
+export function computeTargets(r: BenchResults): Target[] {
+  const t: Target[] = [];
+  const s = r.service;
+  const churnA = ratio(okMs(r.aptly.churn), okMs(s.churn));
+  t.push({ figure: 'snapshot after 1% churn vs aptly update+snapshot+publish', measured: x(churnA), target: '≥ 10×', verdict: churnA === null ? 'n/a' : churnA >= 10 ? 'met' : 'MISSED', detail: `aptfreeze ${ms(okMs(s.churn))}, aptly ${ms(okMs(r.aptly.churn))}` });
+  const churnR = ratio(okMs(r.reprepro.churn), okMs(s.churn));
+  t.push({ figure: 'snapshot after 1% churn vs reprepro update+gensnapshot', measured: x(churnR), target: '≥ 3×', verdict: churnR === null ? 'n/a' : churnR >= 3 ? 'met' : 'MISSED', detail: `aptfreeze ${ms(okMs(s.churn))}, reprepro ${ms(okMs(r.reprepro.churn))}` });
+  const firstA = ratio(okMs(r.aptly.first), okMs(s.first));
+  t.push({ figure: 'first snapshot vs aptly first mirror update+snapshot+publish', measured: x(firstA), target: '≥ 2×', verdict: firstA === null ? 'n/a' : firstA >= 2 ? 'met' : 'MISSED', detail: `aptfreeze ${ms(okMs(s.first))}, aptly ${ms(okMs(r.aptly.first))}` });
+  const nc = s.nochange?.ok ? (s.nochange.internalMs ?? null) : null;
+  t.push({ figure: 'snapshot with nothing changed upstream (the run itself, stats.ms)', measured: ms(nc), target: '≤ 0.5 s', verdict: nc === null ? 'n/a' : nc <= 500 ? 'met' : 'MISSED', detail: `CLI wall ${ms(okMs(s.nochange))}, of which process start ≈ ${ms(okMs(s.cliBaseline))}` });
+  for (const [name, api, cli] of [
+    ['freeze', s.freezeApi, s.freeze],
+    ['thaw', s.thawApi, s.thaw],
+  ] as const) {
+    const apiMs = api?.ok ? api.wallMs : null;
+    const cliMs = okMs(cli);
+    const base = okMs(s.cliBaseline);
+    const est = cliMs !== null && base !== null ? Math.max(0, cliMs - base) : null;
+    const v = apiMs ?? est;
+    t.push({
+      figure: `${name} of a serial${apiMs !== null ? ' (API request)' : ' (CLI wall − CLI start)'}`,
+      measured: ms(v),
+      target: '≤ 100 ms',
+      verdict: v === null ? 'n/a' : v <= 100 ? 'met' : 'MISSED',
+      detail: v === null ? `${note(cli) || 'CLI n/a'}; API: ${note(api) || 'n/a'}` : `CLI wall ${ms(cliMs)}; API ${apiMs === null ? `n/a (${note(api)})` : ms(apiMs)}`,
+    });
+  }
+  const rssSteps: Array<[string, StepResult | undefined]> = [
+    ['first', s.first],
+    ['nothing changed', s.nochange],
+    ['churn', s.churn],
+    ['freeze', s.freeze],
+    ['thaw', s.thaw],
+    ['gc', s.gc],
+  ];
+  const measuredRss = rssSteps.filter(([, v]) => v?.ok && v.peakRssBytes !== null) as Array<[string, StepResult]>;
+  const worst = measuredRss.sort((a, b) => b[1].peakRssBytes! - a[1].peakRssBytes!)[0];
+  const aptlyRss = Math.max(r.aptly.first?.peakRssBytes ?? 0, r.aptly.churn?.peakRssBytes ?? 0) || null;
+  t.push({ figure: 'peak RSS of any step', measured: worst ? `${mb(worst[1].peakRssBytes)} (${worst[0]})` : 'n/a', target: '≤ 200 MB', verdict: !worst ? 'n/a' : worst[1].peakRssBytes! <= 200e6 ? 'met' : 'MISSED', detail: `aptly's largest step: ${mb(aptlyRss)}` });
+  const before = s.nochange?.diskAfterBytes;
+  const after = s.churn?.diskAfterBytes;
+  const added = before != null && after != null && s.churn?.ok ? after - before : null;
+  const m = r.generation.mutation;
+  const bound = m ? m.newIndexBytes + m.newPoolBytes + 1e6 : null;
+  t.push({
+    figure: 'disk added by a 1%-churn serial',
+    measured: mb(added),
+    target: `≤ changed indices + churned pool + 1 MB = ${mb(bound)}`,
+    verdict: added === null || bound === null ? 'n/a' : added <= bound ? 'met' : 'MISSED',
+    detail: m ? `changed index files ${mb(m.newIndexBytes)}, churned pool files ${mb(m.newPoolBytes)} (${m.newPoolFiles} files)` : undefined,
+  });
+  const small = ratio(s.serveSmall?.ok ? s.serveSmall.requestsPerSec : null, r.nginx.small?.ok ? r.nginx.small.requestsPerSec : null);
+  t.push({ figure: 'built-in server, small file, requests/s vs nginx', measured: pct(small), target: '≥ 40%', verdict: small === null ? 'n/a' : small >= 0.4 ? 'met' : 'MISSED', detail: `aptfreeze ${rps(s.serveSmall)}, nginx ${rps(r.nginx.small)}` });
+  const large = ratio(s.serveLarge?.ok ? s.serveLarge.mbPerSec : null, r.nginx.large?.ok ? r.nginx.large.mbPerSec : null);
+  t.push({ figure: 'built-in server, large index, MB/s vs nginx', measured: pct(large), target: '≥ 70%', verdict: large === null ? 'n/a' : large >= 0.7 ? 'met' : 'MISSED', detail: `aptfreeze ${mbps(s.serveLarge)}, nginx ${mbps(r.nginx.large)}` });
+  return t;
+}
+
+function rps(w: WrkResult | undefined): string {
+  return !w ? 'n/a' : w.ok ? `${Math.round(w.requestsPerSec)} req/s` : `n/a (${w.error})`;
+}
+function mbps(w: WrkResult | undefined): string {
+  return !w ? 'n/a' : w.ok ? `${w.mbPerSec.toFixed(0)} MB/s` : `n/a (${w.error})`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The table
+
+type Cell = string;
+interface Row {
+  figure: string;
+  aptfreeze: Cell;
+  aptly: Cell;
+  reprepro: Cell;
+  nginx: Cell;
+  ratio: Cell;
+}
+
+function peerCell(p: PeerStep | undefined, skipped?: string): string {
+  if (!p) return skipped ? 'n/a' : 'not run';
+  return p.ok ? ms(p.wallMs) : 'failed';
+}
+
+export function rows(r: BenchResults): Row[] {
+  const s = r.service;
+  const out: Row[] = [];
+  const vs = (a: PeerStep | undefined, b: PeerStep | undefined, mine: StepResult | undefined) => {
+    const ra = ratio(okMs(a), okMs(mine));
+    const rr = ratio(okMs(b), okMs(mine));
+    return `aptly ${x(ra)}, reprepro ${x(rr)}`;
+  };
+  const svc = (v: StepResult | undefined) => (!v ? 'not run' : v.ok ? ms(v.wallMs) : 'failed');
+  out.push({ figure: 'first snapshot (wall)', aptfreeze: svc(s.first), aptly: peerCell(r.aptly.first, r.aptly.skipped), reprepro: peerCell(r.reprepro.first, r.reprepro.skipped), nginx: '', ratio: vs(r.aptly.first, r.reprepro.first, s.first) });
+  out.push({ figure: 'nothing changed (wall)', aptfreeze: svc(s.nochange), aptly: peerCell(r.aptly.nochange, r.aptly.skipped), reprepro: peerCell(r.reprepro.nochange, r.reprepro.skipped), nginx: '', ratio: vs(r.aptly.nochange, r.reprepro.nochange, s.nochange) });
+  out.push({ figure: 'nothing changed (in-process stats.ms)', aptfreeze: s.nochange?.ok ? ms(s.nochange.internalMs) : 'n/a', aptly: '', reprepro: '', nginx: '', ratio: '' });
+  out.push({ figure: '1% churn (wall)', aptfreeze: svc(s.churn), aptly: peerCell(r.aptly.churn, r.aptly.skipped), reprepro: peerCell(r.reprepro.churn, r.reprepro.skipped), nginx: '', ratio: vs(r.aptly.churn, r.reprepro.churn, s.churn) });
+  out.push({ figure: '1% churn (in-process stats.ms)', aptfreeze: s.churn?.ok ? ms(s.churn.internalMs) : 'n/a', aptly: '', reprepro: '', nginx: '', ratio: '' });
+  out.push({ figure: 'CLI start (aptfreeze serials, wall)', aptfreeze: svc(s.cliBaseline), aptly: '', reprepro: '', nginx: '', ratio: '' });
+  out.push({ figure: 'freeze (CLI wall)', aptfreeze: s.freeze ? (s.freeze.ok ? ms(s.freeze.wallMs) : 'n/a') : 'not run', aptly: '', reprepro: '', nginx: '', ratio: '' });
+  out.push({ figure: 'freeze (API request)', aptfreeze: s.freezeApi ? (s.freezeApi.ok ? ms(s.freezeApi.wallMs) : 'n/a') : 'not run', aptly: '', reprepro: '', nginx: '', ratio: '' });
+  out.push({ figure: 'thaw (CLI wall)', aptfreeze: s.thaw ? (s.thaw.ok ? ms(s.thaw.wallMs) : 'n/a') : 'not run', aptly: '', reprepro: '', nginx: '', ratio: '' });
+  out.push({ figure: 'thaw (API request)', aptfreeze: s.thawApi ? (s.thawApi.ok ? ms(s.thawApi.wallMs) : 'n/a') : 'not run', aptly: '', reprepro: '', nginx: '', ratio: '' });
+  out.push({ figure: 'gc (CLI wall)', aptfreeze: s.gc ? (s.gc.ok ? ms(s.gc.wallMs) : 'n/a') : 'not run', aptly: '', reprepro: '', nginx: '', ratio: '' });
+  const rss = (v: { ok: boolean; peakRssBytes: number | null } | undefined) => (!v ? 'not run' : v.ok ? mb(v.peakRssBytes) : 'n/a');
+  out.push({ figure: 'peak RSS: first', aptfreeze: rss(s.first), aptly: rss(r.aptly.first), reprepro: rss(r.reprepro.first), nginx: '', ratio: '' });
+  out.push({ figure: 'peak RSS: nothing changed', aptfreeze: rss(s.nochange), aptly: rss(r.aptly.nochange), reprepro: rss(r.reprepro.nochange), nginx: '', ratio: '' });
+  out.push({ figure: 'peak RSS: 1% churn', aptfreeze: rss(s.churn), aptly: rss(r.aptly.churn), reprepro: rss(r.reprepro.churn), nginx: '', ratio: '' });
+  out.push({ figure: 'peak RSS: freeze / thaw / gc', aptfreeze: `${rss(s.freeze)} / ${rss(s.thaw)} / ${rss(s.gc)}`, aptly: '', reprepro: '', nginx: '', ratio: '' });
+  out.push({ figure: 'peak RSS: serve under wrk (tree)', aptfreeze: mb(Math.max(s.serveSmall?.serverRssBytes ?? 0, s.serveLarge?.serverRssBytes ?? 0) || null), aptly: '', reprepro: '', nginx: mb(Math.max(r.nginx.small?.serverRssBytes ?? 0, r.nginx.large?.serverRssBytes ?? 0) || null), ratio: '' });
+  const disk = (v: { diskAfterBytes: number | null } | undefined) => (v ? mb(v.diskAfterBytes) : 'not run');
+  out.push({ figure: 'disk after first', aptfreeze: disk(s.first), aptly: disk(r.aptly.first), reprepro: disk(r.reprepro.first), nginx: '', ratio: '' });
+  out.push({ figure: 'disk after nothing changed', aptfreeze: disk(s.nochange), aptly: disk(r.aptly.nochange), reprepro: disk(r.reprepro.nochange), nginx: '', ratio: '' });
+  out.push({ figure: 'disk after 1% churn', aptfreeze: disk(s.churn), aptly: disk(r.aptly.churn), reprepro: disk(r.reprepro.churn), nginx: '', ratio: '' });
+  const added = (a: { diskAfterBytes: number | null } | undefined, b: { diskAfterBytes: number | null } | undefined) => (a?.diskAfterBytes != null && b?.diskAfterBytes != null ? mb(b.diskAfterBytes - a.diskAfterBytes) : 'n/a');
+  out.push({ figure: 'disk added: nothing-changed serial', aptfreeze: added(s.first, s.nochange), aptly: added(r.aptly.first, r.aptly.nochange), reprepro: added(r.reprepro.first, r.reprepro.nochange), nginx: '', ratio: '' });
+  out.push({ figure: 'disk added: 1%-churn serial', aptfreeze: added(s.nochange, s.churn), aptly: added(r.aptly.nochange, r.aptly.churn), reprepro: added(r.reprepro.nochange, r.reprepro.churn), nginx: '', ratio: '' });
+  out.push({ figure: 'disk after freeze, thaw, gc', aptfreeze: `${disk(s.freeze)}, ${disk(s.thaw)}, ${disk(s.gc)}`, aptly: '', reprepro: '', nginx: '', ratio: '' });
+  const sv = r.serving;
+  const smallR = ratio(s.serveSmall?.ok ? s.serveSmall.requestsPerSec : null, r.nginx.small?.ok ? r.nginx.small.requestsPerSec : null);
+  const largeR = ratio(s.serveLarge?.ok ? s.serveLarge.mbPerSec : null, r.nginx.large?.ok ? r.nginx.large.mbPerSec : null);
+  out.push({ figure: `serve small file${sv ? ` (${sv.smallBytes} B)` : ''}, req/s`, aptfreeze: s.serveSmall?.ok ? `${Math.round(s.serveSmall.requestsPerSec)}` : 'n/a', aptly: '', reprepro: '', nginx: r.nginx.small?.ok ? `${Math.round(r.nginx.small.requestsPerSec)}` : 'n/a', ratio: `${pct(smallR)} of nginx` });
+  out.push({ figure: `serve large index${sv ? ` (${mb(sv.largeBytes)})` : ''}, MB/s`, aptfreeze: s.serveLarge?.ok ? `${s.serveLarge.mbPerSec.toFixed(0)}` : 'n/a', aptly: '', reprepro: '', nginx: r.nginx.large?.ok ? `${r.nginx.large.mbPerSec.toFixed(0)}` : 'n/a', ratio: `${pct(largeR)} of nginx` });
+  return out;
+}
+
+function table(header: string[], data: string[][]): string {
+  const w = header.map((h, i) => Math.max(h.length, ...data.map((d) => (d[i] ?? '').length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(w[i]!)).join('  ').trimEnd();
+  return [line(header), w.map((n) => '-'.repeat(n)).join('  '), ...data.map(line)].join('\n');
+}
+
+function mdTable(header: string[], data: string[][]): string {
+  const esc = (s: string) => s.replace(/\|/g, '\\|');
+  return [`| ${header.map(esc).join(' | ')} |`, `| ${header.map(() => '---').join(' | ')} |`, ...data.map((d) => `| ${d.map(esc).join(' | ')} |`)].join('\n');
+}
+
+const HEAD = ['figure', 'aptfreeze', 'aptly', 'reprepro', 'nginx', 'ratio (peer / aptfreeze)'];
+const THEAD = ['target', 'measured', 'target', 'verdict', 'detail'];
+
+function stepLines(r: BenchResults): string[] {
+  const out: string[] = [];
+  for (const [name, v] of [
+    ['first', r.service.first],
+    ['nothing changed', r.service.nochange],
+    ['1% churn', r.service.churn],
+  ] as const) {
+    if (!v?.steps || !Object.keys(v.steps).length) continue;
+    const total = Object.values(v.steps).reduce((a, b) => a + b, 0);
+    out.push(`${name}: ${Object.entries(v.steps).map(([k, n]) => `${k} ${ms(n)}`).join(', ')} (sum ${ms(total)}; process start/exit ≈ ${ms(v.wallMs !== null ? v.wallMs - total : null)})`);
+  }
+  for (const [peer, p] of [
+    ['aptly', r.aptly],
+    ['reprepro', r.reprepro],
+  ] as const) {
+    for (const [name, v] of [
+      ['first', p.first],
+      ['nothing changed', p.nochange],
+      ['1% churn', p.churn],
+    ] as const) {
+      if (v) out.push(`${peer} ${name}: ${v.parts.map((x) => `${x.name} ${x.ok ? ms(x.wallMs) : 'failed'} (${mb(x.peakRssBytes)})`).join(', ')}`);
+    }
+  }
+  return out;
+}
+
+export function renderText(r: BenchResults): string {
+  const data = rows(r).map((x) => [x.figure, x.aptfreeze, x.aptly, x.reprepro, x.nginx, x.ratio]);
+  const tgt = r.targets.map((t) => [t.figure, t.measured, t.target, t.verdict, t.detail ?? '']);
+  const g = r.generation;
+  return [
+    `aptfreeze bench: ${r.options['packages']} packages${r.options['quick'] ? ' (--quick)' : ''}, ${r.machine['cpus']}× ${r.machine['cpuModel']}, ${r.machine['memGB']} GB, node ${r.machine['node']}, load ${r.machine['loadStart']} → ${r.machine['loadEnd'] ?? '?'}`,
+    g.first ? `upstream: ${g.first.packages} packages in ${g.first.sources} sources, Packages ${mb(g.first.packagesBytes)} (${g.first.avgStanzaBytes} B/stanza; .gz ${mb(g.first.packagesGzBytes)}, .xz ${mb(g.first.packagesXzBytes)}), pool ${mb(g.first.poolBytesWritten)}, generated in ${ms(g.first.ms)}` : '',
+    g.mutation ? `1% churn: ${g.mutation.changed} changed, ${g.mutation.added} added, ${g.mutation.removed} removed; ${g.mutation.newPoolFiles} new pool files (${mb(g.mutation.newPoolBytes)}), new index files ${mb(g.mutation.newIndexBytes)}; made in ${ms(g.mutation.ms)}` : '',
+    '',
+    table(HEAD, data),
+    '',
+    table(THEAD, tgt),
+    '',
+    ...stepLines(r),
+    ...(r.notes.length ? ['', 'notes:', ...r.notes.map((n) => `- ${n}`)] : []),
+    ...(r.errors.length ? ['', 'errors:', ...r.errors.map((n) => `- ${n}`)] : []),
+  ]
+    .filter((l, i, a) => !(l === '' && a[i - 1] === ''))
+    .join('\n');
+}
+
+export function renderMarkdown(r: BenchResults, profiles: ProfileSummary[]): string {
+  const data = rows(r).map((x) => [x.figure, x.aptfreeze, x.aptly, x.reprepro, x.nginx, x.ratio]);
+  const tgt = r.targets.map((t) => [t.figure, t.measured, t.target, t.verdict, t.detail ?? '']);
+  const m = r.machine;
+  return [
+    `# aptfreeze bench — ${r.options['packages']} packages${r.options['quick'] ? ' (--quick)' : ''}`,
+    '',
+    `Run ${r.startedAt} (${ms(r.totalMs)}), commit ${m['commit']}. Machine: ${m['cpus']}× ${m['cpuModel']}, ${m['memGB']} GB RAM, ${m['os']}, node ${m['node']}; work directory on ${m['workFs']}; load average ${m['loadStart']} at start, ${m['loadEnd']} at the end.`,
+    `Peers: ${m['aptly']}; ${m['reprepro']}; ${m['nginx']}; ${m['wrk']}.`,
+    '',
+    mdTable(HEAD, data),
+    '',
+    '## Targets (issue 5)',
+    '',
+    mdTable(THEAD, tgt),
+    '',
+    '## Steps',
+    '',
+    ...stepLines(r).map((l) => `- ${l}`),
+    '',
+    ...(r.notes.length ? ['## Notes', '', ...r.notes.map((n) => `- ${n}`), ''] : []),
+    ...(r.errors.length ? ['## Errors', '', ...r.errors.map((n) => `- ${n}`), ''] : []),
+    ...(profiles.length ? ['## Profiles', '', '```', ...profiles.map(formatProfile), '```', ''] : []),
+    '## Reproduce',
+    '',
+    '```',
+    `npm run bench -- ${r.options['quick'] ? '--quick' : `--packages ${r.options['packages']}`}`,
+    '```',
+    '',
+  ].join('\n');
+}
