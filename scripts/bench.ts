@@ -10,7 +10,7 @@
 // Everything listens on 127.0.0.1, every command has a timeout, and every process started is
 // stopped at the end, on failure, on a signal, and (through a watchdog) if the bench is killed.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseOptions, usage, type BenchOptions } from './bench/options.ts';
@@ -62,9 +62,9 @@ async function ensureTools(opts: BenchOptions, notes: string[]): Promise<void> {
   }
 }
 
-function machineInfo(work: string): Record<string, unknown> {
+function machineInfo(work: string, serviceRoot: string): Record<string, unknown> {
   const cpus = os.cpus();
-  const git = spawnSync('git', ['-C', repoRoot, 'describe', '--always', '--dirty'], { encoding: 'utf8' });
+  const git = spawnSync('git', ['-C', serviceRoot, 'describe', '--always', '--dirty'], { encoding: 'utf8' });
   const df = spawnSync('df', ['-T', work], { encoding: 'utf8' });
   const fsLine = df.stdout?.trim().split('\n')[1]?.split(/\s+/) ?? [];
   return {
@@ -73,7 +73,7 @@ function machineInfo(work: string): Record<string, unknown> {
     memGB: Math.round(os.totalmem() / 1e9),
     os: `${os.type()} ${os.release()}`,
     node: process.versions.node,
-    commit: git.stdout?.trim() || '?',
+    commit: git.stdout?.trim() || (existsSync(path.join(serviceRoot, '.bench-source')) ? readFileSync(path.join(serviceRoot, '.bench-source'), 'utf8').trim() : '?'),
     workFs: fsLine.length ? `${fsLine[1]} (${fsLine[0]})` : '?',
     loadStart: os.loadavg().map((l) => l.toFixed(2)).join(' '),
     aptly: versionOf('aptly', ['version']),
@@ -150,7 +150,8 @@ async function main(): Promise<number> {
 
   try {
     await ensureTools(opts, notes);
-    results.machine = machineInfo(work);
+    results.machine = machineInfo(work, opts.serviceRoot);
+    if (opts.serviceRoot !== repoRoot) results.machine['serviceRoot'] = opts.serviceRoot;
     say(`work directory ${work}; upstream in ${upBase}; ${opts.packages} packages`);
 
     // ---- upstream
@@ -175,6 +176,7 @@ async function main(): Promise<number> {
       keep: 1,
       profileDir,
       logDir,
+      serviceRoot: opts.serviceRoot,
     });
     mkdirSync(svc.publicDir, { recursive: true });
     nginx = await startNginx(path.join(work, 'nginx'), [
@@ -248,7 +250,8 @@ async function main(): Promise<number> {
 
     // ---- release management through the CLI
     const s = results.service;
-    s.cliBaseline = await svc.verb('serials', ['serials', 'debian']);
+    s.cliBaseline = await svc.verb('serials', ['serials', 'debian'], opts.profile);
+    keepProfile(s.cliBaseline);
     say(`aptfreeze: CLI start (serials) ${ms(s.cliBaseline.wallMs)}`);
     const target = s.first?.serial;
     if (target) {
@@ -274,7 +277,7 @@ async function main(): Promise<number> {
       say('aptfreeze: serve…');
       let serve: Daemon | null = null;
       try {
-        serve = await svc.serve();
+        serve = await svc.serve(opts.profile);
         const until = new Date(Date.now() + 30 * 86_400_000).toISOString();
         s.freezeApi = await svc.api(`/api/archives/debian/serials/${latest}/freeze`, { until, reason: 'aptfreeze bench' });
         s.thawApi = s.freezeApi.ok ? await svc.api(`/api/archives/debian/serials/${latest}/thaw`, {}) : { ok: false, wallMs: null, peakRssBytes: null, diskAfterBytes: null, error: 'freeze through the API failed' };
@@ -301,6 +304,10 @@ async function main(): Promise<number> {
         say(`aptfreeze: serve failed: ${(e as Error).message}`);
       } finally {
         await serve?.stop();
+        if (opts.profile) {
+          const p = await svc.serveProfile();
+          if (p) profiles.push(p);
+        }
       }
     } else if (!opts.serve) {
       results.nginx.skipped = '--no-serve';
@@ -315,7 +322,7 @@ async function main(): Promise<number> {
     s.gcWaitedMs = waitMs;
     s.gc = await svc.verb('gc', ['gc'], opts.profile);
     keepProfile(s.gc);
-    say(`aptfreeze: gc ${s.gc.ok ? `${ms(s.gc.wallMs)}, disk after ${mb(s.gc.diskAfterBytes)}` : `n/a (${s.gc.error})`}`);
+    say(`aptfreeze: gc ${s.gc.ok ? `${ms(s.gc.wallMs)}, disk after ${mb(s.gc.diskAfterBytes)}: ${(s.gc.output ?? '').split('\n').join('; ')}` : `n/a (${s.gc.error})`}`);
     if (!s.gc.ok) notes.push(`gc n/a: ${s.gc.error}`);
   } catch (e) {
     results.errors.push(`bench: ${(e as Error).stack ?? String(e)}`);

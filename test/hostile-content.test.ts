@@ -92,24 +92,28 @@ describe('a signed upstream serving hostile indices', () => {
   });
 
   const traversals: Array<[string, string, string]> = [
-    ['Filename: ../../x', 'Filename', '../../x'],
-    ['Filename: pool/../../../../x', 'Filename', 'pool/../../../../x'],
-    ['an absolute Filename: /etc/passwd', 'Filename', '/etc/passwd'],
-    ['a Filename shadowing our own dists/…/InRelease', 'Filename', 'dists/bookworm/InRelease'],
-    ['a Filename with backslashes (pool\\..\\..\\x)', 'Filename', 'pool\\..\\..\\x'],
+    ['Filename: ../../x', '../../x', 'UNSAFE_PATH'],
+    ['Filename: pool/../../../../x', 'pool/../../../../x', 'UNSAFE_PATH'],
+    ['an absolute Filename: /etc/passwd', '/etc/passwd', 'UNSAFE_PATH'],
+    ['a Filename shadowing our own dists/…/InRelease', 'dists/bookworm/InRelease', 'UNSAFE_PATH'],
+    ['a Filename with backslashes (pool\\..\\..\\x)', 'pool\\..\\..\\x', 'UNSAFE_PATH'],
+    // A literal file name for us; fetched percent-encoded (as apt does), so never as ../../../x on the upstream.
+    ['a percent-encoded Filename: pool/%2e%2e/%2e%2e/%2e%2e/x', 'pool/%2e%2e/%2e%2e/%2e%2e/x', 'UPSTREAM_HTTP'],
   ];
-  for (const [title, field, value] of traversals) {
-    it(`refuses ${title} in a signed index, touching nothing outside (UNSAFE_PATH)`, async () => {
-      const evil = stanza.replace(/^Package: .*$/m, 'Package: evil').replace(/^Filename: .*$/m, `${field}: ${value}`);
+  const outside = (rel: string) => rel === 'up' || rel.startsWith('svc/data/store') || rel.startsWith('svc/data/aptfreeze.db') || rel === 'rss' || rel.startsWith('keys');
+  for (const [title, value, code] of traversals) {
+    it(`refuses ${title} in a signed index, touching nothing outside (${code})`, async () => {
+      // A hash the store does not hold, so that the file would have to be fetched.
+      const evil = stanza.replace(/^Package: .*$/m, 'Package: evil').replace(/^Filename: .*$/m, `Filename: ${value}`).replace(/^SHA256: .*$/m, `SHA256: ${'e'.repeat(64)}`);
       assert.notEqual(evil, stanza);
-      const before = await listing(env.dir, (rel) => rel === 'up' || rel.startsWith('svc/data/store') || rel.startsWith('svc/data/aptfreeze.db') || rel === 'rss' || rel.startsWith('keys'));
+      const before = await listing(env.dir, outside);
       await serveIndex('Packages', Buffer.from(`${packages.trim()}\n\n${evil}\n`));
       env.up.reset();
-      await env.expectRefusal('UNSAFE_PATH', { name: title });
+      await env.expectRefusal(code, { name: title });
       for (const p of escapes()) assert.ok(!existsSync(p), `${p} not written`);
-      assert.deepEqual(await listing(env.dir, (rel) => rel === 'up' || rel.startsWith('svc/data/store') || rel.startsWith('svc/data/aptfreeze.db') || rel === 'rss' || rel.startsWith('keys')), before, 'no new path anywhere beside the store and the database');
-      // Refused at parse time: no request for the path, and nothing outside dists/ and pool/ asked for.
-      assert.deepEqual(env.up.requests.filter((p) => !p.startsWith('/dists/bookworm/')), [], 'no pool file fetched');
+      assert.deepEqual(await listing(env.dir, outside), before, 'no new path anywhere beside the store and the database');
+      // Nothing outside dists/ and pool/ asked for upstream; an unsafe path is refused before any pool request.
+      assert.deepEqual(env.up.requests.filter((p) => !p.startsWith('/dists/bookworm/') && !(code !== 'UNSAFE_PATH' && p.startsWith('/pool/'))), [], 'no request outside the archive');
     });
   }
 

@@ -25,6 +25,8 @@ export interface BenchOptions {
   install: boolean;
   /** the service's lifetime (short so that gc has expired serials to collect) */
   lifetime: string;
+  /** the checkout of aptfreeze to measure (default this one) */
+  serviceRoot: string;
   help: boolean;
 }
 
@@ -44,6 +46,7 @@ export const usage = `usage: npm run bench -- [options]
   --no-install         never apt-get install missing tools
   --keep               keep the temporary directories
   --lifetime D         the service's serial lifetime (default 1m, 30s with --quick: gc then has expired serials)
+  --service-root DIR   measure the aptfreeze checkout in DIR (its bin/aptfreeze.js; default this one)
 Also from npm: npm run bench --quick  (npm_config_quick), --packages=N (npm_config_packages).`;
 
 function envFlag(name: string): boolean | undefined {
@@ -76,6 +79,7 @@ export function parseOptions(argv: string[], repoRoot: string): BenchOptions {
     keep: envFlag('keep') ?? false,
     install: !(envFlag('no_install') ?? false),
     lifetime: '',
+    serviceRoot: process.env['npm_config_service_root'] || repoRoot,
     help: false,
   };
   let packages = envNum('packages');
@@ -138,6 +142,9 @@ export function parseOptions(argv: string[], repoRoot: string): BenchOptions {
         break;
       case '--lifetime':
         o.lifetime = val();
+        break;
+      case '--service-root':
+        o.serviceRoot = path.resolve(val());
         break;
       case '-h':
       case '--help':

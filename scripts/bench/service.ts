@@ -2,7 +2,7 @@
 // configuration file and data directory. Each step is timed from outside (wall time of the
 // whole command, node and tsx start included) and, for snapshots, from inside (the run's own
 // `stats.ms` and its per-step debug log lines).
-import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
@@ -11,7 +11,6 @@ import { httpGet, waitForHttp } from './net.ts';
 import { summariseProfile, type ProfileSummary } from './profile.ts';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const binPath = path.join(repoRoot, 'bin', 'aptfreeze.js');
 
 export interface StepResult {
   ok: boolean;
@@ -29,6 +28,10 @@ export interface StepResult {
   stats?: Record<string, unknown>;
   serial?: string;
   profile?: ProfileSummary;
+  /** du of the data directory's parts after the step: store (every blob), public (what the tree adds: directories, symlinks, signed files), other (database, keys) */
+  diskParts?: { store: number; public: number; other: number };
+  /** the command's output (trimmed), for verbs */
+  output?: string;
 }
 
 export interface ServiceOptions {
@@ -42,16 +45,20 @@ export interface ServiceOptions {
   keep: number;
   profileDir?: string;
   logDir: string;
+  /** the checkout whose bin/aptfreeze.js runs (default this one) */
+  serviceRoot?: string;
 }
 
 export class ServiceUnderTest {
   readonly dataDir: string;
   readonly configPath: string;
+  readonly binPath: string;
   private n = 0;
 
   constructor(readonly o: ServiceOptions) {
     this.dataDir = path.join(o.dir, 'data');
     this.configPath = path.join(o.dir, 'aptfreeze.yaml');
+    this.binPath = path.join(o.serviceRoot ?? repoRoot, 'bin', 'aptfreeze.js');
     mkdirSync(o.dir, { recursive: true });
     mkdirSync(o.logDir, { recursive: true });
     const config = {
@@ -84,7 +91,7 @@ export class ServiceUnderTest {
   async cli(args: string[], label: string, profile = false): Promise<RunResult & { profile?: ProfileSummary }> {
     const profDir = profile && this.o.profileDir ? path.join(this.o.profileDir, `${String(++this.n).padStart(2, '0')}-${label}`) : null;
     const nodeArgs = profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [];
-    const r = await run(process.execPath, [...nodeArgs, binPath, '--config', this.configPath, '--data', this.dataDir, ...args], {
+    const r = await run(process.execPath, [...nodeArgs, this.binPath, '--config', this.configPath, '--data', this.dataDir, ...args], {
       cwd: this.o.dir,
       env: this.env(),
       timeoutMs: 60 * 60_000,
@@ -92,16 +99,25 @@ export class ServiceUnderTest {
     });
     let summary: ProfileSummary | undefined;
     if (profDir && existsSync(profDir)) {
-      const { readdirSync } = await import('node:fs');
       const f = readdirSync(profDir).find((x) => x.endsWith('.cpuprofile'));
       if (f) summary = await summariseProfile(path.join(profDir, f)).catch(() => undefined);
     }
     return { ...r, profile: summary };
   }
 
+  /** du -s -B1 store public . in the data directory: hard links are counted once, under the first argument that holds them. */
+  async disk(): Promise<{ total: number | null; parts?: { store: number; public: number; other: number } }> {
+    if (!existsSync(this.dataDir)) return { total: null };
+    const r = await run('du', ['-s', '-B1', 'store', 'public', '.'], { cwd: this.dataDir, timeoutMs: 10 * 60_000 });
+    const n = r.stdout.trim().split('\n').map((l) => Number(l.split(/\s/)[0]));
+    if (r.code !== 0 || n.length !== 3 || n.some((x) => !Number.isFinite(x))) return { total: await du(this.dataDir) };
+    return { total: n[0]! + n[1]! + n[2]!, parts: { store: n[0]!, public: n[1]!, other: n[2]! } };
+  }
+
   async snapshot(label: string, profile: boolean): Promise<StepResult> {
     const r = await this.cli(['snapshot', 'debian', '--json'], label, profile);
-    const res: StepResult = { ok: r.code === 0, wallMs: r.wallMs, peakRssBytes: r.maxRssBytes ?? r.treeRssBytes, diskAfterBytes: await du(this.dataDir), steps: stepTimes(r.stderr), profile: r.profile };
+    const d = await this.disk();
+    const res: StepResult = { ok: r.code === 0, wallMs: r.wallMs, peakRssBytes: r.maxRssBytes ?? r.treeRssBytes, diskAfterBytes: d.total, diskParts: d.parts, steps: stepTimes(r.stderr), profile: r.profile };
     if (r.code !== 0) {
       res.error = lastLine(r.stderr) || `exit ${r.code}`;
       return res;
@@ -120,15 +136,29 @@ export class ServiceUnderTest {
   /** A verb that may not exist yet (freeze, thaw, gc): a failure is reported, never thrown. */
   async verb(label: string, args: string[], profile = false): Promise<StepResult> {
     const r = await this.cli(args, label, profile);
-    const res: StepResult = { ok: r.code === 0, wallMs: r.wallMs, peakRssBytes: r.maxRssBytes ?? r.treeRssBytes, diskAfterBytes: await du(this.dataDir), profile: r.profile };
+    const d = await this.disk();
+    const res: StepResult = { ok: r.code === 0, wallMs: r.wallMs, peakRssBytes: r.maxRssBytes ?? r.treeRssBytes, diskAfterBytes: d.total, diskParts: d.parts, profile: r.profile, output: r.stdout.trim().slice(0, 2000) };
     if (r.code !== 0) res.error = lastLine(r.stderr) || lastLine(r.stdout) || `exit ${r.code}`;
     return res;
   }
 
-  async serve(): Promise<Daemon> {
-    const d = startDaemon(process.execPath, [binPath, '--config', this.configPath, '--data', this.dataDir, 'serve'], { cwd: this.o.dir, env: this.env({ APTFREEZE_LOG: 'warn' }) });
+  /** `aptfreeze serve`; with a profile dir, under --cpu-prof (written when it stops on SIGTERM). */
+  async serve(profile = false): Promise<Daemon> {
+    const profArgs = profile && this.o.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${this.serveProfileDir}`] : [];
+    const d = startDaemon(process.execPath, [...profArgs, this.binPath, '--config', this.configPath, '--data', this.dataDir, 'serve'], { cwd: this.o.dir, env: this.env({ APTFREEZE_LOG: 'warn' }) });
     await waitForHttp(`${this.url}/keys/aptfreeze.asc`, 60_000, d);
     return d;
+  }
+
+  get serveProfileDir(): string {
+    return path.join(this.o.profileDir ?? this.o.dir, 'serve');
+  }
+
+  async serveProfile(): Promise<ProfileSummary | undefined> {
+    const dir = this.serveProfileDir;
+    if (!existsSync(dir)) return undefined;
+    const f = readdirSync(dir).find((x) => x.endsWith('.cpuprofile'));
+    return f ? summariseProfile(path.join(dir, f)).catch(() => undefined) : undefined;
   }
 
   adminToken(): string | null {
@@ -155,9 +185,10 @@ export class ServiceUnderTest {
   }
 }
 
+/** The CLI's one error line (`aptfreeze: CODE: message`), else the first line naming an error. */
 function lastLine(s: string): string {
-  const lines = s.trim().split('\n').filter((l) => l && !l.startsWith('{'));
-  return lines[lines.length - 1] ?? '';
+  const lines = s.trim().split('\n').filter((l) => l.trim() && !l.startsWith('{'));
+  return lines.find((l) => l.startsWith('aptfreeze:')) ?? lines.find((l) => /error/i.test(l))?.trim() ?? lines[lines.length - 1] ?? '';
 }
 
 /** Milliseconds between the run's debug `step` lines (pino JSON on stderr), last step to publication. */

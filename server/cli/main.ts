@@ -7,6 +7,7 @@ import * as serials from './serials.ts';
 import * as sources from './sources.ts';
 import * as releaseCommands from './release-commands.ts';
 import * as provenanceCommands from './provenance-commands.ts';
+import * as fsck from './fsck.ts';
 
 export function buildProgram(): Command {
   const program = new Command('aptfreeze')
@@ -16,7 +17,7 @@ export function buildProgram(): Command {
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   const globals = () => program.opts<GlobalOptions>();
-  for (const m of [serve, snapshot, serials, sources, releaseCommands, provenanceCommands]) m.register(program, globals);
+  for (const m of [serve, snapshot, serials, sources, releaseCommands, provenanceCommands, fsck]) m.register(program, globals);
   return program;
 }
 

@@ -36,6 +36,35 @@ export interface AuditEntry {
   after?: unknown;
 }
 
+/** A Packages index as provenance last recorded it (migrations/003_provenance.sql). */
+export interface ProvenanceIndexRow {
+  archive: string;
+  suite: string;
+  component: string;
+  arch_dir: string;
+  parsed_path: string;
+  parsed_sha256: string;
+  filter_key: string;
+  last_serial: string;
+}
+
+/** One unbroken run of serials in which an index listed a package file. */
+export interface PresenceRow {
+  id: number;
+  archive: string;
+  suite: string;
+  component: string;
+  arch_dir: string;
+  package: string;
+  version: string;
+  architecture: string;
+  sha256: string;
+  size: number;
+  filename: string;
+  first_serial: string;
+  last_serial: string | null;
+}
+
 /** Formats the serial `YYYYMMDDNN` for a UTC day and counter. */
 export function formatSerial(day: Date, n: number): string {
   const d = day.toISOString().slice(0, 10).replace(/-/g, '');
@@ -160,6 +189,49 @@ export class Repo {
 
   setIndexRefs(indexSha256: string, kind: string, refsSha256: string): void {
     this.db.prepare('INSERT OR REPLACE INTO index_refs (index_sha256, kind, refs_sha256) VALUES (?, ?, ?)').run(indexSha256, kind, refsSha256);
+  }
+
+  // --- Provenance (migrations/003_provenance.sql): presence ranges, see server/provenance/.
+
+  provenanceIndices(archive: string): ProvenanceIndexRow[] {
+    return this.db.prepare('SELECT * FROM provenance_indices WHERE archive = ?').all(archive) as ProvenanceIndexRow[];
+  }
+
+  openPresence(archive: string, suite: string, component: string, archDir: string): PresenceRow[] {
+    return this.db
+      .prepare('SELECT * FROM package_presence WHERE archive = ? AND suite = ? AND component = ? AND arch_dir = ? AND last_serial IS NULL')
+      .all(archive, suite, component, archDir) as PresenceRow[];
+  }
+
+  /** Closes presence ranges (by id) at a serial. */
+  closePresence(ids: readonly number[], lastSerial: string): void {
+    const st = this.db.prepare('UPDATE package_presence SET last_serial = ? WHERE id = ? AND last_serial IS NULL');
+    for (const id of ids) st.run(lastSerial, id);
+  }
+
+  /** Opens presence ranges starting at a serial. */
+  openPresenceRanges(rows: ReadonlyArray<Omit<PresenceRow, 'id' | 'last_serial'>>): void {
+    const st = this.db.prepare(
+      'INSERT INTO package_presence (archive, suite, component, arch_dir, package, version, architecture, sha256, size, filename, first_serial) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    );
+    for (const r of rows) st.run(r.archive, r.suite, r.component, r.arch_dir, r.package, r.version, r.architecture, r.sha256, r.size, r.filename, r.first_serial);
+  }
+
+  setProvenanceIndex(r: ProvenanceIndexRow): void {
+    this.db
+      .prepare(
+        'INSERT OR REPLACE INTO provenance_indices (archive, suite, component, arch_dir, parsed_path, parsed_sha256, filter_key, last_serial) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      )
+      .run(r.archive, r.suite, r.component, r.arch_dir, r.parsed_path, r.parsed_sha256, r.filter_key, r.last_serial);
+  }
+
+  /** Every presence range of a package version (and architecture), with its index's last serial for open ranges. */
+  presenceOf(pkg: string, version: string, architecture?: string): Array<PresenceRow & { index_last_serial: string | null }> {
+    const sql =
+      'SELECT p.*, i.last_serial AS index_last_serial FROM package_presence p LEFT JOIN provenance_indices i USING (archive, suite, component, arch_dir) WHERE p.package = ? AND p.version = ?' +
+      (architecture === undefined ? '' : ' AND p.architecture = ?');
+    const args = architecture === undefined ? [pkg, version] : [pkg, version, architecture];
+    return this.db.prepare(sql).all(...args) as Array<PresenceRow & { index_last_serial: string | null }>;
   }
 
   appendAudit(e: AuditEntry, now: Date): void {

@@ -40,7 +40,12 @@ export function errorMiddleware(deps: Pick<Services, 'log'>) {
     let e: AptfreezeError;
     if (bodyError?.type === 'entity.too.large') e = new AptfreezeError('PAYLOAD_TOO_LARGE', 'request body too large');
     else if (bodyError?.type === 'entity.parse.failed') e = new AptfreezeError('BAD_REQUEST', 'request body is not valid JSON');
-    else e = asAptfreezeError(err);
+    // The client's fault, reported by express itself: an undecodable %-escape in a route parameter
+    // (URIError, status 400), an unsupported charset or content encoding, a corrupt gzip body (400/415).
+    else if (err instanceof URIError) e = new AptfreezeError('BAD_REQUEST', 'malformed percent-encoding in the URL');
+    else if (!(err instanceof AptfreezeError) && typeof bodyError?.status === 'number' && bodyError.status >= 400 && bodyError.status < 500) {
+      e = new AptfreezeError('BAD_REQUEST', `request refused: ${(err as Error).message}`);
+    } else e = asAptfreezeError(err);
     const status = httpStatus(e.code);
     if (status >= 500) deps.log.error({ code: e.code, path: req.path, err: e.message }, 'request failed');
     if (res.headersSent) return res.end();

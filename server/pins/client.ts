@@ -39,9 +39,12 @@ export class ServerClient {
     return a;
   }
 
-  /** A serial as the server shows it; NOT_FOUND or GONE as the server answers. */
+  /** A serial the server still serves; NOT_FOUND when it never published it, GONE when it was collected. */
   async serial(archive: string, serial: string): Promise<SerialView> {
-    return (await this.get(`/api/archives/${encodeURIComponent(archive)}/serials/${encodeURIComponent(serial)}`)) as SerialView;
+    const v = (await this.get(`/api/archives/${encodeURIComponent(archive)}/serials/${encodeURIComponent(serial)}`)) as SerialView;
+    // The API lists a collected serial (200, state collected); for a builder it is gone.
+    if (v.state === 'collected') throw new AptfreezeError('GONE', `${this.base}: ${archive}/${serial} was collected`);
+    return v;
   }
 
   async keyArmored(): Promise<string> {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { buildDeb } from '../debian/deb.ts';
 import type { BlobStore } from '../store/store.ts';
-import { proofInstallDir, proofPackageName, proofServedPath, proofUpstreamPath, type ProofManifest } from './manifest.ts';
+import { parseProofManifest, proofInstallDir, proofPackageName, proofServedPath, proofUpstreamPath, type ProofManifest } from './manifest.ts';
 
 /**
  * Builds the proof package of a snapshot from its manifest and the stored
@@ -32,11 +32,21 @@ export async function buildProofDeb(manifest: ProofManifest, store: BlobStore): 
     'Priority: optional',
     `Description: upstream signatures and indices of ${manifest.archive} snapshot ${manifest.serial}`,
     ' The upstream InRelease (or Release and Release.gpg) files exactly as fetched,',
-    ' the upstream keyring, the upstream index files and a manifest, so that',
+    ' the upstream keyring, the upstream index files (and the served copies of',
+    ' filtered ones) and a manifest, so that',
     ' `aptfreeze verify --proof` can check a package back to the upstream signature.',
     '',
   ].join('\n');
   return buildDeb({ control, files, mtime: Math.floor(new Date(manifest.createdAt).getTime() / 1000), compression: 'zst' });
+}
+
+/**
+ * Builds a snapshot's proof package again from its stored manifest (the
+ * serial manifest's `@proof-manifest` blob): the same bytes as published, as
+ * long as the blobs it names are stored (an audit, or a repair, can rebuild it).
+ */
+export async function rebuildProofDeb(store: BlobStore, proofManifestSha256: string): Promise<Buffer> {
+  return buildProofDeb(parseProofManifest(await store.read(proofManifestSha256)), store);
 }
 
 /** The Packages stanza of the proof package, for the aptfreeze-proof component. */

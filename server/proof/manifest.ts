@@ -134,7 +134,8 @@ export function parseProofManifest(bytes: Uint8Array | string): ProofManifest {
     const issue = r.error.issues[0]!;
     throw new AptfreezeError('MALFORMED', `manifest.json: ${issue.path.join('.') || '(root)'}: ${issue.message}`);
   }
-  const m = r.data as ProofManifest;
+  // The input as given (checked, not rebuilt by the schema): a rebuild from it keeps its key order, hence its bytes.
+  const m = json as ProofManifest;
   for (const s of m.suites) {
     const names = s.releaseFiles.map((f) => f.name).sort().join(',');
     if (s.form === 'inrelease' ? names !== 'InRelease' : names !== 'Release,Release.gpg') {

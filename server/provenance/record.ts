@@ -1,5 +1,9 @@
+import { createHash } from 'node:crypto';
 import type { Db } from '../db/open.ts';
+import type { ProvenanceIndexRow, PresenceRow, Repo } from '../db/repo.ts';
+import { AptfreezeError } from '../errors.ts';
 import type { BlobStore } from '../store/store.ts';
+import { stanzasOfBlob } from '../snapshot/parse-index.ts';
 
 /** One Packages index a snapshot published, as the provenance recorder sees it. */
 export interface PublishedPackagesIndex {
@@ -15,6 +19,8 @@ export interface PublishedPackagesIndex {
 }
 
 export interface ProvenanceInput {
+  /** Read before the publish transaction (the snapshot lock keeps this archive's rows still meanwhile). */
+  repo: Repo;
   archive: string;
   serial: string;
   /** The archive's newest published serial before this one, or null. */
@@ -22,11 +28,142 @@ export interface ProvenanceInput {
   indices: PublishedPackagesIndex[];
 }
 
+/** What the cost of one provenance update was (for logs and the benchmark). */
+export interface ProvenanceStats {
+  indices: number;
+  /** Indices unchanged since the previous serial: one row updated each, nothing parsed. */
+  unchanged: number;
+  /** Indices parsed and compared with their open ranges. */
+  parsed: number;
+  opened: number;
+  closed: number;
+}
+
+type PresenceKeyed = Omit<PresenceRow, 'id' | 'last_serial'>;
+
+interface IndexPlan {
+  row: ProvenanceIndexRow;
+  /** The index's last_serial this plan was made against (null: a new index). */
+  expectLast: string | null;
+  close: number[];
+  closeAt: string | null;
+  open: PresenceKeyed[];
+}
+
+const MAX_INDEX_BYTES = 4 * 1024 * 1024 * 1024;
+
 /**
- * Prepares (async: may read indices from the store) the provenance update of
- * one snapshot and returns a synchronous step that the snapshot runs inside
- * the same database transaction that publishes the serial.
+ * Prepares the provenance update of one snapshot (async: reads the changed
+ * indices from the store) and returns a synchronous step that the snapshot
+ * runs inside the database transaction that publishes the serial.
+ *
+ * Presence is kept as ranges per (index, package file). Work is proportional
+ * to change: an index whose parsed upstream file (and filter) is the one the
+ * previous serial recorded only moves its last_serial, which extends every
+ * open range of it at once; a changed index is parsed and compared with its
+ * open ranges: ranges of files no longer listed close at the previous serial,
+ * new files open a range at this one. An index absent from a snapshot keeps
+ * its open ranges ending at its last_serial; if it comes back, they are closed
+ * there and new ones opened.
  */
-export async function prepareProvenance(_store: BlobStore, _input: ProvenanceInput): Promise<(db: Db) => void> {
-  return () => {};
+export async function prepareProvenance(store: BlobStore, input: ProvenanceInput): Promise<((db: Db) => void) & { stats: ProvenanceStats }> {
+  const { repo, archive, serial, previousSerial } = input;
+  const current = new Map(repo.provenanceIndices(archive).map((r) => [keyOf(r.suite, r.component, r.arch_dir), r]));
+  const stats: ProvenanceStats = { indices: input.indices.length, unchanged: 0, parsed: 0, opened: 0, closed: 0 };
+  const plans: IndexPlan[] = [];
+  for (const idx of input.indices) {
+    const cur = current.get(keyOf(idx.suite, idx.component, idx.archDir));
+    const row: ProvenanceIndexRow = {
+      archive,
+      suite: idx.suite,
+      component: idx.component,
+      arch_dir: idx.archDir,
+      parsed_path: idx.parsedPath,
+      parsed_sha256: idx.parsedSha256,
+      filter_key: filterKey(idx.filter),
+      last_serial: serial,
+    };
+    const plan: IndexPlan = { row, expectLast: cur?.last_serial ?? null, close: [], closeAt: null, open: [] };
+    plans.push(plan);
+    const continuous = cur !== undefined && previousSerial !== null && cur.last_serial === previousSerial;
+    if (continuous && cur.parsed_sha256 === row.parsed_sha256 && cur.parsed_path === row.parsed_path && cur.filter_key === row.filter_key) {
+      stats.unchanged++;
+      continue;
+    }
+    stats.parsed++;
+    const listed = await listedFiles(store, idx, archive, serial);
+    if (continuous) {
+      // Compare with the open ranges: keep what is still listed, close what is gone.
+      plan.closeAt = previousSerial;
+      for (const r of repo.openPresence(archive, idx.suite, idx.component, idx.archDir)) {
+        const k = presenceKey(r);
+        if (listed.has(k)) listed.delete(k);
+        else plan.close.push(r.id);
+      }
+    } else if (cur) {
+      // The index was not in the previous serial: its open ranges ended at its own last serial.
+      plan.closeAt = cur.last_serial;
+      plan.close = repo.openPresence(archive, idx.suite, idx.component, idx.archDir).map((r) => r.id);
+    }
+    plan.open = [...listed.values()];
+    stats.opened += plan.open.length;
+    stats.closed += plan.close.length;
+  }
+
+  const apply = (db: Db) => {
+    void db; // the repo's handle is the same connection, inside the same transaction
+    const now = new Map(repo.provenanceIndices(archive).map((r) => [keyOf(r.suite, r.component, r.arch_dir), r]));
+    for (const p of plans) {
+      const seen = now.get(keyOf(p.row.suite, p.row.component, p.row.arch_dir))?.last_serial ?? null;
+      if (seen !== p.expectLast) {
+        throw new AptfreezeError('CONFLICT', `provenance of ${archive} ${p.row.suite} ${p.row.component}/${p.row.arch_dir} changed while serial ${serial} was recorded`);
+      }
+      if (p.close.length) repo.closePresence(p.close, p.closeAt!);
+      if (p.open.length) repo.openPresenceRanges(p.open);
+      repo.setProvenanceIndex(p.row);
+    }
+  };
+  return Object.assign(apply, { stats });
+}
+
+function keyOf(suite: string, component: string, archDir: string): string {
+  return `${suite}\0${component}\0${archDir}`;
+}
+
+function presenceKey(r: Pick<PresenceRow, 'package' | 'version' | 'architecture' | 'sha256' | 'filename'>): string {
+  return `${r.package}\0${r.version}\0${r.architecture}\0${r.sha256}\0${r.filename}`;
+}
+
+function filterKey(filter: ReadonlySet<string> | null): string {
+  if (!filter) return '';
+  return createHash('sha256').update([...filter].sort().join('\n')).digest('hex');
+}
+
+/** The package files an index lists (after the archive's filter), by presence key. */
+async function listedFiles(store: BlobStore, idx: PublishedPackagesIndex, archive: string, serial: string): Promise<Map<string, PresenceKeyed>> {
+  const out = new Map<string, PresenceKeyed>();
+  for await (const s of stanzasOfBlob(store, idx.parsedSha256, idx.parsedPath, MAX_INDEX_BYTES)) {
+    const name = s.get('Package');
+    if (!name || (idx.filter && !idx.filter.has(name))) continue;
+    const sha256 = s.get('SHA256')?.toLowerCase();
+    const size = Number(s.get('Size'));
+    const filename = s.get('Filename');
+    // The snapshot refused a stanza without these; nothing to record for one.
+    if (!sha256 || !filename || !Number.isSafeInteger(size)) continue;
+    const r: PresenceKeyed = {
+      archive,
+      suite: idx.suite,
+      component: idx.component,
+      arch_dir: idx.archDir,
+      package: name,
+      version: s.get('Version') ?? '',
+      architecture: s.get('Architecture') ?? '',
+      sha256,
+      size,
+      filename,
+      first_serial: serial,
+    };
+    out.set(presenceKey(r), r);
+  }
+  return out;
 }

@@ -192,7 +192,8 @@ export async function takeSnapshot(ctx: SnapshotContext, archiveName: string, ac
     ctx.onPlan?.({ poolFiles: uniqueMissing.length, poolBytes: uniqueMissing.reduce((n, r) => n + r.size, 0) });
     await mapLimit(uniqueMissing, ctx.config.fetch.concurrency, async (r) => {
       if (ctx.store.has(r.sha256)) return;
-      await fetcher.toStore([`${archive.url.replace(/\/+$/, '')}/${r.path}`], { sha256: r.sha256, size: r.size }, ctx.store);
+      // Each segment percent-encoded, as apt requests them: a file name holding %2e%2e, ? or # names that file, not a traversal or a query.
+      await fetcher.toStore([`${archive.url.replace(/\/+$/, '')}/${r.path.split('/').map(encodeURIComponent).join('/')}`], { sha256: r.sha256, size: r.size }, ctx.store);
       killPoint('pool-file');
     });
 
@@ -258,7 +259,7 @@ export async function takeSnapshot(ctx: SnapshotContext, archiveName: string, ac
       ms: Date.now() - started,
     };
     const previousSerial = ctx.repo.latestSerial(archive.name);
-    const provenance = await prepareProvenance(ctx.store, { archive: archive.name, serial, previousSerial, indices: parsedPackages });
+    const provenance = await prepareProvenance(ctx.store, { repo: ctx.repo, archive: archive.name, serial, previousSerial, indices: parsedPackages });
     const publishedAt = ctx.now();
     ctx.repo.markPublished(
       archive.name,

@@ -34,7 +34,7 @@ export function check<Ts extends [unknown, ...unknown[]]>(ledger: FuzzLedger, na
   const t0 = Date.now();
   const details = fc.check(fc.property(...arbs, predicate), { numRuns, seed, endOnFailure: false });
   ledger.rows.push({ name, runs: details.numRuns, ms: Date.now() - t0 });
-  if (details.failed) assert.fail(fc.defaultReportMessage(details) ?? `${name} failed`);
+  if (details.failed) assert.fail(`${fc.defaultReportMessage(details) ?? `${name} failed`}\n${(details.errorInstance as Error)?.message ?? ''}`);
 }
 
 export async function checkAsync<Ts extends [unknown, ...unknown[]]>(
@@ -47,7 +47,7 @@ export async function checkAsync<Ts extends [unknown, ...unknown[]]>(
   const t0 = Date.now();
   const details = await fc.check(fc.asyncProperty(...arbs, predicate), { numRuns, seed, endOnFailure: false });
   ledger.rows.push({ name, runs: details.numRuns, ms: Date.now() - t0 });
-  if (details.failed) assert.fail(fc.defaultReportMessage(details) ?? `${name} failed`);
+  if (details.failed) assert.fail(`${fc.defaultReportMessage(details) ?? `${name} failed`}\n${(details.errorInstance as Error)?.message ?? ''}`);
 }
 
 /**

@@ -1,0 +1,32 @@
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { openDb } from '../db/open.ts';
+import { Repo } from '../db/repo.ts';
+import { ReleaseRepo } from '../release/release-repo.ts';
+import { FsBlobStore } from '../store/store.ts';
+import { Publisher } from '../publish/tree.ts';
+import { AptfreezeError } from '../errors.ts';
+import type { FsckContext } from './check.ts';
+
+/**
+ * Opens a data directory for fsck: the database (migrations applied) and the
+ * store and tree as they are, without the crash recovery that openServices
+ * runs, so that fsck reports what an interrupted run left behind.
+ */
+export function openForFsck(dataDir: string, now: () => Date = () => new Date()): FsckContext & { close(): void } {
+  const dir = resolve(dataDir);
+  const dbPath = join(dir, 'aptfreeze.db');
+  if (!existsSync(dbPath)) throw new AptfreezeError('NOT_FOUND', `${dir} holds no aptfreeze database (expected ${dbPath})`);
+  const db = openDb(dbPath);
+  const store = new FsBlobStore(join(dir, 'store'));
+  return {
+    dataDir: dir,
+    db,
+    repo: new Repo(db),
+    rr: new ReleaseRepo(db),
+    store,
+    publisher: new Publisher(join(dir, 'public'), store),
+    now,
+    close: () => db.close(),
+  };
+}

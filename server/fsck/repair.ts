@@ -1,0 +1,176 @@
+import { chmodSync, copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, unlinkSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { dirname, join } from 'node:path';
+import { loadOrCreateServiceKey } from '../sign/key.ts';
+import { signRelease } from '../sign/signer.ts';
+import { withValidUntil } from '../snapshot/release-file.ts';
+import { verifyDetached, verifyInRelease } from '../pgp/verify.ts';
+import { commitResigned, type ResignedSuite } from '../release/resign.ts';
+import type { SerialRow } from '../db/repo.ts';
+import type { Finding, FsckContext } from './check.ts';
+
+/**
+ * --repair: finishes half-done steps and removes what nothing references.
+ *
+ * - pending serials of dead processes become failed (as crash recovery does);
+ * - a published file that is missing or not its hash is linked again from its
+ *   store blob, when that blob is whole; a lost blob is put back from a whole
+ *   published copy; a wrong pool symlink is pointed at its pool tree;
+ * - a suite whose signed files disagree with each other or with the database's
+ *   Valid-Until is re-signed from the text our own signature still vouches for
+ *   (as freeze does), in one IMMEDIATE transaction with the row re-read;
+ * - latest and the trace file are pointed at the newest published serial; the
+ *   key files get their modes and the served public key back;
+ * - staging trees, unpublished serial trees, stray and temp files, unused pool
+ *   trees, unreferenced blobs and partial downloads are removed, holding the
+ *   snapshot lock of every archive (no snapshot runs meanwhile), after the
+ *   references are read again under those locks.
+ *
+ * Nothing that a published serial references is ever removed; corrupt data
+ * that has no whole copy (a corrupt blob, a suite no signature vouches for)
+ * is reported and left for the operator.
+ */
+export async function repair(ctx: FsckContext, findings: Finding[], note: (s: string) => void): Promise<void> {
+  const now = ctx.now();
+  const of = (...kinds: Finding['kind'][]) => findings.filter((f) => kinds.includes(f.kind));
+
+  for (const f of of('pending-serial')) ctx.repo.markFailed(f.archive!, f.serial!, 'INTERNAL: interrupted (marked failed by fsck --repair)');
+
+  for (const f of of('missing-file', 'corrupt-file')) {
+    if (!f.fix?.abs || !f.fix.sha256) continue;
+    mkdirSync(dirname(f.fix.abs), { recursive: true });
+    const tmp = `${f.fix.abs}.fsck-${randomBytes(4).toString('hex')}`;
+    linkSync(ctx.store.pathOf(f.fix.sha256), tmp);
+    rmSync(f.fix.abs, { recursive: true, force: true });
+    renameSync(tmp, f.fix.abs);
+  }
+  for (const f of of('missing-blob')) {
+    if (!f.fix?.abs || !f.fix.sha256) continue;
+    const dest = ctx.store.pathOf(f.fix.sha256);
+    mkdirSync(dirname(dest), { recursive: true });
+    rmSync(dest, { force: true });
+    linkSync(f.fix.abs, dest);
+  }
+  for (const f of of('bad-pool-link')) {
+    if (!f.fix?.abs || !f.fix.sha256) continue;
+    const tmp = `${f.fix.abs}.fsck-${randomBytes(4).toString('hex')}`;
+    symlinkSync(`../.pools/${f.fix.sha256}`, tmp);
+    rmSync(f.fix.abs, { recursive: true, force: true });
+    renameSync(tmp, f.fix.abs);
+  }
+
+  await resign(ctx, of('bad-signature', 'release-mismatch', 'valid-until'), note);
+
+  const archives = new Set(of('latest', 'trace').map((f) => f.archive!));
+  for (const a of archives) await ctx.publisher.setLatest(a, ctx.repo.latestSerial(a), now);
+
+  for (const f of of('key-mode')) chmodSync(f.fix!.abs!, f.fix!.abs!.endsWith('private.asc') ? 0o600 : 0o700);
+  if (of('public-key').length && existsSync(join(ctx.dataDir, 'keys', 'private.asc'))) {
+    await loadOrCreateServiceKey(join(ctx.dataDir, 'keys'));
+    mkdirSync(join(ctx.publisher.root, 'keys'), { recursive: true });
+    for (const n of ['aptfreeze.asc', 'aptfreeze.gpg']) copyFileSync(join(ctx.dataDir, 'keys', n), join(ctx.publisher.root, 'keys', n));
+  }
+
+  const removable = of('staging', 'unpublished-serial-dir', 'temp-file', 'unexpected-file', 'unused-pool', 'unreferenced-blob', 'partial-file', 'stray-store-file');
+  if (removable.length) removeUnderLocks(ctx, removable, note);
+}
+
+/** Re-signs the suites whose signed files disagree, from the text a valid signature of ours still covers. */
+async function resign(ctx: FsckContext, findings: Finding[], note: (s: string) => void): Promise<void> {
+  const bySerial = new Map<string, Set<string>>();
+  for (const f of findings) {
+    if (!f.archive || !f.serial || !f.fix?.suites) continue;
+    const k = `${f.archive}/${f.serial}`;
+    const set = bySerial.get(k) ?? new Set<string>();
+    for (const s of f.fix.suites) set.add(s);
+    bySerial.set(k, set);
+  }
+  if (!bySerial.size) return;
+  if (!existsSync(join(ctx.dataDir, 'keys', 'private.asc'))) {
+    note('cannot re-sign: no service private key');
+    return;
+  }
+  const key = await loadOrCreateServiceKey(join(ctx.dataDir, 'keys'));
+  const policy = { now: ctx.now(), requireValidNow: false };
+  for (const [k, suites] of bySerial) {
+    const [archive, serial] = k.split('/') as [string, string];
+    const row = ctx.repo.getSerial(archive, serial);
+    if (!row?.valid_until || (row.state !== 'live' && row.state !== 'frozen')) continue;
+    const dir = ctx.publisher.serialDir(archive, serial);
+    const next: ResignedSuite[] = [];
+    for (const suite of suites) {
+      const d = join(dir, 'dists', suite);
+      const read = (n: string) => (existsSync(join(d, n)) ? readFileSync(join(d, n)) : null);
+      // The text our signature vouches for: InRelease's, else Release's (only Valid-Until may differ between them).
+      let text: string | null = null;
+      const inRelease = read('InRelease');
+      if (inRelease) text = await verifyInRelease(inRelease, [key.publicKey], policy).then((v) => v.text, () => null);
+      const release = read('Release');
+      const gpg = read('Release.gpg');
+      if (text === null && release && gpg) text = await verifyDetached(release, gpg, [key.publicKey], policy).then((v) => v.text, () => null);
+      if (text === null) {
+        note(`${archive}/${serial} dists/${suite}: no file carries a valid signature of ours; not re-signed`);
+        continue;
+      }
+      const body = withValidUntil(text, new Date(row.valid_until));
+      const signed = await signRelease(key, body);
+      next.push({ suite, next: { Release: body, 'Release.gpg': signed.releaseGpg, InRelease: signed.inRelease } });
+    }
+    if (!next.length) continue;
+    ctx.db
+      .transaction(() => {
+        const again = ctx.repo.getSerial(archive, serial) as SerialRow | undefined;
+        // A freeze or thaw meanwhile re-signed it itself.
+        if (again?.valid_until !== row.valid_until || (again.state !== 'live' && again.state !== 'frozen')) return;
+        commitResigned(ctx.publisher, archive, serial, next);
+      })
+      .immediate();
+  }
+}
+
+/**
+ * Removes leftovers holding every archive's snapshot lock, re-reading under
+ * them what published serials reference, so that a snapshot published since
+ * the check cannot lose a blob or a pool tree.
+ */
+function removeUnderLocks(ctx: FsckContext, findings: Finding[], note: (s: string) => void): void {
+  const archives = [...new Set([...ctx.repo.listArchives().map((a) => a.name), ...findings.map((f) => f.archive).filter((a): a is string => !!a)])];
+  const names = archives.map((a) => `snapshot:${a}`);
+  const lock = ctx.rr.tryLockAll(names, process.pid, ctx.now());
+  if (!lock.ok) {
+    note(`leftovers not removed: a snapshot is running (${lock.busy.map((b) => `${b.name} pid ${b.pid}`).join(', ')})`);
+    return;
+  }
+  try {
+    const referenced = new Set<string>();
+    for (const m of ctx.rr.remainingManifests()) {
+      referenced.add(m);
+      for (const line of readFileSync(ctx.store.pathOf(m), 'utf8').split('\n')) if (line) referenced.add(line.slice(0, 64));
+    }
+    for (const d of ctx.rr.derivedBlobs()) if (referenced.has(d.of)) referenced.add(d.blob);
+    const usedPools = new Set<string>();
+    for (const a of archives) {
+      for (const r of ctx.repo.listSerials(a)) {
+        try {
+          usedPools.add(readlinkSync(join(ctx.publisher.serialDir(a, r.serial), 'pool')).split('/').pop()!);
+        } catch {
+          // no pool
+        }
+      }
+    }
+    for (const f of findings) {
+      const abs = f.fix?.abs;
+      if (!abs) continue;
+      if (f.kind === 'unreferenced-blob' && referenced.has(f.fix!.sha256!)) continue;
+      if (f.kind === 'unused-pool' && usedPools.has(abs.split('/').pop()!)) continue;
+      if (f.kind === 'unpublished-serial-dir') {
+        const st = ctx.repo.getSerial(f.archive!, f.serial!)?.state;
+        if (st === 'live' || st === 'frozen') continue;
+      }
+      if (f.kind === 'unreferenced-blob') unlinkSync(abs);
+      else rmSync(abs, { recursive: true, force: true });
+    }
+  } finally {
+    ctx.rr.unlockAll(names, process.pid);
+  }
+}

@@ -1,0 +1,126 @@
+import type { Repo } from '../db/repo.ts';
+import { AptfreezeError } from '../errors.ts';
+
+export interface ProvenanceQuery {
+  package: string;
+  version: string;
+  /** The package's Architecture (amd64, all, ...); any when absent. */
+  arch?: string;
+}
+
+/** First and last serial of an unbroken run of published serials that served the file. */
+export interface ProvenanceRun {
+  first: string;
+  last: string;
+  /** How many published serials the run holds. */
+  serials: number;
+}
+
+export interface ProvenanceEntry {
+  archive: string;
+  suite: string;
+  component: string;
+  /** The package's Architecture field. */
+  architecture: string;
+  /** The Packages indices that listed it: amd64, all, ... (an arch-all package is in every binary-<arch> index). */
+  indexArchitectures: string[];
+  package: string;
+  version: string;
+  sha256: string;
+  size: number;
+  /** The pool path (Filename), relative to the snapshot's root. */
+  filename: string;
+  runs: ProvenanceRun[];
+}
+
+const NAME_RE = /^[a-z0-9][a-z0-9+.-]*$/;
+const VERSION_RE = /^[A-Za-z0-9.+~:-]+$/;
+
+/** Checks query parameters (outside input): BAD_REQUEST for a malformed one. */
+export function checkQuery(q: { package?: unknown; version?: unknown; arch?: unknown }): ProvenanceQuery {
+  if (typeof q.package !== 'string' || !NAME_RE.test(q.package)) throw new AptfreezeError('BAD_REQUEST', 'package: expected a Debian package name');
+  if (typeof q.version !== 'string' || !VERSION_RE.test(q.version)) throw new AptfreezeError('BAD_REQUEST', 'version: expected a Debian version');
+  if (q.arch !== undefined && (typeof q.arch !== 'string' || !/^[a-z0-9-]+$/.test(q.arch))) throw new AptfreezeError('BAD_REQUEST', 'arch: expected an architecture name');
+  return { package: q.package, version: q.version, ...(q.arch !== undefined ? { arch: q.arch as string } : {}) };
+}
+
+/**
+ * Every archive, suite, component and architecture that served a package
+ * version, as runs of the serials that are still published. A recorded range
+ * is cut down to the published serials inside it (gc may have collected
+ * some); runs are then the maximal stretches of consecutive published serials
+ * that served the file, so a collected serial neither splits a run nor
+ * appears as an end of one.
+ */
+export function queryProvenance(repo: Repo, q: ProvenanceQuery): ProvenanceEntry[] {
+  const rows = repo.presenceOf(q.package, q.version, q.arch);
+  const published = new Map<string, string[]>();
+  const serialsOf = (archive: string) => {
+    let s = published.get(archive);
+    if (!s) {
+      s = repo.listSerials(archive).map((r) => r.serial).sort();
+      published.set(archive, s);
+    }
+    return s;
+  };
+  const groups = new Map<string, { entry: ProvenanceEntry; spans: Array<[number, number]> }>();
+  for (const r of rows) {
+    const last = r.last_serial ?? r.index_last_serial;
+    if (!last) continue;
+    const serials = serialsOf(r.archive);
+    const lo = lowerBound(serials, r.first_serial);
+    const hi = lowerBound(serials, last + '\uffff') - 1; // the last published serial <= last
+    const key = [r.archive, r.suite, r.component, r.architecture, r.sha256, r.filename].join('\0');
+    let g = groups.get(key);
+    if (!g) {
+      g = {
+        entry: {
+          archive: r.archive,
+          suite: r.suite,
+          component: r.component,
+          architecture: r.architecture,
+          indexArchitectures: [],
+          package: r.package,
+          version: r.version,
+          sha256: r.sha256,
+          size: r.size,
+          filename: r.filename,
+          runs: [],
+        },
+        spans: [],
+      };
+      groups.set(key, g);
+    }
+    const indexArch = r.arch_dir.replace(/^binary-/, '');
+    if (!g.entry.indexArchitectures.includes(indexArch)) g.entry.indexArchitectures.push(indexArch);
+    if (lo <= hi) g.spans.push([lo, hi]);
+  }
+  const out: ProvenanceEntry[] = [];
+  for (const { entry, spans } of groups.values()) {
+    const serials = serialsOf(entry.archive);
+    spans.sort((a, b) => a[0] - b[0]);
+    const merged: Array<[number, number]> = [];
+    for (const [lo, hi] of spans) {
+      const top = merged[merged.length - 1];
+      if (top && lo <= top[1] + 1) top[1] = Math.max(top[1], hi);
+      else merged.push([lo, hi]);
+    }
+    if (merged.length === 0) continue;
+    entry.runs = merged.map(([lo, hi]) => ({ first: serials[lo]!, last: serials[hi]!, serials: hi - lo + 1 }));
+    entry.indexArchitectures.sort();
+    out.push(entry);
+  }
+  const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+  return out.sort((a, b) => cmp(a.archive, b.archive) || cmp(a.suite, b.suite) || cmp(a.component, b.component) || cmp(a.architecture, b.architecture) || cmp(a.runs[0]!.first, b.runs[0]!.first));
+}
+
+function lowerBound(xs: string[], x: string): number {
+  let lo = 0;
+  let hi = xs.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (xs[mid]! < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
