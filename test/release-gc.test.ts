@@ -174,3 +174,38 @@ describe('gc across eight snapshots with freezes, thaws and keep 2 (lifetime 10d
     await assertRemainingServedAndStoreExact();
   });
 });
+
+describe('aptfreeze serve', () => {
+  it('runs gc on gcSchedule, as the actor "schedule"', async () => {
+    const { spawn } = await import('node:child_process');
+    const { writeFile } = await import('node:fs/promises');
+    const { join } = await import('node:path');
+    const Database = (await import('better-sqlite3')).default;
+    const { binPath } = await import('./helpers/service.ts');
+    const dir = await tmpDir('af-gc-serve');
+    const config = join(dir, 'aptfreeze.yaml');
+    await writeFile(config, "listen: 127.0.0.1:0\ngcSchedule: '* * * * * *'\narchives: {}\n");
+    const child = spawn(process.execPath, [binPath, '--config', config, '--data', join(dir, 'data'), 'serve'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, APTFREEZE_LOG: 'warn' } });
+    try {
+      let runs: Array<{ actor: string }> = [];
+      for (let i = 0; i < 100 && runs.length === 0; i++) {
+        await new Promise((r) => setTimeout(r, 200));
+        try {
+          const db = new Database(join(dir, 'data', 'aptfreeze.db'), { readonly: true, fileMustExist: true });
+          try {
+            runs = db.prepare("SELECT actor FROM audit_log WHERE action = 'gc'").all() as Array<{ actor: string }>;
+          } finally {
+            db.close();
+          }
+        } catch {
+          // not created yet
+        }
+      }
+      assert.ok(runs.length >= 1, 'a scheduled gc ran');
+      assert.equal(runs[0]!.actor, 'schedule');
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    }
+  });
+});

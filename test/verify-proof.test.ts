@@ -10,7 +10,7 @@ import { gzipSync, gunzipSync } from 'node:zlib';
 import * as openpgp from 'openpgp';
 import { tmpDir } from './helpers/gpg.ts';
 import { buildUpstream, createUpstreamKey, makePackages, type UpstreamBuild, type UpstreamKey } from './helpers/upstream.ts';
-import { getBytes, handmadeBundle, proofFixture, relist, run, tamperProof, fixtureSuites, PACKAGES, type ProofFixture } from './helpers/proof-fixture.ts';
+import { dpkgInstall, getBytes, handmadeBundle, proofFixture, relist, run, tamperProof, fixtureSuites, PACKAGES, type ProofFixture } from './helpers/proof-fixture.ts';
 import { runCli } from './helpers/service.ts';
 import { ProofVerifier } from '../server/verify/proof-verifier.ts';
 import { inflate } from '../server/cli/verify-load.ts';
@@ -51,6 +51,8 @@ describe('aptfreeze verify --proof', () => {
   let debs: string[];
   let work: string;
   let other: { key: UpstreamKey; build: UpstreamBuild };
+  /** The upstream as the snapshots of the proofs saw it (a test below rebuilds it). */
+  let first: UpstreamBuild;
   const poolFile = (b: UpstreamBuild, name: string, suite = 'bookworm') => path.join(b.root, b.debs.find((d) => d.name === name && d.suite === suite)!.filename);
 
   before(async () => {
@@ -62,7 +64,8 @@ describe('aptfreeze verify --proof', () => {
     fproof = await getBytes(`${f.h.url}/filt/${fserial}/proof.deb`);
     proofFile = path.join(work, 'proof.deb');
     await writeFile(proofFile, proof);
-    debs = [...new Set(f.build.debs.map((d) => path.join(f.build.root, d.filename)))];
+    first = f.build;
+    debs = [...new Set(first.debs.map((d) => path.join(first.root, d.filename)))];
     // Another archive: other keys, packages of the same names with other contents.
     const key = await createUpstreamKey(path.join(work, 'other-keys'), { name: 'Other Archive' });
     other = { key, build: await buildUpstream(path.join(work, 'other'), [{ name: 'bookworm', components: ['main'], architectures: ['amd64'], packages: PACKAGES.map((p) => ({ ...p, payloadBytes: 321 })) }], key) };
@@ -79,7 +82,7 @@ describe('aptfreeze verify --proof', () => {
       // Each package report walks the whole chain, in order.
       assert.deepEqual(of(out, debs[0]!).steps.map((s) => s.link), ['package', 'stanza', 'index-in-release', 'manifest', 'upstream-signature']);
       // The detached-signed suite's package chains to its Release + Release.gpg.
-      const updates = of(out, poolFile(f.build, 'hello', 'bookworm/updates'));
+      const updates = of(out, poolFile(first, 'hello', 'bookworm/updates'));
       assert.equal((updates.data?.['package'] as { suite: string }).suite, 'bookworm/updates');
     });
 
@@ -90,10 +93,19 @@ describe('aptfreeze verify --proof', () => {
       assert.match(r.stdout, new RegExp(f.key.fingerprint));
     });
 
+    it('takes an installed proof directory as well as the package', async () => {
+      const root = await tmpDir('af-vproof-root');
+      const r = await dpkgInstall(root, [proofFile]);
+      assert.equal(r.code, 0, r.stderr);
+      const out = await verify(path.join(root, 'usr/share/aptfreeze/proofs/debian', serial), f.key.keyringPath, [poolFile(first, 'hello-doc')]);
+      assert.equal(out.code, 0, out.stderr);
+      assert.equal(out.reports[1]!.verdict, 'verified');
+    });
+
     it('verifies the packages a filtered snapshot served through its filtered indices', async () => {
       const file = path.join(work, 'fproof.deb');
       await writeFile(file, fproof);
-      const out = await verify(file, f.key.keyringPath, [poolFile(f.build, 'hello'), poolFile(f.build, 'bar')]);
+      const out = await verify(file, f.key.keyringPath, [poolFile(first, 'hello'), poolFile(first, 'bar')]);
       assert.equal(out.code, 0, out.stderr);
       assert.ok(out.reports.slice(1).every((r) => r.steps.some((s) => s.link === 'upstream-stanza' && s.status === 'ok')));
     });
@@ -102,7 +114,7 @@ describe('aptfreeze verify --proof', () => {
   describe('names the first broken link and exits non-zero', () => {
     it('for a .deb with one byte changed', async () => {
       const bad = path.join(work, 'hello_2.10-3_amd64.deb');
-      const bytes = await readFile(poolFile(f.build, 'hello'));
+      const bytes = await readFile(poolFile(first, 'hello'));
       bytes[bytes.length - 10] ^= 0x01;
       await writeFile(bad, bytes);
       const out = await verify(proofFile, f.key.keyringPath, [debs[1]!, bad]);
@@ -138,13 +150,13 @@ describe('aptfreeze verify --proof', () => {
           relist(p, 'bookworm', 'InRelease');
         }),
       );
-      const out = await verify(bad, f.key.keyringPath, [poolFile(f.build, 'hello')]);
+      const out = await verify(bad, f.key.keyringPath, [poolFile(first, 'hello')]);
       assert.equal(out.code, 1);
       const r = out.reports[1]!;
       assert.equal(r.brokenLink, 'upstream-signature');
       assert.equal(r.steps.find((s) => s.link === 'upstream-signature')!.code, 'UPSTREAM_BAD_SIGNATURE');
       // The detached-signed suite is untouched: its package still verifies.
-      const ok = await verify(bad, f.key.keyringPath, [poolFile(f.build, 'hello', 'bookworm/updates')]);
+      const ok = await verify(bad, f.key.keyringPath, [poolFile(first, 'hello', 'bookworm/updates')]);
       assert.equal(ok.reports[1]!.verdict, 'verified');
     });
 
@@ -158,13 +170,13 @@ describe('aptfreeze verify --proof', () => {
           relist(p, 'bookworm/updates', 'Release');
         }),
       );
-      const out = await verify(bad, f.key.keyringPath, [poolFile(f.build, 'hello', 'bookworm/updates')]);
+      const out = await verify(bad, f.key.keyringPath, [poolFile(first, 'hello', 'bookworm/updates')]);
       assert.equal(out.code, 1);
       assert.equal(out.reports[1]!.brokenLink, 'upstream-signature');
     });
 
     it('with the wrong keyring: valid, but not signed by a key the auditor trusts (a distinct result)', async () => {
-      const out = await verify(proofFile, other.key.keyringPath, [poolFile(f.build, 'hello')]);
+      const out = await verify(proofFile, other.key.keyringPath, [poolFile(first, 'hello')]);
       assert.equal(out.code, 3);
       assert.equal(out.verdict, 'untrusted');
       const r = out.reports[1]!;
@@ -181,7 +193,7 @@ describe('aptfreeze verify --proof', () => {
         const idx = p.manifest.suites[0]!.indices.find((i) => i.inProof && i.path.startsWith('main/binary-amd64/Packages'))!;
         assert.ok(idx.path.endsWith('.gz'), idx.path);
         const text = gunzipSync(p.files.get(`dists/bookworm/${idx.path}`)!).toString('utf8');
-        const good = f.build.debs.find((d) => d.name === 'hello' && d.suite === 'bookworm')!;
+        const good = first.debs.find((d) => d.name === 'hello' && d.suite === 'bookworm')!;
         const edited = gzipSync(Buffer.from(text.replace(good.sha256, evil.sha256).replace(`Size: ${good.size}\n`, `Size: ${evil.size}\n`)));
         p.files.set(`dists/bookworm/${idx.path}`, edited);
         relist(p, 'bookworm', idx.path);
@@ -226,14 +238,14 @@ describe('aptfreeze verify --proof', () => {
           relist(p, 'bookworm', idx.path, { served: true });
         }),
       );
-      const out = await verify(bad, f.key.keyringPath, [poolFile(other.build, 'hello'), poolFile(f.build, 'bar')]);
+      const out = await verify(bad, f.key.keyringPath, [poolFile(other.build, 'hello'), poolFile(first, 'bar')]);
       assert.equal(out.code, 1);
       const r = of(out, poolFile(other.build, 'hello'));
       assert.equal(r.steps.find((s) => s.link === 'stanza')!.status, 'ok');
       assert.equal(r.brokenLink, 'upstream-stanza');
       // The proof as a whole says so too; a package that is upstream's still verifies on its own.
       assert.equal(out.reports[0]!.brokenLink, 'upstream-stanza');
-      assert.equal(of(out, poolFile(f.build, 'bar')).verdict, 'verified');
+      assert.equal(of(out, poolFile(first, 'bar')).verdict, 'verified');
     });
 
     it('for a proof package whose manifest lists a different index hash', async () => {
@@ -245,7 +257,7 @@ describe('aptfreeze verify --proof', () => {
           idx.sha256 = 'f'.repeat(64);
         }),
       );
-      const out = await verify(bad, f.key.keyringPath, [poolFile(f.build, 'hello')]);
+      const out = await verify(bad, f.key.keyringPath, [poolFile(first, 'hello')]);
       assert.equal(out.code, 1);
       assert.equal(out.reports[1]!.brokenLink, 'manifest');
       assert.equal(out.reports[0]!.brokenLink, 'manifest');

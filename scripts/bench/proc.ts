@@ -35,6 +35,11 @@ export interface RunResult {
   maxRssBytes: number | null;
   /** largest sum of VmRSS over the process tree seen by polling (every 50 ms) */
   treeRssBytes: number;
+  /** epoch ms of the spawn and of the exit */
+  startedAt: number;
+  endedAt: number;
+  /** the polled samples: [epoch ms, tree RSS bytes] */
+  rssTimeline: Array<[number, number]>;
   timedOut: boolean;
 }
 
@@ -187,6 +192,7 @@ export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise
   const timeFile = TIME ? path.join(os.tmpdir(), `bench-time-${process.pid}-${seq++}`) : null;
   const [file, argv] = timeFile ? [TIME!, ['-f', '%M', '-o', timeFile, cmd, ...args]] : [cmd, args];
   const started = performance.now();
+  const startedAt = Date.now();
   return new Promise((resolve) => {
     const child = spawn(file, argv, {
       cwd: opts.cwd,
@@ -204,8 +210,12 @@ export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise
       child.stdin!.end(opts.input);
     }
     let treePeak = 0;
+    const timeline: Array<[number, number]> = [];
     const poll = setInterval(() => {
-      if (child.pid) treePeak = Math.max(treePeak, treeRss(child.pid));
+      if (!child.pid) return;
+      const rss = treeRss(child.pid);
+      treePeak = Math.max(treePeak, rss);
+      if (rss) timeline.push([Date.now(), rss]);
     }, 50);
     let timedOut = false;
     const timer = setTimeout(() => {
@@ -234,7 +244,7 @@ export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise
       // /usr/bin/time reports a non-zero exit of the command on stderr: drop its line.
       const stderr = Buffer.concat(err).toString('utf8').replace(/^Command (exited with non-zero status \d+|terminated by signal \d+)\n/m, '');
       if (opts.logFile) writeFileSync(opts.logFile, `$ ${cmd} ${args.join(' ')}\n# exit ${code} signal ${signal} ${Math.round(wallMs)} ms\n--- stdout\n${stdout}\n--- stderr\n${stderr}`);
-      resolve({ cmd: `${cmd} ${args.join(' ')}`, code, signal, stdout, stderr, wallMs, maxRssBytes, treeRssBytes: Math.max(treePeak, maxRssBytes ?? 0), timedOut });
+      resolve({ cmd: `${cmd} ${args.join(' ')}`, code, signal, stdout, stderr, wallMs, maxRssBytes, treeRssBytes: Math.max(treePeak, maxRssBytes ?? 0), rssTimeline: timeline, startedAt, endedAt: Date.now(), timedOut });
     };
     child.on('error', (e) => {
       err.push(Buffer.from(String(e)));

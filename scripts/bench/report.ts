@@ -252,8 +252,9 @@ function stepLines(r: BenchResults): string[] {
     ['1% churn', r.service.churn],
   ] as const) {
     if (!v?.steps || !Object.keys(v.steps).length) continue;
-    const total = Object.values(v.steps).reduce((a, b) => a + b, 0);
-    out.push(`${name}: ${Object.entries(v.steps).map(([k, n]) => `${k} ${ms(n)}`).join(', ')} (sum ${ms(total)}; process start/exit ≈ ${ms(v.wallMs !== null ? v.wallMs - total : null)})`);
+    const total = Object.entries(v.steps).reduce((a, [k, n]) => (k.startsWith('(') ? a : a + n), 0);
+    out.push(`${name}: ${Object.entries(v.steps).map(([k, n]) => `${k} ${ms(n)}`).join(', ')} (steps ${ms(total)}, wall ${ms(v.wallMs)})`);
+    if (v.stepRss && Object.keys(v.stepRss).length) out.push(`${name}, peak RSS by step: ${Object.entries(v.stepRss).map(([k, n]) => `${k} ${mb(n)}`).join(', ')}`);
   }
   for (const [peer, p] of [
     ['aptly', r.aptly],

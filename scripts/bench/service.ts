@@ -24,6 +24,8 @@ export interface StepResult {
   error?: string;
   /** snapshot: milliseconds per named step (from the debug log) */
   steps?: Record<string, number>;
+  /** snapshot: the largest polled RSS (process tree) during each step, bytes */
+  stepRss?: Record<string, number>;
   /** snapshot: the run's stats */
   stats?: Record<string, unknown>;
   serial?: string;
@@ -117,7 +119,7 @@ export class ServiceUnderTest {
   async snapshot(label: string, profile: boolean): Promise<StepResult> {
     const r = await this.cli(['snapshot', 'debian', '--json'], label, profile);
     const d = await this.disk();
-    const res: StepResult = { ok: r.code === 0, wallMs: r.wallMs, peakRssBytes: r.maxRssBytes ?? r.treeRssBytes, diskAfterBytes: d.total, diskParts: d.parts, steps: stepTimes(r.stderr), profile: r.profile };
+    const res: StepResult = { ok: r.code === 0, wallMs: r.wallMs, peakRssBytes: r.maxRssBytes ?? r.treeRssBytes, diskAfterBytes: d.total, diskParts: d.parts, steps: stepTimes(r.stderr, r.startedAt, r.endedAt), stepRss: stepRss(r.stderr, r.rssTimeline), profile: r.profile };
     if (r.code !== 0) {
       res.error = lastLine(r.stderr) || `exit ${r.code}`;
       return res;
@@ -191,8 +193,7 @@ function lastLine(s: string): string {
   return lines.find((l) => l.startsWith('aptfreeze:')) ?? lines.find((l) => /error/i.test(l))?.trim() ?? lines[lines.length - 1] ?? '';
 }
 
-/** Milliseconds between the run's debug `step` lines (pino JSON on stderr), last step to publication. */
-export function stepTimes(stderr: string): Record<string, number> {
+function stepMarks(stderr: string): Array<[string, number]> {
   const marks: Array<[string, number]> = [];
   for (const line of stderr.split('\n')) {
     if (!line.startsWith('{')) continue;
@@ -204,7 +205,29 @@ export function stepTimes(stderr: string): Record<string, number> {
       /* not a log line */
     }
   }
+  return marks;
+}
+
+/** The largest RSS sample within each step (before the first step: "(start)"; after the run: "(exit)"). */
+export function stepRss(stderr: string, timeline: Array<[number, number]>): Record<string, number> {
+  const marks = stepMarks(stderr);
   const out: Record<string, number> = {};
+  for (const [t, rss] of timeline) {
+    let name = '(start)';
+    for (const [n, at] of marks) if (at <= t) name = n === '(end)' ? '(exit)' : n;
+    out[name] = Math.max(out[name] ?? 0, rss);
+  }
+  return out;
+}
+
+/** Milliseconds between the run's debug `step` lines (pino JSON on stderr), last step to publication. */
+export function stepTimes(stderr: string, startedAt?: number, endedAt?: number): Record<string, number> {
+  const marks = stepMarks(stderr);
+  const out: Record<string, number> = {};
+  // Process start to the first step (node, tsx, opening the data directory), and publication to exit.
+  if (startedAt !== undefined && marks.length) out['(start)'] = marks[0]![1] - startedAt;
   for (let i = 0; i + 1 < marks.length; i++) out[marks[i]![0]] = (out[marks[i]![0]] ?? 0) + marks[i + 1]![1] - marks[i]![1];
+  const last = marks[marks.length - 1];
+  if (endedAt !== undefined && last?.[0] === '(end)') out['(exit)'] = endedAt - last[1];
   return out;
 }

@@ -117,7 +117,8 @@ export async function loadProof(path: string): Promise<ProofBundle> {
 }
 
 export async function proofFromBytes(bytes: Buffer): Promise<ProofBundle> {
-  return bundleFromDeb(await readDeb(bytes, { maxBytes: 4 * 1024 * 1024 * 1024 - 1 }));
+  // A Debian-main proof unpacks to ~20 MB; the cap bounds what a hostile one can make us hold.
+  return bundleFromDeb(await readDeb(bytes, { maxBytes: 1024 * 1024 * 1024 }));
 }
 
 async function walk(dir: string): Promise<string[]> {

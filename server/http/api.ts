@@ -33,6 +33,9 @@ export function apiRouter(deps: AppDeps): Router {
   });
   r.post('/archives/:archive/snapshots', async (req, res) => {
     const who = principal(req, 'snapshot');
+    // No parameters: an empty body or `{}`; any field is refused rather than silently ignored.
+    const body: unknown = req.body ?? {};
+    if (typeof body !== 'object' || body === null || Array.isArray(body) || Object.keys(body).length) throw new AptfreezeError('BAD_REQUEST', 'a snapshot request takes no body fields');
     const a = req.params['archive']!;
     if (!deps.config.archives.some((x) => x.name === a)) throw new AptfreezeError('NOT_FOUND', `unknown archive ${a}`);
     const result = await deps.snapshot(a, who.name);

@@ -46,30 +46,34 @@ export function checkQuery(q: { package?: unknown; version?: unknown; arch?: unk
 
 /**
  * Every archive, suite, component and architecture that served a package
- * version, as runs of the serials that are still published. A recorded range
- * is cut down to the published serials inside it (gc may have collected
- * some); runs are then the maximal stretches of consecutive published serials
- * that served the file, so a collected serial neither splits a run nor
- * appears as an end of one.
+ * version, as runs of serials. A run is an unbroken stretch of the archive's
+ * history (every serial ever published, collected ones included) in which
+ * the file was listed: ranges of several indices (an arch-all package is in
+ * binary-amd64 and binary-all) and ranges that touch are merged. Each run is
+ * then cut down to the serials still published, since gc may have collected
+ * some: its first and last are serials that exist, `serials` counts those it
+ * holds, and a run left with none is dropped. A collected serial in which the
+ * file was absent still separates two runs: the answer stays true to history.
  */
 export function queryProvenance(repo: Repo, q: ProvenanceQuery): ProvenanceEntry[] {
   const rows = repo.presenceOf(q.package, q.version, q.arch);
-  const published = new Map<string, string[]>();
-  const serialsOf = (archive: string) => {
-    let s = published.get(archive);
-    if (!s) {
-      s = repo.listSerials(archive).map((r) => r.serial).sort();
-      published.set(archive, s);
+  const histories = new Map<string, { all: string[]; live: Set<string> }>();
+  const historyOf = (archive: string) => {
+    let h = histories.get(archive);
+    if (!h) {
+      const serials = repo.listSerials(archive, { includeCollected: true });
+      h = { all: serials.map((r) => r.serial).sort(), live: new Set(serials.filter((r) => r.state !== 'collected').map((r) => r.serial)) };
+      histories.set(archive, h);
     }
-    return s;
+    return h;
   };
   const groups = new Map<string, { entry: ProvenanceEntry; spans: Array<[number, number]> }>();
   for (const r of rows) {
     const last = r.last_serial ?? r.index_last_serial;
     if (!last) continue;
-    const serials = serialsOf(r.archive);
-    const lo = lowerBound(serials, r.first_serial);
-    const hi = lowerBound(serials, last + '\uffff') - 1; // the last published serial <= last
+    const { all } = historyOf(r.archive);
+    const lo = lowerBound(all, r.first_serial);
+    const hi = lowerBound(all, last + '\uffff') - 1; // the last serial <= last
     const key = [r.archive, r.suite, r.component, r.architecture, r.sha256, r.filename].join('\0');
     let g = groups.get(key);
     if (!g) {
@@ -97,7 +101,7 @@ export function queryProvenance(repo: Repo, q: ProvenanceQuery): ProvenanceEntry
   }
   const out: ProvenanceEntry[] = [];
   for (const { entry, spans } of groups.values()) {
-    const serials = serialsOf(entry.archive);
+    const { all, live } = historyOf(entry.archive);
     spans.sort((a, b) => a[0] - b[0]);
     const merged: Array<[number, number]> = [];
     for (const [lo, hi] of spans) {
@@ -105,8 +109,11 @@ export function queryProvenance(repo: Repo, q: ProvenanceQuery): ProvenanceEntry
       if (top && lo <= top[1] + 1) top[1] = Math.max(top[1], hi);
       else merged.push([lo, hi]);
     }
-    if (merged.length === 0) continue;
-    entry.runs = merged.map(([lo, hi]) => ({ first: serials[lo]!, last: serials[hi]!, serials: hi - lo + 1 }));
+    for (const [lo, hi] of merged) {
+      const remaining = all.slice(lo, hi + 1).filter((s) => live.has(s));
+      if (remaining.length) entry.runs.push({ first: remaining[0]!, last: remaining[remaining.length - 1]!, serials: remaining.length });
+    }
+    if (entry.runs.length === 0) continue;
     entry.indexArchitectures.sort();
     out.push(entry);
   }

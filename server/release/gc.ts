@@ -35,9 +35,9 @@
  *    counts as referenced while its index is: the cache stays useful for
  *    indices still served, and one whose blob is swept is a cache miss.
  */
-import { readFileSync, statSync, unlinkSync, existsSync, readdirSync, lstatSync, readlinkSync, renameSync } from 'node:fs';
+import { readFileSync, statSync, unlinkSync, existsSync, readdirSync, lstatSync, readlinkSync, renameSync, rmdirSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { readdir, rm } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AptfreezeError } from '../errors.ts';
 import type { Services } from '../services.ts';
@@ -66,7 +66,8 @@ export interface GcReport {
     /** Shared pool directories (`<archive>/.pools/<id>`) no serial links to any more. */
     poolsRemoved: string[];
   };
-  ms: { collect: number; sweep: number; total: number };
+  /** sweep includes `locked`: how long every snapshot lock was held (a snapshot of another process starting then gets CONFLICT). */
+  ms: { collect: number; sweep: number; locked: number; total: number };
 }
 
 /** Every archive gc looks at: configured ones and those with history. */
@@ -86,7 +87,7 @@ export async function runGc(s: GcDeps, opts: { dryRun?: boolean; actor: string }
     kept: [],
     leftoverTrees: [],
     store: { swept: false, blobsRemoved: 0, bytesFreed: 0, blobsKept: 0, poolsRemoved: [] },
-    ms: { collect: 0, sweep: 0, total: 0 },
+    ms: { collect: 0, sweep: 0, locked: 0, total: 0 },
   };
   const archives = archivesOf(s);
 
@@ -109,7 +110,7 @@ export async function runGc(s: GcDeps, opts: { dryRun?: boolean; actor: string }
         })
         .immediate();
       if (!done) continue;
-      await rm(s.publisher.serialDir(archive, row.serial), { recursive: true, force: true });
+      await removeTree(s.publisher.serialDir(archive, row.serial));
       report.collected.push({ archive, serial: row.serial, validUntil: row.valid_until });
     }
     if (!dryRun) report.leftoverTrees.push(...(await removeLeftoverTrees(s, rr, archive)));
@@ -152,7 +153,7 @@ async function removeLeftoverTrees(s: GcDeps, rr: ReleaseRepo, archive: string):
   for (const name of await readdir(base)) {
     const st = states.get(name);
     if (/^\d{10}$/.test(name) && (st === 'collected' || st === 'failed')) {
-      await rm(join(base, name), { recursive: true, force: true });
+      await removeTree(join(base, name));
       removed.push(`${archive}/${name}`);
     }
   }
@@ -223,6 +224,7 @@ async function sweep(s: GcDeps, rr: ReleaseRepo, report: GcReport, archives: str
   const names = archives.map((a) => `snapshot:${a}`);
   const trash: string[] = [];
   const lock = rr.tryLockAll(names, process.pid, now);
+  const lockedAt = Date.now();
   if (!lock.ok) {
     report.store.skipped = `a snapshot is running (${lock.busy.map((b) => `${b.name.slice('snapshot:'.length)}: pid ${b.pid} since ${b.acquired_at}`).join('; ')}); run gc again when it has finished`;
     report.store.blobsKept = total;
@@ -264,8 +266,9 @@ async function sweep(s: GcDeps, rr: ReleaseRepo, report: GcReport, archives: str
     report.store.blobsKept = total - report.store.blobsRemoved;
   } finally {
     rr.unlockAll(names, process.pid);
+    report.ms.locked = Date.now() - lockedAt;
   }
-  for (const t of trash) await rm(t, { recursive: true, force: true });
+  for (const t of trash) await removeTree(t);
   for (const archive of archives) await removeTrash(s, archive);
 }
 
@@ -301,7 +304,7 @@ function unusedPools(s: GcDeps, archive: string, ignore: ReadonlySet<string>): s
 async function removeTrash(s: GcDeps, archive: string): Promise<void> {
   const pools = join(s.publisher.root, archive, '.pools');
   if (!existsSync(pools)) return;
-  for (const name of await readdir(pools)) if (name.startsWith('.trash-')) await rm(join(pools, name), { recursive: true, force: true });
+  for (const name of await readdir(pools)) if (name.startsWith('.trash-')) await removeTree(join(pools, name));
 }
 
 /** What a sweep would remove if the collected serials were gone: nothing is locked or deleted. */
@@ -329,4 +332,47 @@ async function dryRunSweep(s: GcDeps, report: GcReport, archives: string[]): Pro
     report.store.blobsRemoved++;
     report.store.bytesFreed += s.store.size(h);
   }
+}
+
+/**
+ * Removes a directory tree (symlinks are removed, never followed). Synchronous
+ * calls in slices, yielding to the event loop every 2048 entries: an unlink
+ * costs microseconds, and fs.rm's round trip through the thread pool for each
+ * made a Debian-sized pool directory (60,000 links) take 11 s here.
+ */
+export async function removeTree(dir: string): Promise<void> {
+  let n = 0;
+  const walk = async (d: string): Promise<void> => {
+    let entries;
+    try {
+      entries = readdirSync(d, { withFileTypes: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw e;
+    }
+    for (const e of entries) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) await walk(p);
+      else {
+        try {
+          unlinkSync(p);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        }
+      }
+      if (++n % 2048 === 0) await new Promise((r) => setImmediate(r));
+    }
+    try {
+      rmdirSync(d);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+  };
+  try {
+    if (lstatSync(dir).isSymbolicLink()) return unlinkSync(dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw e;
+  }
+  await walk(dir);
 }

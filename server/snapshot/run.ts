@@ -283,16 +283,31 @@ export async function takeSnapshot(ctx: SnapshotContext, archiveName: string, ac
     const err = asAptfreezeError(e);
     if (staging) await ctx.publisher.discard(staging).catch(() => {});
     if (serial) {
-      ctx.repo.markFailed(archive.name, serial, `${err.code}: ${err.message}`);
+      // Recording the failure can fail too (a full disk fails the database as well): the cause
+      // is still what is reported, and the serial stays pending for crash recovery to mark failed.
+      try {
+        ctx.repo.markFailed(archive.name, serial, `${err.code}: ${err.message}`);
+      } catch (e2) {
+        ctx.log.error({ archive: archive.name, serial, err: (e2 as Error).message }, 'could not mark the serial failed');
+      }
       // A failure after commit (recording) must not leave an unrecorded serial in the tree.
-      const row = ctx.repo.getSerial(archive.name, serial);
-      if (row?.state === 'failed') await ctx.publisher.discard(ctx.publisher.serialDir(archive.name, serial)).catch(() => {});
+      let state: string | undefined;
+      try {
+        state = ctx.repo.getSerial(archive.name, serial)?.state;
+      } catch {
+        state = undefined; // unknown: keep the tree, recovery decides at the next start
+      }
+      if (state === 'failed' || state === 'pending') await ctx.publisher.discard(ctx.publisher.serialDir(archive.name, serial)).catch(() => {});
     }
     ctx.log.error({ archive: archive.name, serial, code: err.code }, err.message);
     throw err;
   } finally {
     await fetcher.close().catch(() => {});
-    ctx.repo.unlock(lock, process.pid);
+    try {
+      ctx.repo.unlock(lock, process.pid);
+    } catch {
+      // A lock whose process is gone is taken over; this one is released when the process exits.
+    }
   }
 }
 

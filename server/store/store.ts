@@ -67,8 +67,14 @@ export class FsBlobStore implements BlobStore {
     const sha256 = createHash('sha256').update(data).digest('hex');
     if (this.has(sha256)) return { sha256, size: data.length };
     const temp = this.tempName();
-    await fsp.writeFile(temp, data, { mode: 0o444, flag: 'wx' });
-    await this.commit(temp, sha256);
+    try {
+      await fsp.writeFile(temp, data, { mode: 0o444, flag: 'wx' });
+      await this.commit(temp, sha256);
+    } catch (e) {
+      // A full disk fails the write half-way: no partial file is left behind.
+      await fsp.rm(temp, { force: true });
+      throw e;
+    }
     return { sha256, size: data.length };
   }
 

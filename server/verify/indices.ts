@@ -12,8 +12,8 @@ import { compressionOf, type Compression } from '../debian/compress.ts';
 /** Decompresses a whole buffer; more than maxBytes of output, or corrupt input, throws an AptfreezeError. */
 export type Inflate = (kind: Compression, data: Buffer, maxBytes: number) => Buffer;
 
-/** Default cap on a decompressed index: Debian main's Packages is ~50 MB. */
-export const DEFAULT_MAX_INDEX_BYTES = 1024 * 1024 * 1024;
+/** Default cap on a decompressed index (a bomb costs at most this): Debian main's Packages is ~50 MB. */
+export const DEFAULT_MAX_INDEX_BYTES = 256 * 1024 * 1024;
 
 /** The plain text of an index file named by its path (its compression is its extension). */
 export function plainIndex(path: string, data: Buffer, inflate: Inflate, maxBytes = DEFAULT_MAX_INDEX_BYTES): Buffer {
