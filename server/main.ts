@@ -2,11 +2,14 @@ import { createServer, type Server } from 'node:http';
 import cron from 'node-cron';
 import type { Services } from './services.ts';
 import { createApp } from './http/app.ts';
+import { fastTreeHandler } from './http/fast-static.ts';
+import { archiveTest } from './http/static.ts';
 import { snapshotService } from './snapshot/service.ts';
 import { scheduleGc } from './release/schedule.ts';
 
 export interface Daemon {
-  server: Server;
+  /** Null when this process runs only the schedules (the primary of `serve --workers N`). */
+  server: Server | null;
   url: string;
   stop(): Promise<void>;
 }
@@ -15,15 +18,20 @@ export interface Daemon {
  * The composition root of `aptfreeze serve`: HTTP server and the schedule.
  * A scheduled run that fails is logged with its cause; the next tick retries.
  */
-export async function startDaemon(s: Services, opts: { schedule?: boolean } = {}): Promise<Daemon> {
+export async function startDaemon(s: Services, opts: { schedule?: boolean; http?: boolean } = {}): Promise<Daemon> {
   const snapshot = snapshotService(s);
-  const app = createApp({ ...s, snapshot });
-  const server = createServer({ keepAliveTimeout: 65_000 }, app);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(s.config.listen.port, s.config.listen.host, () => resolve());
-  });
-  const addr = server.address();
+  let server: Server | null = null;
+  if (opts.http !== false) {
+    const app = createApp({ ...s, snapshot });
+    const isArchive = archiveTest(s.config.archives.map((a) => a.name), s.publisher.root);
+    const srv = createServer({ keepAliveTimeout: 65_000 }, fastTreeHandler(s.publisher.root, s.repo, isArchive, app));
+    await new Promise<void>((resolve, reject) => {
+      srv.once('error', reject);
+      srv.listen(s.config.listen.port, s.config.listen.host, () => resolve());
+    });
+    server = srv;
+  }
+  const addr = server?.address();
   const port = typeof addr === 'object' && addr ? addr.port : s.config.listen.port;
   const url = `http://${s.config.listen.host.includes(':') ? `[${s.config.listen.host}]` : s.config.listen.host}:${port}`;
   const tasks: Array<{ stop(): void | Promise<void> }> = [];
@@ -43,15 +51,17 @@ export async function startDaemon(s: Services, opts: { schedule?: boolean } = {}
     }
     tasks.push(scheduleGc(s));
   }
-  s.log.info({ url, archives: s.config.archives.map((a) => a.name) }, 'aptfreeze serving');
-  for (const n of s.config.notes) s.log.warn(n);
+  if (server) s.log.info({ url, archives: s.config.archives.map((a) => a.name) }, 'aptfreeze serving');
+  if (opts.schedule !== false) for (const n of s.config.notes) s.log.warn(n);
   return {
     server,
     url,
     async stop() {
       for (const t of tasks) await t.stop();
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      if (!server) return;
+      const srv = server;
+      srv.closeAllConnections();
+      await new Promise<void>((resolve) => srv.close(() => resolve()));
     },
   };
 }

@@ -92,7 +92,17 @@ export async function recover(s: Services): Promise<void> {
     if (locked.has(a)) continue;
     removed.push(...(await s.publisher.prunePools(a)).map((id) => `${a}/.pools/${id}`));
     const latest = s.repo.latestSerial(a);
-    if (s.publisher.latestOf(a) !== latest) await s.publisher.setLatest(a, latest, s.now());
+    // Also finishes a move of latest interrupted between the symlink and the trace file.
+    if (s.publisher.latestOf(a) !== latest || (latest !== null && traceSerial(s.publisher.root, a) !== latest)) await s.publisher.setLatest(a, latest, s.now());
   }
   if (removed.length) s.log.warn({ removed }, 'removed half-built serials left by an interrupted run');
+}
+
+/** The serial the trace file names (`Archive serial:`), or null. */
+function traceSerial(publicRoot: string, archive: string): string | null {
+  try {
+    return /^Archive serial: (\S+)$/m.exec(readFileSync(join(publicRoot, archive, 'project', 'trace', archive), 'utf8'))?.[1] ?? null;
+  } catch {
+    return null;
+  }
 }

@@ -12,7 +12,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { dirname, join, relative } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createUpstreamKey, buildUpstream, makePackages, churn, type UpstreamKey, type FixturePackage } from './helpers/upstream.ts';
 import { serveUpstream, type UpstreamServer } from './helpers/http-upstream.ts';
@@ -56,10 +56,10 @@ describe('SIGKILL at every step of snapshot, freeze, thaw and gc', () => {
    * After a kill: restart, then fsck finds every published serial whole (only the kinds in
    * `halfDone` may appear), --repair leaves nothing, and a snapshot succeeds.
    */
-  async function afterKill(op: string, point: string, r: CliResult, halfDone: ProblemKind[] = []) {
+  async function afterKill(op: string, point: string, r: CliResult, halfDone: { serial: string; kinds: ProblemKind[] } | null = null) {
     await svc.reconfigure(() => {});
     const found = await fsck(false);
-    const errors = found.problems.filter((p) => p.severity === 'error' && !halfDone.includes(p.kind));
+    const errors = found.problems.filter((p) => p.severity === 'error' && !(halfDone && p.serial === halfDone.serial && halfDone.kinds.includes(p.kind)));
     assert.deepEqual(errors, [], `${op} killed at ${point}: ${JSON.stringify(found.problems)}`);
     const repaired = await fsck(true);
     assert.deepEqual(repaired.problems, [], `${op} killed at ${point}, after --repair: ${JSON.stringify(repaired.problems)}`);
@@ -133,6 +133,10 @@ describe('SIGKILL at every step of snapshot, freeze, thaw and gc', () => {
       await snapshotNow();
       const serial = latest();
       const freeze = ['freeze', 'debian', serial, '--until', '30d', '--reason', 'crash harness'];
+      // Killed between replacing one signed file and the next, a re-signing leaves that serial's
+      // Release, Release.gpg and InRelease disagreeing (and the database rolled back): fsck says
+      // so, only for that serial, and --repair re-signs it with the recorded Valid-Until.
+      const resigning: ProblemKind[] = ['valid-until', 'release-mismatch', 'bad-signature'];
       const thaw = ['thaw', 'debian', serial];
       // The writes of one freeze and one thaw (and the operations succeed).
       const fw = await countWrites(freeze);
@@ -142,14 +146,14 @@ describe('SIGKILL at every step of snapshot, freeze, thaw and gc', () => {
       for (let n = 1; n <= fw.length; n++) {
         const r = await killAtWrite(freeze, n);
         assert.ok(killed(r), `freeze killed before write ${n}: ${r.stderr}`);
-        await afterKill('freeze', `write ${n}/${fw.length} (${fw[n - 1]})`, r, ['valid-until', 'release-mismatch']);
+        await afterKill('freeze', `write ${n}/${fw.length} (${fw[n - 1]})`, r, { serial, kinds: resigning });
         assert.equal(svc.services.repo.getSerial('debian', serial)?.state, 'live', 'the freeze did not happen');
       }
       assert.equal((await svc.cli(freeze)).code, 0);
       for (let n = 1; n <= tw.length; n++) {
         const r = await killAtWrite(thaw, n);
         assert.ok(killed(r), `thaw killed before write ${n}: ${r.stderr}`);
-        await afterKill('thaw', `write ${n}/${tw.length} (${tw[n - 1]})`, r, ['valid-until', 'release-mismatch']);
+        await afterKill('thaw', `write ${n}/${tw.length} (${tw[n - 1]})`, r, { serial, kinds: resigning });
         assert.equal(svc.services.repo.getSerial('debian', serial)?.state, 'frozen', 'the thaw did not happen');
       }
       assert.equal((await svc.cli(thaw)).code, 0);
@@ -168,6 +172,8 @@ describe('SIGKILL at every step of snapshot, freeze, thaw and gc', () => {
         }
         await new Promise((r) => setTimeout(r, 1100));
       };
+      // Earlier serials of this file are all collectable: collect them first, so that every gc below has the same work.
+      assert.equal((await svc.cli(['gc'])).code, 0);
       await prepare();
       const writes = await countWrites(['gc']);
       t.diagnostic(`a gc of 2 serials makes ${writes.length} writes`);
@@ -188,8 +194,8 @@ describe('SIGKILL at every step of snapshot, freeze, thaw and gc', () => {
     await snapshotNow();
     assert.deepEqual((await fsck(false)).problems, []);
     for (const op of ['snapshot', 'freeze', 'thaw', 'gc']) t.diagnostic(`${op}: ${points.filter((p) => p.op === op).length} kill points`);
-    const halfDone = points.filter((p) => p.repaired.some((k) => k === 'valid-until' || k === 'release-mismatch'));
-    t.diagnostic(`half-done re-signings finished by fsck --repair: ${halfDone.map((p) => `${p.op} at ${relative('', p.point)}`).join('; ') || 'none'}`);
+    const halfDone = points.filter((p) => p.repaired.some((k) => k === 'valid-until' || k === 'release-mismatch' || k === 'bad-signature'));
+    t.diagnostic(`half-done re-signings finished by fsck --repair: ${halfDone.map((p) => `${p.op} at ${p.point}`).join('; ') || 'none'}`);
     assert.ok(points.length >= 50, `${points.length} kill points`);
     assert.ok(points.every((p) => p.killed));
   });

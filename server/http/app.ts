@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { existsSync } from 'node:fs';
 import { AptfreezeError, asAptfreezeError, httpStatus } from '../errors.ts';
 import type { Services } from '../services.ts';
-import { treeHandler } from './static.ts';
+import { treeHandler, archiveTest } from './static.ts';
 import { apiRouter } from './api.ts';
 
 export interface AppDeps extends Services {
@@ -24,10 +24,7 @@ export function createApp(deps: AppDeps) {
     res.type(f.endsWith('.asc') ? 'application/pgp-keys' : 'application/octet-stream');
     res.sendFile(join(keysDir, f), { dotfiles: 'deny' }, (e) => e && next(e));
   });
-  const configured = new Set(deps.config.archives.map((a) => a.name));
-  // An archive is served if configured, or if it has a published tree (a removed config keeps serving history).
-  const isArchive = (name: string) => configured.has(name) || (/^[a-z0-9][a-z0-9.+-]*$/.test(name) && existsSync(join(deps.publisher.root, name)));
-  app.use(treeHandler(deps.publisher.root, deps.repo, isArchive));
+  app.use(treeHandler(deps.publisher.root, deps.repo, archiveTest(deps.config.archives.map((a) => a.name), deps.publisher.root)));
   app.use((_req: Request, _res: Response, next: NextFunction) => next(new AptfreezeError('NOT_FOUND', 'not found')));
   app.use(errorMiddleware(deps));
   return app;

@@ -1,6 +1,6 @@
 import type { Request, Response, NextFunction } from 'express';
 import send from 'send';
-import { realpathSync, statSync } from 'node:fs';
+import { realpathSync, statSync, existsSync } from 'node:fs';
 import { join, sep } from 'node:path';
 import { AptfreezeError } from '../errors.ts';
 import type { Repo } from '../db/repo.ts';
@@ -20,9 +20,15 @@ const types: Array<[RegExp, string]> = [
   [/\/project\/trace\/[^/]+$/, 'text/plain; charset=utf-8'],
 ];
 
-function contentType(path: string): string {
+export function contentType(path: string): string {
   for (const [re, t] of types) if (re.test(path)) return t;
   return 'application/octet-stream';
+}
+
+/** An archive is served if configured, or if it has a published tree (a removed config keeps serving history). */
+export function archiveTest(configured: Iterable<string>, publicRoot: string): (name: string) => boolean {
+  const names = new Set(configured);
+  return (name) => names.has(name) || (/^[a-z0-9][a-z0-9.+-]*$/.test(name) && existsSync(join(publicRoot, name)));
 }
 
 /**
