@@ -7,12 +7,13 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app
-COPY package.json package-lock.json ./
-RUN npm ci --omit=dev && apt-get purge -y python3 make g++ && apt-get autoremove -y
+COPY package.json package-lock.json tsconfig.json ./
 COPY bin ./bin
 COPY server ./server
 COPY migrations ./migrations
-COPY tsconfig.json ./
+COPY scripts/build.mjs ./scripts/build.mjs
+# `prepare` bundles the CLI into dist/ during npm ci.
+RUN npm ci --omit=dev && apt-get purge -y python3 make g++ && apt-get autoremove -y
 
 ENV APTFREEZE_DATA=/data APTFREEZE_CONFIG=/etc/aptfreeze/aptfreeze.yaml
 VOLUME ["/data"]

@@ -1,7 +1,37 @@
 #!/usr/bin/env node
-// The package's bin: runs the TypeScript sources through tsx's loader (a runtime dependency).
-import { register } from 'tsx/esm/api';
+// The package's bin. Runs dist/aptfreeze.mjs (made by `npm run build`, which `npm ci` runs) when it
+// is newer than every source file; otherwise the TypeScript sources through tsx's loader, so an
+// edited tree never runs a stale bundle. APTFREEZE_FROM_SOURCE=1 forces the sources.
+import { statSync, readdirSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
-register();
-const { main } = await import('../server/cli/main.ts');
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const bundle = join(root, 'dist', 'aptfreeze.mjs');
+
+function newestSource(dir) {
+  let newest = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    newest = Math.max(newest, e.isDirectory() ? newestSource(p) : statSync(p).mtimeMs);
+  }
+  return newest;
+}
+
+function bundleIsFresh() {
+  try {
+    return statSync(bundle).mtimeMs >= newestSource(join(root, 'server'));
+  } catch {
+    return false;
+  }
+}
+
+let main;
+if (process.env.APTFREEZE_FROM_SOURCE !== '1' && bundleIsFresh()) {
+  ({ main } = await import(bundle));
+} else {
+  const { register } = await import('tsx/esm/api');
+  register();
+  ({ main } = await import('../server/cli/main.ts'));
+}
 await main(process.argv);

@@ -1,11 +1,19 @@
 import Database from 'better-sqlite3';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, existsSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export type Db = Database.Database;
 
-const migrationsDir = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'migrations');
+/** migrations/ at the package root: two levels up from server/db/, one from the dist/ bundle. */
+const migrationsDir = (() => {
+  const here = dirname(fileURLToPath(import.meta.url));
+  for (const up of [['..', '..'], ['..']]) {
+    const d = join(here, ...up, 'migrations');
+    if (existsSync(d)) return d;
+  }
+  throw new Error(`migrations/ not found near ${here}`);
+})();
 
 /** Opens the database in WAL mode and applies every numbered migration not yet applied. */
 export function openDb(path: string): Db {
