@@ -73,18 +73,23 @@ export function treeHandler(publicRoot: string, repo: Repo, isArchive: (name: st
     if (!archive || !serial || !isArchive(archive)) return next(new AptfreezeError('NOT_FOUND', 'not found'));
     if (!/^\d{10}$/.test(serial) && serial !== 'latest' && serial !== 'project') return next(new AptfreezeError('NOT_FOUND', 'not found'));
     const archiveReal = join(rootReal, archive);
+    const rel = segs.slice(2).join('/');
     let abs: string;
     try {
-      abs = realpathSync(join(archiveReal, ...segs.slice(1)));
-      if (!abs.startsWith(archiveReal + sep)) throw new AptfreezeError('NOT_FOUND', 'not found');
-      if (!statSync(abs).isFile()) throw new AptfreezeError('NOT_FOUND', 'not found');
+      abs = resolveInside(archiveReal, segs.slice(1));
     } catch (e) {
-      if (/^\d{10}$/.test(serial) && repo.getSerial(archive, serial)?.state === 'collected') {
-        return next(new AptfreezeError('GONE', `${archive}/${serial} was collected`));
+      // latest/ moves at a publish: a client that read the previous InRelease asks latest/ for
+      // its indices by hash. Like dak, which keeps earlier by-hash files, serve them from the
+      // newest published serials that hold that hash (the same bytes, by construction).
+      const earlier = serial === 'latest' && /^dists\/.+\/by-hash\/SHA256\/[0-9a-f]{64}$/.test(rel) ? byHashElsewhere(archiveReal, repo, archive, rel) : null;
+      if (earlier) abs = earlier;
+      else {
+        if (/^\d{10}$/.test(serial) && repo.getSerial(archive, serial)?.state === 'collected') {
+          return next(new AptfreezeError('GONE', `${archive}/${serial} was collected`));
+        }
+        return next(e instanceof AptfreezeError ? e : new AptfreezeError('NOT_FOUND', 'not found'));
       }
-      return next(e instanceof AptfreezeError ? e : new AptfreezeError('NOT_FOUND', 'not found'));
     }
-    const rel = segs.slice(2).join('/');
     // Pool files and by-hash copies never change; Release files change on freeze; latest/ moves.
     const immutable = serial !== 'latest' && /^(pool\/|proof\.deb$)|\/by-hash\//.test(rel);
     // dotfiles 'allow': the URL's segments were refused above if any began with a dot; the resolved path may pass through .pools/.
@@ -96,4 +101,24 @@ export function treeHandler(publicRoot: string, repo: Repo, isArchive: (name: st
     stream.on('error', (err: Error & { status?: number }) => next(err.status === 404 ? new AptfreezeError('NOT_FOUND', 'not found') : err));
     stream.pipe(res);
   };
+}
+
+/** The real path of a file under the archive's directory (symlinks followed); NOT_FOUND if it is not a file inside it. */
+function resolveInside(archiveReal: string, segs: string[]): string {
+  const abs = realpathSync(join(archiveReal, ...segs));
+  if (!abs.startsWith(archiveReal + sep)) throw new AptfreezeError('NOT_FOUND', 'not found');
+  if (!statSync(abs).isFile()) throw new AptfreezeError('NOT_FOUND', 'not found');
+  return abs;
+}
+
+/** A by-hash file of the newest published serials (at most 10 looked at), or null. */
+function byHashElsewhere(archiveReal: string, repo: Repo, archive: string, rel: string): string | null {
+  for (const row of repo.listSerials(archive).slice(0, 10)) {
+    try {
+      return resolveInside(archiveReal, [row.serial, ...rel.split('/')]);
+    } catch {
+      // not in this one
+    }
+  }
+  return null;
 }

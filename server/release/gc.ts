@@ -35,9 +35,9 @@
  *    counts as referenced while its index is: the cache stays useful for
  *    indices still served, and one whose blob is swept is a cache miss.
  */
-import { readFileSync, statSync, unlinkSync, existsSync, readdirSync, lstatSync, readlinkSync, renameSync, rmdirSync } from 'node:fs';
+import { readFileSync, statSync, unlinkSync, existsSync, readdirSync, lstatSync, readlinkSync, renameSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { readdir } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AptfreezeError } from '../errors.ts';
 import type { Services } from '../services.ts';
@@ -335,44 +335,11 @@ async function dryRunSweep(s: GcDeps, report: GcReport, archives: string[]): Pro
 }
 
 /**
- * Removes a directory tree (symlinks are removed, never followed). Synchronous
- * calls in slices, yielding to the event loop every 2048 entries: an unlink
- * costs microseconds, and fs.rm's round trip through the thread pool for each
- * made a Debian-sized pool directory (60,000 links) take 11 s here.
+ * Removes a directory tree (a symlink is removed, not followed). fs.rm keeps
+ * several unlinks in flight on the thread pool: measured here on a 60,000-link
+ * pool directory, 12-14 s against 42-52 s for synchronous unlinks in slices
+ * (an unlink costs ~0.8 ms on this disk, so latency, not CPU, is the limit).
  */
-export async function removeTree(dir: string): Promise<void> {
-  let n = 0;
-  const walk = async (d: string): Promise<void> => {
-    let entries;
-    try {
-      entries = readdirSync(d, { withFileTypes: true });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw e;
-    }
-    for (const e of entries) {
-      const p = join(d, e.name);
-      if (e.isDirectory()) await walk(p);
-      else {
-        try {
-          unlinkSync(p);
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-        }
-      }
-      if (++n % 2048 === 0) await new Promise((r) => setImmediate(r));
-    }
-    try {
-      rmdirSync(d);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-    }
-  };
-  try {
-    if (lstatSync(dir).isSymbolicLink()) return unlinkSync(dir);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw e;
-  }
-  await walk(dir);
+async function removeTree(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
 }
