@@ -26,6 +26,7 @@ export const errorCodes = {
   SIZE_MISMATCH: 502, // a file whose size is not the one its signed index lists
   MALFORMED: 502, // outside data (a Release, an index, a package) that does not parse
   VERIFY_FAILED: 422, // the auditor's check found a broken link
+  VERIFY_UNTRUSTED: 422, // the chain holds, but the upstream signature is by no key the auditor trusts
   INTERNAL: 500,
 } as const;
 
