@@ -87,7 +87,7 @@ describe('bench upstream generator', () => {
     assert.equal(d.code, 0, d.stderr);
     assert.equal(d.files.length, 1);
     assert.equal(await sha256File(d.files[0]!), pkg.sha256);
-    // dpkg itself reads the members of the generated .deb (zstd) and unpacks them.
+    // dpkg itself reads the members of the generated .deb (control.tar.gz, data.tar.zst) and unpacks them.
     const root = path.join(dir, 'root');
     const i = await client.install([pkg.name], root);
     assert.equal(i.code, 0, i.stderr + i.stdout);

@@ -179,8 +179,8 @@ describe('SIGKILL at every step of snapshot, freeze, thaw and gc', () => {
       for (const w of writes) ops.set(w.split(' ')[0]!, (ops.get(w.split(' ')[0]!) ?? 0) + 1);
       t.diagnostic(`a gc of one serial makes ${writes.length} writes (${[...ops].map(([k, v]) => `${v} ${k}`).join(', ')})`);
       assert.ok(writes.length >= 3, writes.join('; '));
-      // The last writes vary a little from one gc to the next (blobs shared with other serials): stay below 90%.
-      const last = Math.max(1, Math.floor(writes.length * 0.9));
+      // The number of blobs a gc deletes varies a little from one serial to the next: stay below 80%.
+      const last = Math.max(1, Math.floor(writes.length * 0.8));
       const sample = [...new Set(Array.from({ length: 14 }, (_, i) => 1 + Math.floor((i * (last - 1)) / 13)))];
       for (const n of sample) {
         await prepare();

@@ -91,7 +91,7 @@ describe('the server under load while the archive changes', () => {
     if (!index) return void tally.unexpected.push(`${base}: no Packages.gz listed`);
     const ix = await get(`${base}/dists/bookworm/main/binary-amd64/by-hash/SHA256/${index.hash}`);
     if (isGone(ix.status, serial)) return void tally.gone++;
-    if (ix.status !== 200) return void tally.unexpected.push(`${base} by-hash index: ${ix.status}`);
+    if (ix.status !== 200) return void tally.unexpected.push(`${base} by-hash index ${index.hash}: ${ix.status}`);
     tally.indices++;
     if (sha(ix.body) !== index.hash || ix.body.length !== index.size) return void tally.torn.push(`${base} Packages.gz: not the hash its InRelease lists`);
     const stanzas = parseStanzas(gunzipSync(ix.body));

@@ -15,7 +15,7 @@ import { api, brokenFiles, notServed, setUp, suite, token, type Fixture } from '
 import type { GcReport } from '../server/release/gc.ts';
 
 const ROUNDS_IN_PROCESS = 10;
-const ROUNDS_CROSS_PROCESS = 10;
+const ROUNDS_CROSS_PROCESS = 8;
 
 const setA: FixturePackage[] = makePackages(12, { prefix: 'a', payloadBytes: 2000 });
 const setB: FixturePackage[] = makePackages(12, { prefix: 'b', payloadBytes: 2000 });

@@ -141,3 +141,42 @@ describe('freeze and thaw plans', () => {
     assert.equal(code(() => planThaw(row('2026112701', 'collected', until), { lifetimeMs: 1, now: NOW })), 'GONE');
   });
 });
+
+describe("gc's all-or-none snapshot locks (ReleaseRepo.tryLockAll)", () => {
+  it('counts a live holder as busy (this process included), takes over a dead one, and sees snapshot locks of archives it does not know', async () => {
+    const { openDb } = await import('../server/db/open.ts');
+    const { ReleaseRepo } = await import('../server/release/release-repo.ts');
+    const { spawnSync } = await import('node:child_process');
+    const db = openDb(':memory:');
+    try {
+      const rr = new ReleaseRepo(db);
+      const put = (name: string, pid: number) => db.prepare('INSERT OR REPLACE INTO locks (name, pid, acquired_at) VALUES (?, ?, ?)').run(name, pid, NOW.toISOString());
+      const names = ['snapshot:a', 'snapshot:b'];
+      const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
+
+      // A snapshot of this very process holds a lock: busy, although the pid is ours.
+      put('snapshot:a', process.pid);
+      const r1 = rr.tryLockAll(names, process.pid, NOW);
+      assert.equal(r1.ok, false);
+      assert.deepEqual(!r1.ok && r1.busy.map((b) => b.name), ['snapshot:a']);
+      assert.deepEqual(db.prepare('SELECT name FROM locks').pluck().all(), ['snapshot:a'], 'none taken');
+
+      // A dead holder is taken over; all names are then held by us.
+      put('snapshot:a', dead);
+      assert.equal(rr.tryLockAll(names, process.pid, NOW).ok, true);
+      assert.deepEqual(db.prepare('SELECT name, pid FROM locks ORDER BY name').all(), names.map((name) => ({ name, pid: process.pid })));
+      rr.unlockAll(names, process.pid);
+      assert.deepEqual(db.prepare('SELECT name FROM locks').all(), []);
+
+      // A snapshot of an archive only another configuration has.
+      put('snapshot:zzz', process.ppid);
+      const r2 = rr.tryLockAll(names, process.pid, NOW);
+      assert.deepEqual(!r2.ok && r2.busy.map((b) => b.name), ['snapshot:zzz']);
+      put('fsck', process.ppid);
+      db.prepare("DELETE FROM locks WHERE name = 'snapshot:zzz'").run();
+      assert.equal(rr.tryLockAll(names, process.pid, NOW).ok, true, 'a lock of another kind is not in the way');
+    } finally {
+      db.close();
+    }
+  });
+});

@@ -3,7 +3,7 @@ import { realpathSync, statSync, readFileSync, createReadStream, type Stats } fr
 import { join, sep } from 'node:path';
 import { AptfreezeError, httpStatus } from '../errors.ts';
 import type { Repo } from '../db/repo.ts';
-import { decodeSegments, contentType } from './static.ts';
+import { decodeSegments, contentType, byHashElsewhere, latestByHash } from './static.ts';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -54,6 +54,15 @@ export function fastTreeHandler(publicRoot: string, repo: Repo, isArchive: (name
     } catch {
       st = undefined;
       abs = '';
+    }
+    if ((!st || !st.isFile()) && serial === 'latest' && latestByHash.test(segs.slice(2).join('/'))) {
+      // An index of the serial latest pointed at a moment ago (see static.ts).
+      abs = byHashElsewhere(archiveReal, repo, archive, segs.slice(2).join('/')) ?? '';
+      try {
+        st = abs ? statSync(abs) : undefined;
+      } catch {
+        st = undefined; // collected meanwhile
+      }
     }
     if (!st || !st.isFile()) {
       if (/^\d{10}$/.test(serial) && repo.getSerial(archive, serial)?.state === 'collected') return fail(res, new AptfreezeError('GONE', `${archive}/${serial} was collected`));

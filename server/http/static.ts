@@ -81,7 +81,7 @@ export function treeHandler(publicRoot: string, repo: Repo, isArchive: (name: st
       // latest/ moves at a publish: a client that read the previous InRelease asks latest/ for
       // its indices by hash. Like dak, which keeps earlier by-hash files, serve them from the
       // newest published serials that hold that hash (the same bytes, by construction).
-      const earlier = serial === 'latest' && /^dists\/.+\/by-hash\/SHA256\/[0-9a-f]{64}$/.test(rel) ? byHashElsewhere(archiveReal, repo, archive, rel) : null;
+      const earlier = serial === 'latest' && latestByHash.test(rel) ? byHashElsewhere(archiveReal, repo, archive, rel) : null;
       if (earlier) abs = earlier;
       else {
         if (/^\d{10}$/.test(serial) && repo.getSerial(archive, serial)?.state === 'collected') {
@@ -103,6 +103,9 @@ export function treeHandler(publicRoot: string, repo: Repo, isArchive: (name: st
   };
 }
 
+/** A by-hash path under latest/, which may name an index of the serial latest pointed at a moment ago. */
+export const latestByHash = /^dists\/.+\/by-hash\/SHA256\/[0-9a-f]{64}$/;
+
 /** The real path of a file under the archive's directory (symlinks followed); NOT_FOUND if it is not a file inside it. */
 function resolveInside(archiveReal: string, segs: string[]): string {
   const abs = realpathSync(join(archiveReal, ...segs));
@@ -112,7 +115,7 @@ function resolveInside(archiveReal: string, segs: string[]): string {
 }
 
 /** A by-hash file of the newest published serials (at most 10 looked at), or null. */
-function byHashElsewhere(archiveReal: string, repo: Repo, archive: string, rel: string): string | null {
+export function byHashElsewhere(archiveReal: string, repo: Repo, archive: string, rel: string): string | null {
   for (const row of repo.listSerials(archive).slice(0, 10)) {
     try {
       return resolveInside(archiveReal, [row.serial, ...rel.split('/')]);

@@ -12,8 +12,9 @@
  * 2. Sweep the store. THE RULE: a blob is deleted only when
  *    (a) no manifest of a live or frozen serial lists it (nor is it such a
  *        manifest), with the manifests read while (b) holds, and
- *    (b) gc holds the `snapshot:<archive>` lock of EVERY archive, i.e. no
- *        snapshot runs, in this process or another.
+ *    (b) gc holds the `snapshot:<archive>` lock of EVERY archive it knows
+ *        (configured or in the database) and no other `snapshot:*` lock is
+ *        held, i.e. no snapshot runs, in this process or another.
  *    A snapshot in progress decides early that a blob it needs is "already
  *    stored" (store.has) and links it much later, and no manifest lists the
  *    blob until the snapshot is recorded; so while any snapshot runs, the

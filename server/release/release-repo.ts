@@ -93,6 +93,12 @@ export class ReleaseRepo {
           const row = get.get(n) as LockHolder | undefined;
           if (row && processAlive(row.pid)) busy.push(row);
         }
+        // Also a lock of the same kind on a name the caller does not know (a snapshot of an archive
+        // only another process's configuration has).
+        for (const prefix of new Set(names.map((n) => n.slice(0, n.indexOf(':') + 1)).filter(Boolean))) {
+          const rows = this.db.prepare('SELECT name, pid, acquired_at FROM locks WHERE substr(name, 1, ?) = ?').all(prefix.length, prefix) as LockHolder[];
+          for (const row of rows) if (!names.includes(row.name) && processAlive(row.pid)) busy.push(row);
+        }
         if (busy.length) return { ok: false as const, busy };
         const put = this.db.prepare('INSERT OR REPLACE INTO locks (name, pid, acquired_at) VALUES (?, ?, ?)');
         for (const n of names) put.run(n, pid, now.toISOString());
