@@ -10,7 +10,7 @@
 // Everything listens on 127.0.0.1, every command has a timeout, and every process started is
 // stopped at the end, on failure, on a signal, and (through a watchdog) if the bench is killed.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseOptions, usage, type BenchOptions } from './bench/options.ts';
@@ -82,6 +82,29 @@ function machineInfo(work: string, serviceRoot: string): Record<string, unknown>
     wrk: versionOf('wrk', ['-v']),
     xz: versionOf('xz', ['--version']),
   };
+}
+
+/**
+ * Removes big trees with several `rm -rf` at once (one per subdirectory): on a disk where each
+ * unlink waits on the device, parallel removal is several times faster than one walk.
+ */
+async function removeTrees(dirs: string[]): Promise<void> {
+  const targets: string[] = [];
+  for (const d of new Set(dirs)) {
+    if (!existsSync(d)) continue;
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (!e.isDirectory()) continue;
+      // One level further for the tools' own directories (store, pool, public, db…).
+      for (const e2 of readdirSync(p, { withFileTypes: true })) targets.push(path.join(p, e2.name));
+    }
+  }
+  let next = 0;
+  const worker = async () => {
+    while (next < targets.length) await run('rm', ['-rf', targets[next++]!], { timeoutMs: 30 * 60_000 });
+  };
+  await Promise.all(Array.from({ length: 8 }, worker));
+  for (const d of new Set(dirs)) rmSync(d, { recursive: true, force: true });
 }
 
 function lifetimeMs(text: string): number {
@@ -359,6 +382,8 @@ async function main(): Promise<number> {
   if (profiles.length) process.stdout.write(`\n${profiles.map(formatProfile).join('\n\n')}\n`);
   process.stdout.write(`\nresults: ${base}.json, ${base}.md (logs in ${base}-logs)\n`);
   say('cleaning up…');
+  cleanupAll();
+  if (!opts.keep) await removeTrees([work, upBase]);
   cleanup();
   say('done');
   return results.errors.length ? 1 : 0;

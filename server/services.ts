@@ -90,7 +90,6 @@ export async function recover(s: Services): Promise<void> {
   });
   for (const a of archives) {
     if (locked.has(a)) continue;
-    removed.push(...(await s.publisher.prunePools(a)).map((id) => `${a}/.pools/${id}`));
     const latest = s.repo.latestSerial(a);
     // Also finishes a move of latest interrupted between the symlink and the trace file.
     if (s.publisher.latestOf(a) !== latest || (latest !== null && traceSerial(s.publisher.root, a) !== latest)) await s.publisher.setLatest(a, latest, s.now());

@@ -119,29 +119,6 @@ export class Publisher {
     }
   }
 
-  /** Shared pool directories no serial of the archive links to any more (gc removes them). */
-  async prunePools(archive: string): Promise<string[]> {
-    const base = join(this.root, archive);
-    const pools = join(base, '.pools');
-    if (!existsSync(pools)) return [];
-    const used = new Set<string>();
-    for (const name of await fsp.readdir(base)) {
-      if (!/^\d{10}$/.test(name) && !name.startsWith('.staging-')) continue;
-      try {
-        used.add(readlinkSync(join(base, name, 'pool')).split('/').pop()!);
-      } catch {
-        // no pool in that serial
-      }
-    }
-    const removed: string[] = [];
-    for (const id of await fsp.readdir(pools)) {
-      if (used.has(id)) continue;
-      await fsp.rm(join(pools, id), { recursive: true, force: true });
-      removed.push(id);
-    }
-    return removed;
-  }
-
   /** Renames the staging directory into place; refuses to replace an existing serial. */
   async commit(archive: string, serial: string, stagingDir: string): Promise<void> {
     const dest = this.serialDir(archive, serial);
