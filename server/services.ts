@@ -73,6 +73,11 @@ export async function openServices(opts: OpenOptions): Promise<Services> {
 export async function recover(s: Services): Promise<void> {
   const archives = new Set([...s.repo.listArchives().map((a) => a.name), ...s.config.archives.map((a) => a.name)]);
   const locked = new Set<string>();
+  const orphans: string[] = [];
+  const keepPublished = (archive: string, serial: string) => {
+    const row = s.repo.getSerial(archive, serial);
+    return row !== undefined && (row.state === 'live' || row.state === 'frozen');
+  };
   for (const a of archives) {
     if (!s.repo.tryLock(`snapshot:${a}`, process.pid, s.now())) {
       locked.add(a);
@@ -80,14 +85,13 @@ export async function recover(s: Services): Promise<void> {
     }
     try {
       for (const p of s.repo.pendingSerials()) if (p.archive === a) s.repo.markFailed(a, p.serial, 'INTERNAL: interrupted (recovered at start)');
+      orphans.push(...(await s.publisher.recover((x) => x !== a, keepPublished)));
+      orphans.push(...(await s.publisher.removeOrphanPools(a)));
     } finally {
       s.repo.unlock(`snapshot:${a}`, process.pid);
     }
   }
-  const removed = await s.publisher.recover((archive) => locked.has(archive), (archive, serial) => {
-    const row = s.repo.getSerial(archive, serial);
-    return row !== undefined && (row.state === 'live' || row.state === 'frozen');
-  });
+  const removed = orphans;
   for (const a of archives) {
     if (locked.has(a)) continue;
     const latest = s.repo.latestSerial(a);

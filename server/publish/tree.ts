@@ -49,7 +49,7 @@ export class Publisher {
    * it: a serial with the same pool set as an earlier one (nothing changed
    * upstream) links nothing. Everything else is hard-linked into the serial.
    */
-  async stage(archive: string, serial: string, links: TreeLink[], files: TreeFile[]): Promise<string> {
+  async stage(archive: string, serial: string, links: TreeLink[], files: TreeFile[]): Promise<{ dir: string; createdPool: string | null }> {
     // Every path is checked again here: nothing is ever written outside the staging directory.
     for (const l of links) checkRelativePath(l.path, 'tree path');
     for (const f of files) checkRelativePath(f.path, 'tree path');
@@ -59,9 +59,10 @@ export class Publisher {
     const base = join(this.root, archive);
     const dir = join(base, `.staging-${serial}-${randomBytes(4).toString('hex')}`);
     await fsp.mkdir(dir, { recursive: true });
+    let createdPool: string | null = null;
     if (pool.length) {
       const id = poolId(pool);
-      await this.ensurePool(archive, id, pool);
+      if (await this.ensurePool(archive, id, pool)) createdPool = id;
       await fsp.symlink(`../.pools/${id}`, join(dir, 'pool'));
     }
     await this.linkAll(dir, rest, 0);
@@ -73,23 +74,61 @@ export class Publisher {
       await fsp.mkdir(dirname(join(dir, f.path)), { recursive: true });
       await fsp.writeFile(join(dir, f.path), f.data, { flag: 'wx', mode: 0o644 });
     }
-    return dir;
+    return { dir, createdPool };
+  }
+
+  /**
+   * Removes a pool directory a failed run made. Only while holding the
+   * archive's snapshot lock: no other run of the archive can be linking to it.
+   */
+  async discardPool(archive: string, id: string): Promise<void> {
+    await fsp.rm(join(this.root, archive, '.pools', id), { recursive: true, force: true });
+  }
+
+  /**
+   * Pool directories no serial or staging tree of the archive links to (left
+   * by a run killed between building its pool and publishing). Only while
+   * holding the archive's snapshot lock, with no run of the archive in this process.
+   */
+  async removeOrphanPools(archive: string): Promise<string[]> {
+    const base = join(this.root, archive);
+    const pools = join(base, '.pools');
+    if (!existsSync(pools)) return [];
+    const used = new Set<string>();
+    for (const name of await fsp.readdir(base)) {
+      if (!/^\d{10}$/.test(name) && !name.startsWith('.staging-')) continue;
+      try {
+        used.add(readlinkSync(join(base, name, 'pool')).split('/').pop()!);
+      } catch {
+        // a serial without pool files
+      }
+    }
+    const removed: string[] = [];
+    for (const id of await fsp.readdir(pools)) {
+      if (id.startsWith('.') || used.has(id)) continue;
+      await fsp.rm(join(pools, id), { recursive: true, force: true });
+      removed.push(`${archive}/.pools/${id}`);
+    }
+    return removed;
   }
 
   /** The shared pool directory with exactly these files, made (aside, then renamed) unless it exists. */
-  private async ensurePool(archive: string, id: string, pool: TreeLink[]): Promise<void> {
+  /** Returns whether this call made the directory. */
+  private async ensurePool(archive: string, id: string, pool: TreeLink[]): Promise<boolean> {
     const pools = join(this.root, archive, '.pools');
     const dest = join(pools, id);
-    if (existsSync(dest)) return;
+    if (existsSync(dest)) return false;
     const tmp = join(pools, `.tmp-${randomBytes(4).toString('hex')}`);
     await fsp.mkdir(tmp, { recursive: true });
     try {
       await this.linkAll(tmp, pool, 'pool/'.length);
       await fsp.rename(tmp, dest);
+      return true;
     } catch (e) {
       await fsp.rm(tmp, { recursive: true, force: true });
       // Another process made the same pool meanwhile: theirs is identical by construction.
       if (!existsSync(dest)) throw e;
+      return false;
     }
   }
 

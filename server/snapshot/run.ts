@@ -87,6 +87,7 @@ export async function takeSnapshot(ctx: SnapshotContext, archiveName: string, ac
   const fetcher = new Fetcher(ctx.config.fetch, ctx.onBytes);
   let serial: string | undefined;
   let staging: string | undefined;
+  let createdPool: string | null = null;
   try {
     const step = async (name: string) => {
       ctx.log.debug({ archive: archive.name, serial, step: name }, 'step');
@@ -242,7 +243,9 @@ export async function takeSnapshot(ctx: SnapshotContext, archiveName: string, ac
     const manifestBlob = await writeManifest(ctx.store, manifest);
 
     await step('stage');
-    staging = await ctx.publisher.stage(archive.name, serial, unique, files);
+    const staged = await ctx.publisher.stage(archive.name, serial, unique, files);
+    staging = staged.dir;
+    createdPool = staged.createdPool;
     await step('commit');
     await ctx.publisher.commit(archive.name, serial, staging);
     staging = undefined;
