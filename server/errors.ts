@@ -27,6 +27,7 @@ export const errorCodes = {
   MALFORMED: 502, // outside data (a Release, an index, a package) that does not parse
   VERIFY_FAILED: 422, // the auditor's check found a broken link
   VERIFY_UNTRUSTED: 422, // the chain holds, but the upstream signature is by no key the auditor trusts
+  DISK_FULL: 507, // the data directory's filesystem is full (ENOSPC, EDQUOT)
   INTERNAL: 500,
 } as const;
 
@@ -56,5 +57,7 @@ export function isAptfreezeError(e: unknown): e is AptfreezeError {
 export function asAptfreezeError(e: unknown): AptfreezeError {
   if (e instanceof AptfreezeError) return e;
   const message = e instanceof Error ? e.message : String(e);
+  const errno = (e as NodeJS.ErrnoException | undefined)?.code;
+  if (errno === 'ENOSPC' || errno === 'EDQUOT') return new AptfreezeError('DISK_FULL', message, { cause: e });
   return new AptfreezeError('INTERNAL', message, { cause: e });
 }

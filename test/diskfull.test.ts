@@ -160,7 +160,7 @@ describe('a snapshot that runs out of disk space', () => {
     assert.notEqual(r.code, 0);
     const lines = r.stderr.trim().split('\n').filter((l) => l.startsWith('aptfreeze:'));
     assert.equal(lines.length, 1, r.stderr);
-    assert.match(lines[0]!, /^aptfreeze: INTERNAL: .*ENOSPC/);
+    assert.match(lines[0]!, /^aptfreeze: DISK_FULL: .*ENOSPC/);
     await assertIntact(before);
     await rm(filler2);
     await assertFsckClean(before);
