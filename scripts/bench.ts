@@ -187,7 +187,9 @@ async function main(): Promise<number> {
     results.generation.first = gen.stats;
     say(`generated ${gen.stats.packages} packages (${gen.stats.sources} sources; Packages ${mb(gen.stats.packagesBytes)}, pool ${mb(gen.stats.poolBytesWritten)}) in ${ms(gen.stats.ms)}`);
 
-    const [upPort, pubPort, svcPort] = [await freePort(), await freePort(), await freePort()];
+    const ports = new Set<number>();
+    while (ports.size < 3) ports.add(await freePort());
+    const [upPort, pubPort, svcPort] = [...ports] as [number, number, number];
     const svc = new ServiceUnderTest({
       dir: path.join(work, 'aptfreeze'),
       upstreamUrl: `http://127.0.0.1:${upPort}/debian`,
@@ -339,9 +341,13 @@ async function main(): Promise<number> {
     }
 
     // ---- gc, once the older serials have expired (lifetime), so that it has work
-    const waitMs = Math.max(0, nochangeAt + lifetimeMs(opts.lifetime) + 2000 - Date.now());
+    let waitMs = Math.max(0, nochangeAt + lifetimeMs(opts.lifetime) + 2000 - Date.now());
+    if (waitMs > 90_000) {
+      notes.push(`gc ran before the older serials expired (lifetime ${opts.lifetime}): it had nothing to collect`);
+      waitMs = 0;
+    }
     if (waitMs > 0) say(`waiting ${ms(waitMs)} for the older serials to expire (lifetime ${opts.lifetime})…`);
-    await new Promise((r) => setTimeout(r, Math.min(waitMs, 5 * 60_000)));
+    await new Promise((r) => setTimeout(r, waitMs));
     s.gcWaitedMs = waitMs;
     s.gc = await svc.verb('gc', ['gc'], opts.profile);
     keepProfile(s.gc);
@@ -363,6 +369,8 @@ async function main(): Promise<number> {
     'Peak RSS: the largest single process (/usr/bin/time), for the service the node process.',
     'Disk: du -s -B1 of each tool\'s directory (hard links counted once).',
     `Serving: wrk, 2 threads, ${opts.connections} connections, ${opts.seconds} s after 1 s of warm-up, on the same machine as the servers; nginx with worker_processes auto and access_log off.`,
+    `The service: its defaults (fetch concurrency 8) with lifetime ${opts.lifetime} and keep 1, so that gc has expired serials to collect; the upstream's generated files live in ${opts.upstreamDir ?? 'the work directory'}, every tool's own files in ${opts.workdir}.`,
+    'The peers: aptly with downloadConcurrency 8 and skipContentsPublishing (no Contents indices, as the service makes none), publish signed with a bench gpg key; reprepro with VerifyRelease (the upstream key) and SignWith (the bench key).',
   );
   if (Number((results.machine['loadStart'] as string | undefined)?.split(' ')[0] ?? 0) > os.cpus().length) {
     results.notes.push(`The machine was busy when the run started (load ${results.machine['loadStart']} on ${os.cpus().length} CPUs): absolute times are noisy; the ratios within one run are what the targets use.`);

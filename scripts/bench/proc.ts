@@ -49,6 +49,7 @@ const TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : null;
 // Registry and watchdog
 
 const groups = new Set<number>();
+const timeFiles = new Set<string>();
 const cleanups = new Map<string, string>(); // key -> shell command run at cleanup
 let watchdog: ChildProcess | null = null;
 let scriptPath = '';
@@ -112,6 +113,14 @@ export function cleanupAll(): void {
   for (const g of groups) if (alive(g)) killGroup(g, 'SIGKILL');
   groups.clear();
   cleanups.clear();
+  for (const f of timeFiles) {
+    try {
+      unlinkSync(f);
+    } catch {
+      /* gone */
+    }
+  }
+  timeFiles.clear();
   if (watchdog?.pid) {
     try {
       process.kill(-watchdog.pid, 'SIGKILL');
@@ -191,6 +200,7 @@ let seq = 0;
 export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
   const timeFile = TIME ? path.join(os.tmpdir(), `bench-time-${process.pid}-${seq++}`) : null;
   const [file, argv] = timeFile ? [TIME!, ['-f', '%M', '-o', timeFile, cmd, ...args]] : [cmd, args];
+  if (timeFile) timeFiles.add(timeFile);
   const started = performance.now();
   const startedAt = Date.now();
   return new Promise((resolve) => {
@@ -231,6 +241,7 @@ export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise
       if (child.pid) killGroup(child.pid, 'SIGKILL');
       let maxRssBytes: number | null = null;
       if (timeFile) {
+        timeFiles.delete(timeFile);
         try {
           const lines = readFileSync(timeFile, 'utf8').trim().split('\n');
           const kb = Number(lines[lines.length - 1]);
