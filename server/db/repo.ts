@@ -1,4 +1,5 @@
 import type { Db } from './open.ts';
+import { processAlive } from '../util/process.ts';
 import { AptfreezeError } from '../errors.ts';
 
 export type SerialState = 'pending' | 'live' | 'frozen' | 'collected' | 'failed';
@@ -238,14 +239,5 @@ export class Repo {
     this.db
       .prepare('INSERT INTO audit_log (at, actor, action, target, before, after) VALUES (?, ?, ?, ?, ?, ?)')
       .run(now.toISOString(), e.actor, e.action, e.target, e.before === undefined ? null : JSON.stringify(e.before), e.after === undefined ? null : JSON.stringify(e.after));
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

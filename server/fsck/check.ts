@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { processAlive as alive } from '../util/process.ts';
 import { createReadStream, existsSync, lstatSync, readFileSync, readdirSync, readlinkSync, statSync, type Stats } from 'node:fs';
 import { join, relative } from 'node:path';
 import * as openpgp from 'openpgp';
@@ -463,14 +464,6 @@ function isDir(p: string): boolean {
   }
 }
 
-export function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 async function sameKey(armored: Buffer, fingerprint: string): Promise<boolean> {
   try {

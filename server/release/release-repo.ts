@@ -1,4 +1,5 @@
 import type { Db } from '../db/open.ts';
+import { processAlive } from '../util/process.ts';
 import type { SerialState } from '../db/repo.ts';
 import type { ReleaseFields } from './state.ts';
 
@@ -134,14 +135,5 @@ export class ReleaseRepo {
       .prepare(`SELECT id, at, actor, action, target, before, after FROM audit_log ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`)
       .all(...args, limit) as Array<{ id: number; at: string; actor: string; action: string; target: string; before: string | null; after: string | null }>;
     return rows.map((r) => ({ ...r, before: r.before === null ? null : (JSON.parse(r.before) as unknown), after: r.after === null ? null : (JSON.parse(r.after) as unknown) }));
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

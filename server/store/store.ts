@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { processAlive as alive } from '../util/process.ts';
 import { createWriteStream, createReadStream, promises as fsp, existsSync, statSync, type WriteStream } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { AptfreezeError } from '../errors.ts';
@@ -163,14 +164,6 @@ export class FsBlobStore implements BlobStore {
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 function waitDrain(s: WriteStream): Promise<void> {
   return new Promise((resolve, reject) => {
