@@ -29,12 +29,27 @@ interface Cached {
 export function fastTreeHandler(publicRoot: string, repo: Repo, isArchive: (name: string) => boolean, fallback: Handler): Handler {
   const rootReal = realpathSync(publicRoot);
   const cache = new Map<string, Cached>();
+  const hot = new Map<string, Hot>();
   return (req, res) => {
     const url = req.url ?? '/';
     const method = req.method;
     if ((method !== 'GET' && method !== 'HEAD') || req.headers.range || url.startsWith('/api/') || url === '/api' || url.startsWith('/keys/')) return fallback(req, res);
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
+    // Immutable small files of numbered serials, by URL: one stat of the archive directory
+    // (whose mtime changes when a serial is published or collected) instead of resolving the path.
+    const h = hot.get(path);
+    if (h) {
+      let m = -1;
+      try {
+        m = statSync(h.archiveDir).mtimeMs;
+      } catch {
+        // archive gone: fall through
+      }
+      if (m === h.archiveMtimeMs) return sendHot(req, res, h);
+      hot.delete(path);
+    }
+    let archiveMtimeMs = -1;
     let segs: string[];
     try {
       segs = decodeSegments(path);
@@ -46,6 +61,11 @@ export function fastTreeHandler(publicRoot: string, repo: Repo, isArchive: (name
       return fail(res, new AptfreezeError('NOT_FOUND', 'not found'));
     }
     const archiveReal = rootReal + sep + archive;
+    try {
+      archiveMtimeMs = statSync(archiveReal).mtimeMs;
+    } catch {
+      // unknown archive directory: not cached
+    }
     let abs: string;
     let st: Stats | undefined;
     try {
@@ -94,12 +114,44 @@ export function fastTreeHandler(publicRoot: string, repo: Repo, isArchive: (name
         if (cache.size >= cacheEntries) cache.delete(cache.keys().next().value!);
         cache.set(abs, c);
       }
+      if (immutable && /^\d{10}$/.test(serial) && archiveMtimeMs >= 0) {
+        if (hot.size >= cacheEntries) hot.delete(hot.keys().next().value!);
+        hot.set(path, { archiveDir: archiveReal, archiveMtimeMs, body: c.body, etag, lastModified, mtimeMs: mtime.getTime(), contentType: contentType(rel) });
+      }
       return res.end(c.body);
     }
     const stream = createReadStream(abs, { highWaterMark: 1 << 20 });
     stream.on('error', () => res.destroy());
     stream.pipe(res);
   };
+}
+
+interface Hot {
+  archiveDir: string;
+  archiveMtimeMs: number;
+  body: Buffer;
+  etag: string;
+  lastModified: string;
+  mtimeMs: number;
+  contentType: string;
+}
+
+/** The same answer as the full path gives for an immutable small file, from the URL cache. */
+function sendHot(req: IncomingMessage, res: ServerResponse, h: Hot): void {
+  res.setHeader('Accept-Ranges', 'bytes');
+  res.setHeader('Cache-Control', 'public, max-age=31536000, immutable');
+  res.setHeader('ETag', h.etag);
+  res.setHeader('Last-Modified', h.lastModified);
+  res.setHeader('Content-Type', h.contentType);
+  const inm = req.headers['if-none-match'];
+  const ims = req.headers['if-modified-since'];
+  if ((inm && inm.split(/\s*,\s*/).includes(h.etag)) || (!inm && ims && Date.parse(ims) >= h.mtimeMs)) {
+    res.statusCode = 304;
+    res.end();
+    return;
+  }
+  res.setHeader('Content-Length', h.body.length);
+  res.end(req.method === 'HEAD' ? undefined : h.body);
 }
 
 function fail(res: ServerResponse, e: unknown): void {
