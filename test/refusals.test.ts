@@ -2,31 +2,13 @@
 // publishes no serial, keeps latest and every earlier serial, and leaves no stray files.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, writeFile, readdir, lstat } from 'node:fs/promises';
-import { join, relative } from 'node:path';
-import { createHash } from 'node:crypto';
+import { readFile, writeFile, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { createUpstreamKey, buildUpstream, makePackages, churn, type UpstreamKey, type FixturePackage, type FixtureSuite } from './helpers/upstream.ts';
 import { serveUpstream, type UpstreamServer } from './helpers/http-upstream.ts';
 import { tmpDir } from './helpers/gpg.ts';
+import { treeState } from './helpers/hostile.ts';
 import { startService, type ServiceHarness } from './helpers/service.ts';
-
-/** Every path under a directory with the sha256 of each file (and the target of each symlink). */
-async function snapshotOfTree(root: string): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
-  const walk = async (d: string) => {
-    for (const e of await readdir(d, { withFileTypes: true })) {
-      const p = join(d, e.name);
-      const rel = relative(root, p);
-      if (e.isDirectory()) {
-        out.set(`${rel}/`, 'dir');
-        await walk(p);
-      } else if (e.isSymbolicLink()) out.set(rel, `-> ${(await lstat(p)).size}`);
-      else out.set(rel, createHash('sha256').update(await readFile(p)).digest('hex'));
-    }
-  };
-  await walk(root);
-  return out;
-}
 
 describe('refusing a bad upstream', () => {
   let dir: string;
@@ -40,7 +22,7 @@ describe('refusing a bad upstream', () => {
   const upRoot = () => join(dir, 'up');
 
   const state = async () => ({
-    tree: await snapshotOfTree(join(svc.dataDir, 'public')),
+    tree: await treeState(join(svc.dataDir, 'public')),
     serials: (await svc.cli(['serials', 'debian', '--json'])).stdout,
     latest: (await readFile(join(svc.dataDir, 'public', 'debian', 'project', 'trace', 'debian'), 'utf8')).match(/Archive serial: (\d+)/)![1]!,
   });

@@ -216,8 +216,8 @@ function aggregate(link: LinkName, steps: Step[], what: string): Step {
 class Http {
   constructor(private readonly agent: Agent) {}
 
-  /** The body, or null on 404 (410 too: a collected serial serves nothing). */
-  async get(url: string, max: number): Promise<Buffer | null> {
+  /** A 200 response, or null on 404 (410 too: a collected serial serves nothing); other statuses throw. */
+  private async ok(url: string) {
     const res = await this.send(url);
     if (res.statusCode === 404 || res.statusCode === 410) {
       await res.body.dump();
@@ -227,6 +227,13 @@ class Http {
       await res.body.dump();
       throw new AptfreezeError('UPSTREAM_HTTP', `${url}: HTTP ${res.statusCode}`);
     }
+    return res;
+  }
+
+  /** The body, or null on 404 (410 too: a collected serial serves nothing). */
+  async get(url: string, max: number): Promise<Buffer | null> {
+    const res = await this.ok(url);
+    if (!res) return null;
     const parts: Buffer[] = [];
     let n = 0;
     for await (const c of res.body) {
@@ -242,15 +249,8 @@ class Http {
 
   /** The sha256 and size of a body, streamed; null on 404. */
   async hash(url: string): Promise<{ sha256: string; size: number } | null> {
-    const res = await this.send(url);
-    if (res.statusCode === 404 || res.statusCode === 410) {
-      await res.body.dump();
-      return null;
-    }
-    if (res.statusCode !== 200) {
-      await res.body.dump();
-      throw new AptfreezeError('UPSTREAM_HTTP', `${url}: HTTP ${res.statusCode}`);
-    }
+    const res = await this.ok(url);
+    if (!res) return null;
     const h = createHash('sha256');
     let size = 0;
     for await (const c of res.body) {
