@@ -15,6 +15,7 @@ export function formatGcReport(r: GcReport): string {
   if (r.store.skipped) lines.push(`store: sweep skipped: ${r.store.skipped}`);
   else {
     lines.push(`store: ${r.dryRun ? 'would remove' : 'removed'} ${r.store.blobsRemoved} file${r.store.blobsRemoved === 1 ? '' : 's'}, ${r.store.bytesFreed} bytes ${r.dryRun ? 'to free' : 'freed'}; ${r.store.blobsKept} kept`);
+    if (r.store.poolFilesRemoved) lines.push(`pool files pruned: ${r.store.poolFilesRemoved}`);
     if (r.store.poolsRemoved.length) lines.push(`pools: ${r.dryRun ? 'would remove' : 'removed'} ${r.store.poolsRemoved.join(', ')}`);
   }
   return `${lines.join('\n')}\n`;

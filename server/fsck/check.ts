@@ -39,6 +39,9 @@ const serialRe = /^\d{10}$/;
  * every finding names its kind (report.ts), so tests and scripts assert kinds,
  * never wording. Nothing here writes.
  */
+/** Per pool tree: the files the serials linking to it list, and those already checked. */
+type PoolChecks = Map<string, { expected: Set<string>; checked: Set<string>; where: { archive: string; serial: string } }>;
+
 export class FsckCheck {
   readonly findings: Finding[] = [];
   readonly notes: string[] = [];
@@ -185,11 +188,19 @@ export class FsckCheck {
     const rows = new Map(this.ctx.db.prepare('SELECT * FROM serials WHERE archive = ?').all(archive).map((r) => [(r as SerialRow).serial, r as SerialRow]));
     const published = [...rows.values()].filter((r) => r.state === 'live' || r.state === 'frozen').sort((a, b) => (a.serial < b.serial ? -1 : 1));
     const usedPools = new Set<string>();
-    const checkedPools = new Set<string>();
+    const pools: PoolChecks = new Map();
     for (const row of published) {
       this.checked.serials++;
-      const pool = await this.checkSerial(archive, row, checkedPools);
+      const pool = await this.checkSerial(archive, row, pools);
       if (pool) usedPools.add(pool);
+    }
+    // Files of a pool tree that no serial linking to it lists: left by a failed run or an interrupted gc.
+    // A running snapshot may be linking into the tree: not while it runs.
+    if (!this.busy.has(archive)) {
+      for (const [id, p] of pools) {
+        const poolDir = join(base, '.pools', id);
+        if (isDir(poolDir)) this.checkUnexpected(poolDir, p.expected, p.where, false, 'unused-pool-file');
+      }
     }
     if (!this.busy.has(archive)) {
       for (const row of rows.values()) {
@@ -201,7 +212,7 @@ export class FsckCheck {
   }
 
   /** checks that a published serial's tree holds exactly its manifest's files with their hashes, and its signatures. Returns its pool id. */
-  private async checkSerial(archive: string, row: SerialRow, checkedPools: Set<string>): Promise<string | null> {
+  private async checkSerial(archive: string, row: SerialRow, pools: PoolChecks): Promise<string | null> {
     const serial = row.serial;
     const dir = this.ctx.publisher.serialDir(archive, serial);
     const where = { archive, serial };
@@ -230,17 +241,21 @@ export class FsckCheck {
       for (const l of own) this.checkFile(join(dir, l.path), l, where);
       // A corrupt referenced blob is reported once, by checkUnreferencedBlobs.
       for (const l of manifest.extra) if (this.blob(l.sha256) === 'missing') this.add(problem('missing-blob', `${l.path} (${l.sha256}) is missing from the store`, where));
-      if (poolLinks.length) pool = this.checkPool(archive, dir, poolLinks, where, checkedPools);
+      if (poolLinks.length) pool = this.checkPool(archive, dir, poolLinks, where, pools);
       this.checkUnexpected(dir, new Set([...own.map((l) => l.path), ...suites.flatMap((s) => signedNames.map((n) => `dists/${s}/${n}`))]), where, poolLinks.length > 0);
       await this.checkReleases(dir, row, suites, manifest, where);
     }
     return pool;
   }
 
-  /** checks that the serial's pool symlink names the pool tree of its manifest's pool files, and that tree's files. */
-  private checkPool(archive: string, serialDir: string, poolLinks: TreeLink[], where: { archive: string; serial: string }, checkedPools: Set<string>): string | null {
-    const sorted = [...poolLinks].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-    const id = poolId(sorted);
+  /**
+   * checks that the serial's pool symlink names an existing pool tree, and
+   * that tree's files of this serial. Pool trees are shared and extended by
+   * later serials (publish/tree.ts): a file is checked once per tree, and
+   * files no serial lists are looked for when every serial has been seen
+   * (checkPoolTrees). A bad link is repaired to a tree made for this serial.
+   */
+  private checkPool(archive: string, serialDir: string, poolLinks: TreeLink[], where: { archive: string; serial: string }, pools: PoolChecks): string | null {
     const link = join(serialDir, 'pool');
     let target: string | null = null;
     try {
@@ -248,14 +263,23 @@ export class FsckCheck {
     } catch {
       target = null;
     }
-    if (target !== `../.pools/${id}`) {
-      this.add({ ...problem('bad-pool-link', target === null ? 'pool is not a symlink to its pool tree' : `pool points at ${target}, its manifest's pool set is ${id}`, { ...where, path: this.rel(link), repair: `link pool -> ../.pools/${id}` }), fix: { abs: link, sha256: id } });
+    const m = target === null ? null : /^\.\.\/\.pools\/([0-9a-f]{32})$/.exec(target);
+    let id = m && isDir(join(this.ctx.publisher.root, archive, '.pools', m[1]!)) ? m[1]! : null;
+    if (!id) {
+      const sorted = [...poolLinks].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+      id = poolId(sorted);
+      this.add({ ...problem('bad-pool-link', target === null ? 'pool is not a symlink to a pool tree' : `pool points at ${target}, which is not a pool tree`, { ...where, path: this.rel(link), repair: `link pool -> ../.pools/${id}` }), fix: { abs: link, sha256: id } });
     }
     const poolDir = join(this.ctx.publisher.root, archive, '.pools', id);
-    if (checkedPools.has(id)) return id;
-    checkedPools.add(id);
-    for (const l of sorted) this.checkFile(join(poolDir, l.path.slice('pool/'.length)), l, where);
-    if (isDir(poolDir)) this.checkUnexpected(poolDir, new Set(sorted.map((l) => l.path.slice('pool/'.length))), where, false);
+    const pool = pools.get(id) ?? { expected: new Set<string>(), checked: new Set<string>(), where };
+    pools.set(id, pool);
+    for (const l of poolLinks) {
+      const rel = l.path.slice('pool/'.length);
+      pool.expected.add(rel);
+      if (pool.checked.has(rel)) continue;
+      pool.checked.add(rel);
+      this.checkFile(join(poolDir, rel), l, where);
+    }
     return id;
   }
 
@@ -298,7 +322,7 @@ export class FsckCheck {
   }
 
   /** checks that a tree holds nothing but the expected files (no stray file, no symlink out of it, no temp file). */
-  private checkUnexpected(root: string, expected: Set<string>, where: { archive: string; serial: string }, poolLink: boolean): void {
+  private checkUnexpected(root: string, expected: Set<string>, where: { archive: string; serial: string }, poolLink: boolean, kind: 'unexpected-file' | 'unused-pool-file' = 'unexpected-file'): void {
     const walk = (d: string) => {
       for (const e of readdirSync(d, { withFileTypes: true })) {
         const abs = join(d, e.name);
@@ -310,6 +334,7 @@ export class FsckCheck {
         }
         if (expected.has(rel) && e.isFile()) continue;
         if (/\.tmp-[0-9a-f]+$/.test(e.name)) this.add({ ...problem('temp-file', 'left by an interrupted write', { ...where, path: this.rel(abs), repair: 'remove it' }), fix: { abs } });
+        else if (kind === 'unused-pool-file' && e.isFile()) this.add({ ...problem(kind, 'a pool file no serial linking to this pool tree lists', { archive: where.archive, path: this.rel(abs), repair: 'remove it' }), fix: { abs } });
         else this.add({ ...problem('unexpected-file', e.isSymbolicLink() ? `a symlink no manifest lists (-> ${readlinkSync(abs)})` : 'a file no manifest lists', { ...where, path: this.rel(abs), repair: 'remove it' }), fix: { abs } });
       }
     };

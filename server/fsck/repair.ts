@@ -1,6 +1,9 @@
 import { chmodSync, copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, unlinkSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
+import { manifestBlobsSync } from '../snapshot/manifest.ts';
+import { syncReader } from '../snapshot/refs.ts';
+import { expectPools, type PoolExpectations } from '../release/gc.ts';
 import { loadOrCreateServiceKey } from '../sign/key.ts';
 import { signRelease } from '../sign/signer.ts';
 import { withValidUntil } from '../snapshot/release-file.ts';
@@ -71,7 +74,7 @@ export async function repair(ctx: FsckContext, findings: Finding[], note: (s: st
     for (const n of ['aptfreeze.asc', 'aptfreeze.gpg']) copyFileSync(join(ctx.dataDir, 'keys', n), join(ctx.publisher.root, 'keys', n));
   }
 
-  const removable = of('staging', 'unpublished-serial-dir', 'temp-file', 'unexpected-file', 'unused-pool', 'unreferenced-blob', 'partial-file', 'stray-store-file');
+  const removable = of('staging', 'unpublished-serial-dir', 'temp-file', 'unexpected-file', 'unused-pool', 'unused-pool-file', 'unreferenced-blob', 'partial-file', 'stray-store-file');
   if (removable.length) removeUnderLocks(ctx, removable, note);
 }
 
@@ -143,10 +146,23 @@ function removeUnderLocks(ctx: FsckContext, findings: Finding[], note: (s: strin
   }
   try {
     const referenced = new Set<string>();
+    const read = syncReader(ctx.store);
     for (const m of ctx.rr.remainingManifests()) {
       referenced.add(m);
-      for (const line of readFileSync(ctx.store.pathOf(m), 'utf8').split('\n')) if (line) referenced.add(line.slice(0, 64));
+      manifestBlobsSync(read, m, referenced);
     }
+    // Pool files listed by a serial published since the check stay.
+    const poolPaths = new Map<string, PoolExpectations>();
+    const listedInPool = (archive: string, abs: string): boolean => {
+      let exp = poolPaths.get(archive);
+      if (!exp) {
+        exp = { paths: new Map(), serials: new Set(), heads: new Map() };
+        expectPools(ctx, archive, ctx.repo.listSerials(archive), exp);
+        poolPaths.set(archive, exp);
+      }
+      const rel = relative(join(ctx.publisher.root, archive, '.pools'), abs).split('/');
+      return exp.paths.get(rel[0]!)?.has(rel.slice(1).join('/')) ?? false;
+    };
     for (const d of ctx.rr.derivedBlobs()) if (referenced.has(d.of)) referenced.add(d.blob);
     const usedPools = new Set<string>();
     for (const a of archives) {
@@ -163,6 +179,7 @@ function removeUnderLocks(ctx: FsckContext, findings: Finding[], note: (s: strin
       if (!abs) continue;
       if (f.kind === 'unreferenced-blob' && referenced.has(f.fix!.sha256!)) continue;
       if (f.kind === 'unused-pool' && usedPools.has(abs.split('/').pop()!)) continue;
+      if (f.kind === 'unused-pool-file' && listedInPool(f.archive!, abs)) continue;
       if (f.kind === 'unpublished-serial-dir') {
         const st = ctx.repo.getSerial(f.archive!, f.serial!)?.state;
         if (st === 'live' || st === 'frozen') continue;

@@ -36,6 +36,7 @@ export const problemKinds = {
   'unpublished-serial-dir': 'leftover', // a serial directory whose row is failed, collected or absent
   staging: 'leftover', // a .staging-*, .latest-* or .tmp-* entry
   'unused-pool': 'leftover', // a shared pool tree no published serial links
+  'unused-pool-file': 'leftover', // a file of a shared pool tree that no serial linking to the tree lists (a failed run's)
   'unreferenced-blob': 'leftover', // a store blob no published serial references
   'partial-file': 'leftover', // a partial download of a dead process in store/tmp
   'temp-file': 'leftover', // a *.tmp-* file beside a published file (an interrupted re-signing)

@@ -16,6 +16,18 @@ export interface PublishedPackagesIndex {
   parsedSha256: string;
   /** The binary package names kept by the archive's filter, or null for all. */
   filter: ReadonlySet<string> | null;
+  /** The package files the index lists (after the filter) when the snapshot parsed it already: not parsed again. */
+  listed?: ListedPackage[];
+}
+
+/** One package file of a Packages index, as provenance records it. */
+export interface ListedPackage {
+  package: string;
+  version: string;
+  architecture: string;
+  sha256: string;
+  size: number;
+  filename: string;
 }
 
 export interface ProvenanceInput {
@@ -142,6 +154,13 @@ function filterKey(filter: ReadonlySet<string> | null): string {
 /** The package files an index lists (after the archive's filter), by presence key. */
 async function listedFiles(store: BlobStore, idx: PublishedPackagesIndex, archive: string, serial: string): Promise<Map<string, PresenceKeyed>> {
   const out = new Map<string, PresenceKeyed>();
+  if (idx.listed) {
+    for (const p of idx.listed) {
+      const r: PresenceKeyed = { archive, suite: idx.suite, component: idx.component, arch_dir: idx.archDir, ...p, first_serial: serial };
+      out.set(presenceKey(r), r);
+    }
+    return out;
+  }
   for await (const s of stanzasOfBlob(store, idx.parsedSha256, idx.parsedPath, MAX_INDEX_BYTES)) {
     const name = s.get('Package');
     if (!name || (idx.filter && !idx.filter.has(name))) continue;

@@ -1,4 +1,4 @@
-import { promises as fsp, existsSync, readlinkSync, linkSync, mkdirSync } from 'node:fs';
+import { promises as fsp, existsSync, readlinkSync, linkSync, mkdirSync, lstatSync, statSync, type Stats } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join, dirname } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -11,6 +11,14 @@ export interface TreeLink {
   path: string;
   sha256: string;
   size: number;
+}
+
+/** The pool part of a new serial (see Publisher.stage). Paths start with `pool/`. */
+export interface PoolPlan {
+  /** The previous serial's pool tree, and the files this serial lists that the previous one did not. */
+  base: { id: string; added: TreeLink[] } | null;
+  /** Every pool file of the serial: asked only when a new pool tree must be built. */
+  all: () => TreeLink[];
 }
 
 export interface TreeFile {
@@ -30,7 +38,7 @@ export const signedNames = ['Release', 'Release.gpg', 'InRelease'] as const;
  *   <root>/<archive>/latest -> <serial>     moved by an atomic symlink rename
  *   <root>/<archive>/project/trace/<archive>
  *   <root>/<archive>/.staging-<serial>-*    being built (never served)
- *   <root>/<archive>/.pools/<id>/           shared immutable pool trees; <serial>/pool -> ../.pools/<id>
+ *   <root>/<archive>/.pools/<id>/           shared pool trees; <serial>/pool -> ../.pools/<id>
  */
 export class Publisher {
   constructor(
@@ -43,27 +51,44 @@ export class Publisher {
   }
 
   /**
-   * Builds a serial's tree aside. Files under `pool/` go to a shared, immutable
-   * pool directory named by the hash of its content list
-   * (`<archive>/.pools/<id>/`), and the serial's `pool` is a relative symlink to
-   * it: a serial with the same pool set as an earlier one (nothing changed
-   * upstream) links nothing. Everything else is hard-linked into the serial.
+   * Builds a serial's tree aside. Pool files live in a pool tree shared by
+   * serials (`<archive>/.pools/<id>/`), and the serial's `pool` is a relative
+   * symlink to it. A new serial EXTENDS the previous serial's pool tree with
+   * the files it adds (a 1% churn links ~1% of the files, in directories that
+   * mostly exist already): a pool tree holds every file of every serial that
+   * links to it, and gc prunes the files no remaining serial lists. Only when
+   * a path would need other bytes than the tree holds (an upstream that
+   * replaced a file in place), or there is no previous tree, is a new tree
+   * built, named by the hash of its content list. Everything else is
+   * hard-linked into the serial.
    */
-  async stage(archive: string, serial: string, links: TreeLink[], files: TreeFile[]): Promise<{ dir: string; createdPool: string | null }> {
+  async stage(archive: string, serial: string, links: TreeLink[], files: TreeFile[], pool: PoolPlan | null = null): Promise<{ dir: string; createdPool: string | null }> {
     // Every path is checked again here: nothing is ever written outside the staging directory.
     for (const l of links) checkRelativePath(l.path, 'tree path');
     for (const f of files) checkRelativePath(f.path, 'tree path');
     const byPath = (a: TreeLink, b: TreeLink) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
-    const pool = links.filter((l) => l.path.startsWith('pool/')).sort(byPath);
+    const inPool = links.filter((l) => l.path.startsWith('pool/'));
+    if (inPool.length) {
+      // Callers without a plan (tests, older code) give the pool files among the links.
+      const given = inPool;
+      pool = { base: null, all: () => given };
+    }
     const rest = links.filter((l) => !l.path.startsWith('pool/')).sort(byPath);
     const base = join(this.root, archive);
     const dir = join(base, `.staging-${serial}-${randomBytes(4).toString('hex')}`);
     await fsp.mkdir(dir, { recursive: true });
     let createdPool: string | null = null;
-    if (pool.length) {
-      const id = poolId(pool);
-      if (await this.ensurePool(archive, id, pool)) createdPool = id;
-      await fsp.symlink(`../.pools/${id}`, join(dir, 'pool'));
+    if (pool) {
+      let id = pool.base && (await this.extendPool(archive, pool.base.id, pool.base.added)) ? pool.base.id : null;
+      if (!id) {
+        const all = [...pool.all()].sort(byPath);
+        for (const l of all) checkRelativePath(l.path, 'tree path');
+        if (all.length) {
+          id = poolId(all);
+          if (await this.ensurePool(archive, id, all)) createdPool = id;
+        }
+      }
+      if (id) await fsp.symlink(`../.pools/${id}`, join(dir, 'pool'));
     }
     await this.linkAll(dir, rest, 0);
     const order = (p: string) => {
@@ -75,6 +100,51 @@ export class Publisher {
       await fsp.writeFile(join(dir, f.path), f.data, { flag: 'wx', mode: 0o644 });
     }
     return { dir, createdPool };
+  }
+
+  /**
+   * Links `added` into an existing pool tree. False (the caller builds a new
+   * tree) when the tree is gone or a path holds other bytes. A file already
+   * there as the same store blob (left by an earlier serial) is kept. Files
+   * linked before a failure stay: harmless extras that gc prunes.
+   */
+  private async extendPool(archive: string, id: string, added: TreeLink[]): Promise<boolean> {
+    const poolDir = join(this.root, archive, '.pools', id);
+    if (!/^[0-9a-f]{32}$/.test(id) || !existsSync(poolDir)) return false;
+    for (const l of added) checkRelativePath(l.path, 'tree path');
+    for (const l of added) {
+      const dest = join(poolDir, l.path.slice('pool/'.length));
+      let st: Stats | null = null;
+      try {
+        st = lstatSync(dest);
+      } catch {
+        st = null;
+      }
+      if (st) {
+        const blob = statSync(this.store.pathOf(l.sha256));
+        if (st.isFile() && st.ino === blob.ino && st.dev === blob.dev) continue;
+        return false;
+      }
+    }
+    try {
+      await this.linkAll(poolDir, [...added].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)), 'pool/'.length, true);
+    } catch (e) {
+      // A file where this serial needs a directory (or the reverse): a new tree.
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOTDIR' || code === 'EEXIST' || code === 'EISDIR') return false;
+      throw e;
+    }
+    return true;
+  }
+
+  /** The pool tree a published serial links to (`<serial>/pool -> ../.pools/<id>`), or null. */
+  poolIdOf(archive: string, serial: string): string | null {
+    try {
+      const m = /^\.\.\/\.pools\/([0-9a-f]{32})$/.exec(readlinkSync(join(this.serialDir(archive, serial), 'pool')));
+      return m ? m[1]! : null;
+    } catch {
+      return null;
+    }
   }
 
   /**
@@ -137,7 +207,7 @@ export class Publisher {
    * Synchronous calls in slices: a link or mkdir costs microseconds, and a
    * round trip through the thread pool for each would cost more than the call.
    */
-  private async linkAll(dir: string, sorted: TreeLink[], strip: number): Promise<void> {
+  private async linkAll(dir: string, sorted: TreeLink[], strip: number, skipExisting = false): Promise<void> {
     const made = new Set<string>([dir]);
     const mk = (d: string) => {
       if (made.has(d)) return;
@@ -153,7 +223,12 @@ export class Publisher {
       const l = sorted[i]!;
       const dest = join(dir, l.path.slice(strip));
       mk(dirname(dest));
-      linkSync(this.store.pathOf(l.sha256), dest);
+      try {
+        linkSync(this.store.pathOf(l.sha256), dest);
+      } catch (e) {
+        // Extending a pool tree: the same blob may already be there (checked by the caller).
+        if (!skipExisting || (e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      }
       if (i % 4096 === 4095) await new Promise((r) => setImmediate(r));
     }
   }

@@ -27,22 +27,25 @@
  *    The expensive part (reading manifests, listing the store) runs before,
  *    without locks; the locked step re-reads only manifests recorded since.
  *    Shared pool directories (`<archive>/.pools/<id>/`, which serials link
- *    to as `<serial>/pool -> ../.pools/<id>`, and which a snapshot reuses when
- *    its pool set is unchanged) follow the same rule: one no serial or
- *    staging tree links to is renamed aside in the locked step (so a snapshot
- *    starting after it builds a new one rather than reuse it) and deleted
- *    after the locks are released.
+ *    to as `<serial>/pool -> ../.pools/<id>`, and which a new serial extends
+ *    with the files it adds) follow the same rule: a file of a pool tree
+ *    that no remaining serial linking to the tree lists is unlinked in the
+ *    locked step (a snapshot may be linking into the tree otherwise), and a
+ *    tree no serial or staging tree links to is renamed aside in the locked
+ *    step (so a snapshot starting after it builds a new one rather than
+ *    extend it) and deleted after the locks are released.
  *    A derived blob (the cached pool references of an index, index_refs)
  *    counts as referenced while its index is: the cache stays useful for
  *    indices still served, and one whose blob is swept is a cache miss.
  */
-import { readFileSync, statSync, unlinkSync, existsSync, readdirSync, lstatSync, readlinkSync, renameSync } from 'node:fs';
+import { statSync, unlinkSync, existsSync, readdirSync, lstatSync, readlinkSync, renameSync, rmdirSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { readdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, dirname } from 'node:path';
 import { AptfreezeError } from '../errors.ts';
 import type { Services } from '../services.ts';
-import { readManifest } from '../snapshot/manifest.ts';
+import { readManifest, parseManifest, manifestBlobsSync, refsPrefix } from '../snapshot/manifest.ts';
+import { loadRefs, syncReader } from '../snapshot/refs.ts';
 import { ReleaseRepo } from './release-repo.ts';
 import { selectCollectable, type KeepReason } from './state.ts';
 
@@ -66,6 +69,8 @@ export interface GcReport {
     blobsKept: number;
     /** Shared pool directories (`<archive>/.pools/<id>`) no serial links to any more. */
     poolsRemoved: string[];
+    /** Files pruned from shared pool trees: no remaining serial lists them. */
+    poolFilesRemoved: number;
   };
   /** sweep includes `locked`: how long every snapshot lock was held (a snapshot of another process starting then gets CONFLICT). */
   ms: { collect: number; sweep: number; locked: number; total: number };
@@ -87,7 +92,7 @@ export async function runGc(s: GcDeps, opts: { dryRun?: boolean; actor: string }
     collected: [],
     kept: [],
     leftoverTrees: [],
-    store: { swept: false, blobsRemoved: 0, bytesFreed: 0, blobsKept: 0, poolsRemoved: [] },
+    store: { swept: false, blobsRemoved: 0, bytesFreed: 0, blobsKept: 0, poolsRemoved: [], poolFilesRemoved: 0 },
     ms: { collect: 0, sweep: 0, locked: 0, total: 0 },
   };
   const archives = archivesOf(s);
@@ -188,19 +193,78 @@ function addDerived(rr: ReleaseRepo, referenced: Set<string>): void {
   for (const d of rr.derivedBlobs()) if (referenced.has(d.of)) referenced.add(d.blob);
 }
 
-/** The same as readManifest, synchronously, keeping only the hashes (for the locked step). */
+/** The same as referencedBy, synchronously (for the locked step). */
 function referencedBySync(s: GcDeps, manifests: Iterable<string>, into: Set<string>, read: Set<string>): void {
+  const reader = syncReader(s.store);
   for (const m of manifests) {
     if (read.has(m)) continue;
-    const text = readFileSync(s.store.pathOf(m), 'utf8');
-    for (const line of text.split('\n')) {
-      if (!line) continue;
-      if (line.indexOf(' ') !== 64) throw new AptfreezeError('INTERNAL', `store sweep aborted: serial manifest ${m} has a bad line`);
-      into.add(line.slice(0, 64));
+    try {
+      manifestBlobsSync(reader, m, into);
+    } catch (e) {
+      throw new AptfreezeError('INTERNAL', `store sweep aborted: the manifest ${m} of a remaining serial cannot be read (${(e as Error).message})`, { cause: e });
     }
     read.add(m);
     into.add(m);
   }
+}
+
+/**
+ * Pool trees are shared and grow: each serial links the files it adds into
+ * its predecessor's tree (publish/tree.ts). A file no remaining serial of a
+ * tree lists is pruned. What each tree must hold comes from the remaining
+ * serials' refs heads (each distinct head read once).
+ */
+export interface PoolExpectations {
+  /** pool id -> paths (relative to the pool tree) some remaining serial lists */
+  paths: Map<string, Set<string>>;
+  /** `archive/serial` taken into account */
+  serials: Set<string>;
+  heads: Map<string, Set<string>>;
+}
+
+export function expectPools(s: Pick<GcDeps, 'store' | 'publisher'>, archive: string, rows: Array<{ serial: string; manifest_sha256: string | null }>, into: PoolExpectations): void {
+  const read = syncReader(s.store);
+  for (const row of rows) {
+    const key = `${archive}/${row.serial}`;
+    if (into.serials.has(key) || !row.manifest_sha256) continue;
+    into.serials.add(key);
+    const id = s.publisher.poolIdOf(archive, row.serial);
+    if (!id) continue;
+    const paths = into.paths.get(id) ?? new Set<string>();
+    into.paths.set(id, paths);
+    const seen = into.heads.get(id) ?? new Set<string>();
+    into.heads.set(id, seen);
+    const m = parseManifest(read(row.manifest_sha256).toString('utf8'), row.manifest_sha256);
+    for (const l of m.tree) if (l.path.startsWith('pool/')) paths.add(l.path.slice(5));
+    for (const l of m.extra) {
+      if (!l.path.startsWith(refsPrefix) || seen.has(l.sha256)) continue;
+      seen.add(l.sha256);
+      for (const p of loadRefs(read, l.sha256).refs.keys()) if (p.startsWith('pool/')) paths.add(p.slice(5));
+    }
+  }
+}
+
+/** Files of the used pool trees that no remaining serial lists (found unlocked; pruned under the locks). */
+function unexpectedPoolFiles(s: GcDeps, archive: string, exp: PoolExpectations): Array<{ id: string; rel: string }> {
+  const out: Array<{ id: string; rel: string }> = [];
+  for (const [id, paths] of exp.paths) {
+    const root = join(s.publisher.root, archive, '.pools', id);
+    const walk = (dir: string, rel: string) => {
+      let entries;
+      try {
+        entries = readdirSync(dir, { withFileTypes: true });
+      } catch {
+        return;
+      }
+      for (const e of entries) {
+        const r = rel ? `${rel}/${e.name}` : e.name;
+        if (e.isDirectory()) walk(join(dir, e.name), r);
+        else if (!paths.has(r)) out.push({ id, rel: r });
+      }
+    };
+    walk(root, '');
+  }
+  return out;
 }
 
 async function sweep(s: GcDeps, rr: ReleaseRepo, report: GcReport, archives: string[], now: Date): Promise<void> {
@@ -214,6 +278,14 @@ async function sweep(s: GcDeps, rr: ReleaseRepo, report: GcReport, archives: str
   const read = new Set<string>();
   await referencedBy(s, rr.remainingManifests(), referenced, read);
   addDerived(rr, referenced);
+  const poolExp = new Map<string, PoolExpectations>();
+  const poolCandidates = new Map<string, Array<{ id: string; rel: string }>>();
+  for (const a of archives) {
+    const exp: PoolExpectations = { paths: new Map(), serials: new Set(), heads: new Map() };
+    expectPools(s, a, s.repo.listSerials(a), exp);
+    poolExp.set(a, exp);
+    poolCandidates.set(a, unexpectedPoolFiles(s, a, exp));
+  }
   const candidates: string[] = [];
   let total = 0;
   for await (const h of s.store.list()) {
@@ -255,6 +327,28 @@ async function sweep(s: GcDeps, rr: ReleaseRepo, report: GcReport, archives: str
       report.store.bytesFreed += size;
     }
     for (const archive of archives) {
+      // Serials published since the unlocked pass may list some of the candidates.
+      const exp = poolExp.get(archive)!;
+      expectPools(s, archive, s.repo.listSerials(archive), exp);
+      for (const c of poolCandidates.get(archive) ?? []) {
+        if (exp.paths.get(c.id)?.has(c.rel)) continue;
+        const root = join(s.publisher.root, archive, '.pools', c.id);
+        try {
+          unlinkSync(join(root, c.rel));
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
+          throw e;
+        }
+        report.store.poolFilesRemoved++;
+        // Directories left empty go too (a directory costs a block).
+        for (let d = dirname(c.rel); d !== '.'; d = dirname(d)) {
+          try {
+            rmdirSync(join(root, d));
+          } catch {
+            break;
+          }
+        }
+      }
       for (const id of unusedPools(s, archive, new Set())) {
         const from = join(s.publisher.root, archive, '.pools', id);
         const to = join(s.publisher.root, archive, '.pools', `.trash-${id}-${randomBytes(4).toString('hex')}`);

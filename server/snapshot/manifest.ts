@@ -1,6 +1,7 @@
 import type { BlobRef, BlobStore } from '../store/store.ts';
 import type { TreeLink } from '../publish/tree.ts';
 import { AptfreezeError } from '../errors.ts';
+import { loadRefs, syncReader, type ReadBlobSync } from './refs.ts';
 
 /**
  * Every store blob a serial holds: its tree's hard links, and blobs kept
@@ -8,11 +9,21 @@ import { AptfreezeError } from '../errors.ts';
  * indices, the proof manifest; their paths start with '@'). Stored itself as
  * a blob, so an unchanged serial costs one line in the database and gc reads
  * one file per remaining serial.
+ *
+ * Pool files are not listed one by one: a line `@refs/<suite>/<index>` names
+ * the refs blob of each parsed index (refs.ts; lines `@refs-chain/...` name
+ * the bases a delta refs blob patches, so that they count as referenced), and
+ * readManifest expands them into the tree. A manifest stays a few kilobytes
+ * at Debian scale. Manifests written before (one `pool/...` line per file)
+ * read the same.
  */
 export interface SerialManifest {
   tree: TreeLink[];
   extra: TreeLink[];
 }
+
+export const refsPrefix = '@refs/';
+export const refsChainPrefix = '@refs-chain/';
 
 export async function writeManifest(store: BlobStore, m: SerialManifest): Promise<BlobRef> {
   const lines: string[] = [];
@@ -22,8 +33,8 @@ export async function writeManifest(store: BlobStore, m: SerialManifest): Promis
   return store.putBuffer(Buffer.from(lines.join('\n') + '\n'));
 }
 
-export async function readManifest(store: BlobStore, sha256: string): Promise<SerialManifest> {
-  const text = (await store.read(sha256)).toString('utf8');
+/** The manifest as written: refs heads are left in `extra`, not expanded. */
+export function parseManifest(text: string, sha256: string): SerialManifest {
   const m: SerialManifest = { tree: [], extra: [] };
   for (const line of text.split('\n')) {
     if (!line) continue;
@@ -34,4 +45,26 @@ export async function readManifest(store: BlobStore, sha256: string): Promise<Se
     (l.path.startsWith('@') ? m.extra : m.tree).push(l);
   }
   return m;
+}
+
+/** The manifest with every pool file its refs name in `tree` (one entry per path). */
+export function expandManifest(m: SerialManifest, read: ReadBlobSync): SerialManifest {
+  const heads = m.extra.filter((l) => l.path.startsWith(refsPrefix));
+  if (!heads.length) return m;
+  const tree = new Map<string, TreeLink>();
+  for (const l of m.tree) tree.set(l.path, l);
+  for (const h of heads) for (const r of loadRefs(read, h.sha256).refs.values()) tree.set(r.path, r);
+  return { tree: [...tree.values()], extra: m.extra };
+}
+
+export async function readManifest(store: BlobStore, sha256: string, opts: { expand?: boolean } = {}): Promise<SerialManifest> {
+  const m = parseManifest((await store.read(sha256)).toString('utf8'), sha256);
+  return opts.expand === false ? m : expandManifest(m, syncReader(store));
+}
+
+/** Every blob hash a manifest holds, pool files included (gc's locked step: synchronous). */
+export function manifestBlobsSync(read: ReadBlobSync, sha256: string, into: Set<string>): void {
+  const m = expandManifest(parseManifest(read(sha256).toString('utf8'), sha256), read);
+  for (const l of m.tree) into.add(l.sha256);
+  for (const l of m.extra) into.add(l.sha256);
 }

@@ -5,7 +5,7 @@ import type { Config } from '../config/load.ts';
 import type { ArchiveConfig } from '../config/schema.ts';
 import type { Repo } from '../db/repo.ts';
 import type { FsBlobStore, BlobRef } from '../store/store.ts';
-import type { Publisher, TreeLink, TreeFile } from '../publish/tree.ts';
+import type { Publisher, TreeLink, TreeFile, PoolPlan } from '../publish/tree.ts';
 import type { ServiceKey } from '../sign/key.ts';
 import { signRelease } from '../sign/signer.ts';
 import type { Logger } from '../log.ts';
@@ -21,8 +21,9 @@ import { mapLimit } from '../util/limit.ts';
 import { killPoint } from '../util/killpoint.ts';
 import { buildProofDeb, proofStanza } from '../proof/build.ts';
 import { proofComponent, type ProofManifest, type ProofSuite, type ProofIndex } from '../proof/manifest.ts';
-import { writeManifest, readManifest, type SerialManifest } from './manifest.ts';
-import { prepareProvenance, type PublishedPackagesIndex } from '../provenance/record.ts';
+import { writeManifest, readManifest, refsPrefix, refsChainPrefix, type SerialManifest } from './manifest.ts';
+import { loadRefs, writeRefs, syncReader, refsChain, type ReadBlobSync } from './refs.ts';
+import { prepareProvenance, type PublishedPackagesIndex, type ListedPackage } from '../provenance/record.ts';
 
 export interface SnapshotContext {
   config: Config;
@@ -134,12 +135,12 @@ export async function takeSnapshot(ctx: SnapshotContext, archiveName: string, ac
     }
 
     await step('parse');
-    const pool = new Map<string, PoolRef>();
-    const addRef = (r: PoolRef, where: string) => {
-      const seen = pool.get(r.path);
-      if (seen && (seen.sha256 !== r.sha256 || seen.size !== r.size)) throw new AptfreezeError('MALFORMED', `${where}: ${r.path} is listed with two different hashes`);
-      pool.set(r.path, r);
-    };
+    // The previous serial (the newest published one; this serial is still pending): its
+    // refs heads and pool tree. An index whose refs equal the previous serial's costs nothing below.
+    const previousSerial = ctx.repo.latestSerial(archive.name);
+    const prev = previousSerial ? await previousPool(ctx, archive.name, previousSerial) : null;
+    const read = syncReader(ctx.store);
+    const heads = new Map<string, string>();
     const filter = archive.packages ? new Set(archive.packages) : null;
     const keptSources = new Set<string>();
     const parsedPackages: PublishedPackagesIndex[] = [];
@@ -149,47 +150,51 @@ export async function takeSnapshot(ctx: SnapshotContext, archiveName: string, ac
         if (g.kind !== 'packages' && g.kind !== 'sources') continue;
         const v = preferredVariant(g.variants, (e) => w.have.has(e.path))!;
         const where = `${w.up.suite}/${v.path}`;
-        const kept: Buffer[] = [];
-        if (g.kind === 'packages') {
-          parsedPackages.push({ suite: w.up.suite, component: g.component, archDir: g.base.slice(g.component.length + 1).split('/')[0]!, parsedPath: v.path, parsedSha256: v.hash, filter });
+        const key = `${w.up.suite}/${g.base}`;
+        const published: PublishedPackagesIndex | null =
+          g.kind === 'packages' ? { suite: w.up.suite, component: g.component, archDir: g.base.slice(g.component.length + 1).split('/')[0]!, parsedPath: v.path, parsedSha256: v.hash, filter } : null;
+        if (published) parsedPackages.push(published);
+        // An unfiltered index seen before is not parsed again: its refs are stored by index hash.
+        const cached = filter ? null : usableRefs(ctx.store, ctx.repo.indexRefs(v.hash, g.kind));
+        if (cached) {
+          heads.set(key, cached);
+          continue;
         }
-        // An unfiltered index seen before is not parsed again: its pool references are cached by index hash.
-        if (!filter) {
-          const cached = await cachedRefs(ctx, v.hash, g.kind);
-          if (cached) {
-            for (const r of cached) addRef(r, where);
-            continue;
-          }
-        }
-        const fresh: PoolRef[] = [];
-        for await (const s of stanzasOfBlob(ctx.store, v.hash, v.path, indexDecompressCap(ctx))) {
-          const name = s.get('Package') ?? '';
-          if (g.kind === 'packages') {
-            if (filter && !filter.has(name)) continue;
-            const r = packagesRef(s, where);
-            addRef(r, where);
-            fresh.push(r);
-            if (filter) keptSources.add((s.get('Source') ?? name).split(' ')[0]!);
-          } else {
-            if (filter && !filter.has(name) && !keptSources.has(name)) continue;
-            for (const r of sourcesRefs(s, where)) {
-              addRef(r, where);
-              fresh.push(r);
-            }
-          }
-          if (filter) kept.push(s.raw);
-        }
-        if (filter) await writeFiltered(ctx, w, g, kept);
-        else ctx.repo.setIndexRefs(v.hash, g.kind, (await ctx.store.putBuffer(Buffer.from(fresh.map((r) => `${r.sha256} ${r.size} ${r.path}\n`).join('')))).sha256);
+        const parsed = g.kind === 'packages' ? await parsePackages(ctx, v, where, filter, keptSources) : await parseSources(ctx, v, where, filter, keptSources);
+        const baseHead = prev ? usableRefs(ctx.store, prev.heads.get(key) ?? null) : null;
+        const refs = await writeRefs(ctx.store, parsed.refs, baseHead ? { sha256: baseHead, loaded: loadRefs(read, baseHead) } : null);
+        heads.set(key, refs.sha256);
+        if (!filter) ctx.repo.setIndexRefs(v.hash, g.kind, refs.sha256);
+        else await writeFiltered(ctx, w, g, parsed.kept);
+        if (published && parsed.listed) published.listed = parsed.listed;
       }
     }
 
     await step('pool');
-    // Blobs of the latest published serial are in the store (gc never collects the latest serial):
-    // only the others need a look at the store.
-    const known = await latestBlobs(ctx, archive.name);
-    const missing = [...pool.values()].filter((r) => !known.has(r.sha256) && !ctx.store.has(r.sha256));
-    const uniqueMissing = [...new Map(missing.map((r) => [r.sha256, r])).values()];
+    // The pool set is the union of the indices' refs. When every refs head is the previous
+    // serial's, so is the pool set: nothing to compare, fetch or link.
+    const unchanged = prev !== null && prev.poolId !== null && heads.size === prev.heads.size && [...heads].every(([k, h]) => prev.heads.get(k) === h);
+    let poolPlan: PoolPlan | null = null;
+    let poolFiles = prev?.poolFiles ?? 0;
+    const outsidePool: TreeLink[] = [];
+    let uniqueMissing: PoolRef[] = [];
+    if (unchanged) {
+      poolPlan = { base: { id: prev.poolId!, added: [] }, all: () => [...unionOf(read, heads.values()).values()] };
+      outsidePool.push(...prev.outsidePool);
+    } else {
+      const pool = unionOf(read, heads.values());
+      const before = prev ? unionOf(read, prev.heads.values()) : new Map<string, PoolRef>();
+      const added: TreeLink[] = [];
+      for (const r of pool.values()) {
+        if (!r.path.startsWith('pool/')) outsidePool.push(r);
+        else if (before.get(r.path)?.sha256 !== r.sha256) added.push(r);
+      }
+      poolFiles = pool.size;
+      // Files the previous serial lists are stored (gc never collects the latest serial): only the others need a look at the store.
+      const missing = [...added, ...outsidePool].filter((r) => before.get(r.path)?.sha256 !== r.sha256 && !ctx.store.has(r.sha256));
+      uniqueMissing = [...new Map(missing.map((r) => [r.sha256, r])).values()];
+      poolPlan = { base: prev?.poolId ? { id: prev.poolId, added } : null, all: () => [...pool.values()].filter((r) => r.path.startsWith('pool/')) };
+    }
     ctx.onPlan?.({ poolFiles: uniqueMissing.length, poolBytes: uniqueMissing.reduce((n, r) => n + r.size, 0) });
     await mapLimit(uniqueMissing, ctx.config.fetch.concurrency, async (r) => {
       if (ctx.store.has(r.sha256)) return;
@@ -206,7 +211,7 @@ export async function takeSnapshot(ctx: SnapshotContext, archiveName: string, ac
     await step('sign');
     const links: TreeLink[] = [];
     const files: TreeFile[] = [];
-    for (const r of pool.values()) links.push({ path: r.path, sha256: r.sha256, size: r.size });
+    for (const r of outsidePool) links.push({ path: r.path, sha256: r.sha256, size: r.size });
     links.push({ path: 'proof.deb', sha256: proof.blob.sha256, size: proof.blob.size });
     for (const w of suites) {
       const entries = new Map<string, ReleaseFileEntry>();
@@ -238,12 +243,14 @@ export async function takeSnapshot(ctx: SnapshotContext, archiveName: string, ac
         ...suites.flatMap((w) => proof.manifest.suites.find((s) => s.suite === w.up.suite)!.releaseFiles.map((f) => ({ path: `@upstream/${w.up.suite}/${f.name}`, sha256: f.sha256, size: f.size }))),
         // Every upstream variant fetched, including those not linked (none are, today) and full indices of filtered ones.
         ...suites.flatMap((w) => [...w.have.values()].map((e) => ({ path: `@upstream/${w.up.suite}/${e.path}`, sha256: e.hash, size: e.size }))),
+        // The pool set: refs heads, and the bases of delta refs (kept while a head needs them).
+        ...[...heads].flatMap(([key, h]) => (refsChain(ctx.store, h) ?? [h]).map((sha, i) => ({ path: i === 0 ? `${refsPrefix}${key}` : `${refsChainPrefix}${key}/${i}`, sha256: sha, size: ctx.store.size(sha) }))),
       ],
     };
     const manifestBlob = await writeManifest(ctx.store, manifest);
 
     await step('stage');
-    const staged = await ctx.publisher.stage(archive.name, serial, unique, files);
+    const staged = await ctx.publisher.stage(archive.name, serial, unique, files, poolPlan);
     staging = staged.dir;
     createdPool = staged.createdPool;
     await step('commit');
@@ -254,14 +261,13 @@ export async function takeSnapshot(ctx: SnapshotContext, archiveName: string, ac
       suites: suites.length,
       indexFiles: indexJobs.length,
       indexFetched,
-      poolFiles: pool.size,
+      poolFiles,
       poolFetched: uniqueMissing.length,
       bytesFetched: fetcher.stats.bytes,
       requests: fetcher.stats.requests,
       retries: fetcher.stats.retries,
       ms: Date.now() - started,
     };
-    const previousSerial = ctx.repo.latestSerial(archive.name);
     const provenance = await prepareProvenance(ctx.store, { repo: ctx.repo, archive: archive.name, serial, previousSerial, indices: parsedPackages });
     const publishedAt = ctx.now();
     ctx.repo.markPublished(
@@ -314,28 +320,95 @@ export async function takeSnapshot(ctx: SnapshotContext, archiveName: string, ac
   }
 }
 
-async function latestBlobs(ctx: SnapshotContext, archive: string): Promise<Set<string>> {
-  const latest = ctx.repo.latestSerial(archive);
-  const sha = latest ? ctx.repo.getSerial(archive, latest)?.manifest_sha256 : null;
-  if (!sha || !ctx.store.has(sha)) return new Set();
-  return new Set((await readManifest(ctx.store, sha)).tree.map((l) => l.sha256));
+/** What a new serial needs of the previous one: its refs heads by index, its pool tree, its files outside pool/. */
+interface PreviousPool {
+  heads: Map<string, string>;
+  poolId: string | null;
+  poolFiles: number;
+  outsidePool: TreeLink[];
 }
 
-/** The pool references of an index parsed before, or null (never parsed, or its blob was collected). */
-async function cachedRefs(ctx: SnapshotContext, indexSha256: string, kind: string): Promise<PoolRef[] | null> {
-  const blob = ctx.repo.indexRefs(indexSha256, kind);
-  if (!blob || !ctx.store.has(blob)) return null;
-  const text = (await ctx.store.read(blob)).toString('utf8');
-  const out: PoolRef[] = [];
-  let i = 0;
-  while (i < text.length) {
-    const nl = text.indexOf('\n', i);
-    const a = text.indexOf(' ', i);
-    const b = text.indexOf(' ', a + 1);
-    out.push({ sha256: text.slice(i, a), size: Number(text.slice(a + 1, b)), path: text.slice(b + 1, nl) });
-    i = nl + 1;
+async function previousPool(ctx: SnapshotContext, archive: string, serial: string): Promise<PreviousPool | null> {
+  const row = ctx.repo.getSerial(archive, serial);
+  if (!row?.manifest_sha256 || !ctx.store.has(row.manifest_sha256)) return null;
+  const m = await readManifest(ctx.store, row.manifest_sha256, { expand: false });
+  const heads = new Map<string, string>();
+  for (const l of m.extra) if (l.path.startsWith(refsPrefix)) heads.set(l.path.slice(refsPrefix.length), l.sha256);
+  // A manifest of the one-line-per-pool-file form: no heads to compare with, a full comparison is made.
+  if (!heads.size) return null;
+  let poolFiles = 0;
+  try {
+    poolFiles = Number((JSON.parse(row.stats ?? '{}') as { poolFiles?: number }).poolFiles ?? 0);
+  } catch {
+    poolFiles = 0;
+  }
+  const outsidePool = m.tree.filter((l) => !l.path.startsWith('dists/') && l.path !== 'proof.deb');
+  return { heads, poolId: ctx.publisher.poolIdOf(archive, serial), poolFiles, outsidePool };
+}
+
+/** A refs blob whose chain is stored whole, or null (collected or never made: parse the index again). */
+function usableRefs(store: FsBlobStore, sha256: string | null): string | null {
+  return sha256 && refsChain(store, sha256) ? sha256 : null;
+}
+
+/** The pool files a set of refs heads names, one per path; a path with two different files is refused. */
+function unionOf(read: ReadBlobSync, heads: Iterable<string>): Map<string, PoolRef> {
+  const out = new Map<string, PoolRef>();
+  for (const h of heads) {
+    for (const r of loadRefs(read, h).refs.values()) {
+      const seen = out.get(r.path);
+      if (seen && (seen.sha256 !== r.sha256 || seen.size !== r.size)) throw new AptfreezeError('MALFORMED', `${r.path} is listed with two different hashes`);
+      out.set(r.path, r);
+    }
   }
   return out;
+}
+
+interface ParsedIndex {
+  refs: PoolRef[];
+  /** Whole stanzas kept by the archive's filter. */
+  kept: Buffer[];
+  /** Packages only: every package file listed (after the filter), for provenance. */
+  listed?: ListedPackage[];
+}
+
+async function parsePackages(ctx: SnapshotContext, v: ReleaseFileEntry, where: string, filter: Set<string> | null, keptSources: Set<string>): Promise<ParsedIndex> {
+  const out: ParsedIndex = { refs: [], kept: [], listed: [] };
+  const seen = new Map<string, PoolRef>();
+  for await (const s of stanzasOfBlob(ctx.store, v.hash, v.path, indexDecompressCap(ctx))) {
+    const name = s.get('Package') ?? '';
+    if (filter && !filter.has(name)) continue;
+    const r = packagesRef(s, where);
+    addRef(seen, r, where);
+    out.refs.push(r);
+    out.listed!.push({ package: name, version: s.get('Version') ?? '', architecture: s.get('Architecture') ?? '', sha256: r.sha256, size: r.size, filename: s.get('Filename')! });
+    if (filter) {
+      keptSources.add((s.get('Source') ?? name).split(' ')[0]!);
+      out.kept.push(s.raw);
+    }
+  }
+  return out;
+}
+
+async function parseSources(ctx: SnapshotContext, v: ReleaseFileEntry, where: string, filter: Set<string> | null, keptSources: Set<string>): Promise<ParsedIndex> {
+  const out: ParsedIndex = { refs: [], kept: [] };
+  const seen = new Map<string, PoolRef>();
+  for await (const s of stanzasOfBlob(ctx.store, v.hash, v.path, indexDecompressCap(ctx))) {
+    const name = s.get('Package') ?? '';
+    if (filter && !filter.has(name) && !keptSources.has(name)) continue;
+    for (const r of sourcesRefs(s, where)) {
+      addRef(seen, r, where);
+      out.refs.push(r);
+    }
+    if (filter) out.kept.push(s.raw);
+  }
+  return out;
+}
+
+function addRef(seen: Map<string, PoolRef>, r: PoolRef, where: string): void {
+  const was = seen.get(r.path);
+  if (was && (was.sha256 !== r.sha256 || was.size !== r.size)) throw new AptfreezeError('MALFORMED', `${where}: ${r.path} is listed with two different hashes`);
+  seen.set(r.path, r);
 }
 
 function kindOrder(g: IndexGroup): number {
