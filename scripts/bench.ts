@@ -1,12 +1,15 @@
 // `npm run bench`: aptfreeze at Debian scale, side by side with aptly, reprepro and nginx
 // (issue 5). One run:
 //   1. generates a signed upstream (60,000 packages by default) and serves it from nginx on 127.0.0.1;
-//   2. the service (the real CLI, own config and data dir): first snapshot, nothing changed;
-//      aptly and reprepro: their first run and a run with nothing changed;
-//   3. 1% churn upstream; the service, aptly and reprepro again;
-//   4. the service: freeze and thaw of a serial (CLI), `serve` under wrk (small file, large index)
+//   2. aptly and reprepro: their first run and a run with nothing changed;
+//   3. the service (the real bin/aptfreeze.js, own config and data dir) as the daemon it is:
+//      `aptfreeze serve --workers 1` with a token from `aptfreeze tokens create`; on the first
+//      state: first snapshot (API), nothing changed (CLI `aptfreeze snapshot`), nothing changed
+//      (API); then 1% churn upstream and the churn snapshot (API); the daemon stops;
+//   4. aptly and reprepro on the same 1% churn; then a second 1% churn, taken through the CLI;
+//   5. the service: freeze and thaw of a serial (CLI), `serve` under wrk (small file, large index)
 //      against nginx on the same tree, freeze/thaw through the API, then gc;
-//   5. one table with the ratios and the targets; JSON and Markdown under bench-results/.
+//   6. one table with the ratios and the targets; JSON and Markdown under bench-results/.
 // Everything listens on 127.0.0.1, every command has a timeout, and every process started is
 // stopped at the end, on failure, on a signal, and (through a watchdog) if the bench is killed.
 import { spawnSync } from 'node:child_process';
@@ -18,7 +21,7 @@ import { createKey } from './bench/keys.ts';
 import { generateUpstream, mutateUpstream, poolFileNear, type UpstreamState } from './bench/generate.ts';
 import { startNginx, type Nginx } from './bench/nginx.ts';
 import { freePort } from './bench/net.ts';
-import { cleanupAll, run, startWatchdog, versionOf, type Daemon } from './bench/proc.ts';
+import { cleanupAll, resetPeakRss, run, startWatchdog, versionOf, type Daemon } from './bench/proc.ts';
 import { ServiceUnderTest, repoRoot, type StepResult } from './bench/service.ts';
 import { Aptly, Reprepro, type PeerStep } from './bench/peers.ts';
 import { wrk } from './bench/wrk.ts';
@@ -153,12 +156,12 @@ async function main(): Promise<number> {
   startWatchdog(work);
 
   const results: BenchResults = {
-    version: 1,
+    version: 2,
     startedAt: new Date().toISOString(),
     options: { ...opts },
     machine: {},
     generation: {},
-    service: {},
+    service: { api: {}, cli: {} },
     aptly: {},
     reprepro: {},
     nginx: {},
@@ -228,23 +231,31 @@ async function main(): Promise<number> {
         say(`${name}: ${phase} failed: ${(e as Error).message}`);
       }
     };
-    const svcStep = async (label: string, key: 'first' | 'nochange' | 'churn') => {
-      say(`aptfreeze: snapshot (${label})…`);
-      const r = await svc.snapshot(key, opts.profile);
-      results.service[key] = r;
-      keepProfile(r);
-      if (r.ok) say(`aptfreeze: ${label}: serial ${r.serial} in ${ms(r.wallMs)} (run ${ms(r.internalMs)}; ${Object.entries(r.steps ?? {}).map(([k, v]) => `${k} ${ms(v)}`).join(', ')}); peak RSS ${mb(r.peakRssBytes)}, disk ${mb(r.diskAfterBytes)}`);
-      else {
-        say(`aptfreeze: ${label} FAILED: ${r.error}`);
-        results.errors.push(`aptfreeze ${label}: ${r.error}`);
+    const logStep = (how: string, label: string, r: StepResult) => {
+      if (r.ok) {
+        const rss = r.via === 'api' ? `peak RSS ${mb(r.peakRssBytes)} (${r.peakRssMethod}; RSS at the request ${mb(r.rssBeforeBytes)})` : `peak RSS ${mb(r.peakRssBytes)}`;
+        say(`aptfreeze: ${how} ${label}: serial ${r.serial} in ${ms(r.wallMs)} (run ${ms(r.internalMs)}; ${Object.entries(r.steps ?? {}).map(([k, v]) => `${k} ${ms(v)}`).join(', ')}); ${rss}, disk ${mb(r.diskAfterBytes)}`);
+      } else {
+        say(`aptfreeze: ${how} ${label} FAILED: ${r.error}`);
+        results.errors.push(`aptfreeze ${how} ${label}: ${r.error}`);
       }
       return r;
     };
+    const cliStep = async (label: string, key: 'first' | 'nochange' | 'churn') => {
+      say(`aptfreeze: snapshot through the CLI (${label})…`);
+      const r = await svc.snapshot(`${key}-cli`, opts.profile);
+      results.service.cli[key] = r;
+      keepProfile(r);
+      return logStep('CLI', label, r);
+    };
+    const apiStep = async (d: Daemon, label: string, key: 'first' | 'nochange' | 'churn') => {
+      say(`aptfreeze: snapshot through the daemon's API (${label})…`);
+      const r = await svc.snapshotApi(d);
+      results.service.api[key] = r;
+      return logStep('API', label, r);
+    };
 
-    // ---- first state
-    await svcStep('first', 'first');
-    await svcStep('nothing changed', 'nochange');
-    const nochangeAt = Date.now();
+    // ---- first state: the peers
     if (aptly) {
       try {
         await aptly.init();
@@ -264,21 +275,61 @@ async function main(): Promise<number> {
       }
     }
 
-    // ---- 1% churn
-    say('upstream: 1% churn…');
-    const mut = await mutateUpstream(state, keys);
-    results.generation.mutation = mut.stats;
-    say(`upstream: ${mut.stats.changed} changed, ${mut.stats.added} added, ${mut.stats.removed} removed (${mut.stats.newPoolFiles} new pool files, ${mb(mut.stats.newPoolBytes)}) in ${ms(mut.stats.ms)}`);
-    await svcStep('1% churn', 'churn');
+    // ---- first state, then 1% churn: the service as a daemon (and once through the CLI in between)
+    let daemon: Daemon | null = null;
+    try {
+      await svc.createToken();
+      daemon = await svc.snapshotDaemon(opts.profile);
+      const reset = resetPeakRss(daemon.pid).has(daemon.pid);
+      results.service.daemon = { pid: daemon.pid, command: 'aptfreeze serve --workers 1', peakRssReset: reset };
+      say(`aptfreeze: serve --workers 1 (pid ${daemon.pid}) for the snapshot steps; VmHWM reset through clear_refs ${reset ? 'works' : 'does not work here: peak RSS is polled'}`);
+    } catch (e) {
+      results.errors.push(`aptfreeze serve for the snapshot steps: ${(e as Error).message}${daemon ? `\n${daemon.output().slice(-2000)}` : ''}`);
+      say(`aptfreeze: serve failed (${(e as Error).message}): the first snapshot goes through the CLI`);
+      await daemon?.stop();
+      daemon = null;
+    }
+    let nochangeAt = Date.now();
+    try {
+      if (daemon) await apiStep(daemon, 'first', 'first');
+      else await cliStep('first', 'first');
+      await cliStep('nothing changed', 'nochange');
+      if (daemon) await apiStep(daemon, 'nothing changed', 'nochange');
+      nochangeAt = Date.now();
+
+      say('upstream: 1% churn…');
+      const mut = await mutateUpstream(state, keys);
+      results.generation.mutation = mut.stats;
+      say(`upstream: ${mut.stats.changed} changed, ${mut.stats.added} added, ${mut.stats.removed} removed (${mut.stats.newPoolFiles} new pool files, ${mb(mut.stats.newPoolBytes)}) in ${ms(mut.stats.ms)}`);
+      if (daemon) await apiStep(daemon, '1% churn', 'churn');
+      else await cliStep('1% churn', 'churn');
+    } finally {
+      await daemon?.stop();
+      if (daemon && opts.profile) {
+        const p = await svc.serveProfile('serve-snapshots');
+        if (p) profiles.push(p);
+      }
+    }
+
+    // ---- the peers on the same 1% churn
     if (aptly && results.aptly.first?.ok) await peerRun('aptly', 'churn', () => aptly.update('churn'));
     if (reprepro && results.reprepro.first?.ok) await peerRun('reprepro', 'churn', () => reprepro.cycle('churn'));
+
+    // ---- a second 1% churn for the CLI (on the first one it would find nothing changed)
+    if (results.service.api.churn) {
+      say('upstream: a second 1% churn…');
+      const mut2 = await mutateUpstream(state, keys);
+      results.generation.mutation2 = mut2.stats;
+      say(`upstream: ${mut2.stats.changed} changed, ${mut2.stats.added} added, ${mut2.stats.removed} removed (${mut2.stats.newPoolFiles} new pool files, ${mb(mut2.stats.newPoolBytes)}) in ${ms(mut2.stats.ms)}`);
+      await cliStep('1% churn (the second)', 'churn');
+    }
 
     // ---- release management through the CLI
     const s = results.service;
     s.cliBaseline = await svc.verb('serials', ['serials', 'debian'], opts.profile);
     keepProfile(s.cliBaseline);
     say(`aptfreeze: CLI start (serials) ${ms(s.cliBaseline.wallMs)}`);
-    const target = s.first?.serial;
+    const target = s.api.first?.serial ?? s.cli.first?.serial;
     if (target) {
       const until = new Date(Date.now() + 30 * 86_400_000).toISOString();
       s.freeze = await svc.verb('freeze', ['freeze', 'debian', target, '--until', until, '--reason', 'aptfreeze bench'], opts.profile);
@@ -292,7 +343,7 @@ async function main(): Promise<number> {
     }
 
     // ---- serving
-    const latest = s.churn?.serial ?? s.nochange?.serial ?? s.first?.serial;
+    const latest = s.cli.churn?.serial ?? s.api.churn?.serial ?? s.api.nochange?.serial ?? s.cli.nochange?.serial ?? s.api.first?.serial ?? s.cli.first?.serial;
     if (opts.serve && latest && has('wrk')) {
       const small = poolFileNear(state, 2048);
       const large = state.indexFiles.filter((f) => f.written).sort((a, b) => b.size - a.size)[0]!;
@@ -330,7 +381,7 @@ async function main(): Promise<number> {
       } finally {
         await serve?.stop();
         if (opts.profile) {
-          const p = await svc.serveProfile();
+          const p = await svc.serveProfile('serve');
           if (p) profiles.push(p);
         }
       }
@@ -364,9 +415,16 @@ async function main(): Promise<number> {
   results.machine['loadEnd'] = os.loadavg().map((l) => l.toFixed(2)).join(' ');
   results.finishedAt = new Date().toISOString();
   results.totalMs = performance.now() - t0;
+  const sd = results.service.daemon;
+  const m2 = results.generation.mutation2;
   results.notes.push(
-    'Wall times are whole commands (process start to exit); the service runs through tsx, whose start is in every aptfreeze figure (see "CLI start").',
-    'Peak RSS: the largest single process (/usr/bin/time), for the service the node process.',
+    'The service is a daemon: its snapshot figures, and the snapshot targets, are the wall time of `POST /api/archives/debian/snapshots` to a running `aptfreeze serve --workers 1` (bearer token from `aptfreeze tokens create --role release-manager`), from sending the request to reading the answer. The route answers 201 only once the serial is published (stage, commit, record, latest link): the request covers the whole run. The daemon is started once, after the peers\' first-state runs, and stopped after the churn step; its first snapshot is its first work (cold, as a CLI run is), the later ones run warm, as in service.',
+    'The same snapshots as CLI commands (`aptfreeze snapshot debian --json`) are shown next to the daemon\'s and not judged: their wall time is the whole command (process start to exit; node and tsx start included, see "CLI start").',
+    `Order of the service's steps: first snapshot (API); nothing changed (CLI), then nothing changed (API), both on the first upstream state, each one run after a serial of that same state; then 1% churn upstream and its snapshot (API), the churn the peers then run; the daemon stops; then a second 1% churn${m2 ? ` (${m2.changed} changed, ${m2.added} added, ${m2.removed} removed, ${mb(m2.newPoolBytes)} of new pool files, made by the same generator)` : ''} and its snapshot through the CLI, since on the first churn the CLI would find nothing changed. The CLI churn's ratios to the peers compare equal-sized, not identical, churns. The first snapshot is taken once, through the API: a CLI first would need a second, empty data directory (at 60,000 packages another ~35 s and ~500 MB); it would cost about the API figure plus one CLI start.`,
+    'Why `--workers 1`: with `serve --workers N` (N > 1; the default is the CPU count, at most 4) the primary process runs only the schedules and an API snapshot runs in whichever HTTP worker takes the connection; with one process every step runs in the same, measured, process (as a scheduled snapshot runs in the primary). The serving figures come from a separate `aptfreeze serve` with its default workers, started later.',
+    `Peak RSS: for CLI commands the largest single process (/usr/bin/time), for the service its node process. For the daemon's steps the largest single process of the daemon (and any child, such as xz) over the request: each process's VmHWM is reset to its current RSS by writing 5 to /proc/<pid>/clear_refs just before the request${sd ? (sd.peakRssReset ? ' (the reset works on this machine)' : ' (the reset did not take on this machine: the figures are VmRSS polled every 50 ms)') : ''}, then read, with VmRSS polled every 50 ms, until the answer. It includes what the daemon already held when the request came ("daemon RSS when the request was sent").`,
+    'stats.ms, the run\'s own time, is taken when its "record" step starts: it leaves out recording (provenance and the database) and the latest link, which the API request and the CLI wall include (see Steps). For the daemon steps, "(start)" in Steps is the request to the run\'s first step and "(exit)" its publication to the answer.',
+    'Disk: from the nothing-changed step on, the service\'s data directory holds two nothing-changed serials (the CLI\'s and the API\'s) where each peer ran once; "disk added" for a serial is its own step\'s before and after.',
     'Disk: du -s -B1 of each tool\'s directory (hard links counted once).',
     `Serving: wrk, 2 threads, ${opts.connections} connections, ${opts.seconds} s after 1 s of warm-up, on the same machine as the servers; nginx with worker_processes auto and access_log off.`,
     `The service: its defaults (fetch concurrency 8) with lifetime ${opts.lifetime} and keep 1, so that gc has expired serials to collect; the upstream's generated files live in ${opts.upstreamDir ?? 'the work directory'}, every tool's own files in ${opts.workdir}.`,

@@ -4,13 +4,16 @@
 // - run(): wall time, exit status, output, and peak RSS: /usr/bin/time's "maximum resident set
 //   size" (the largest single process of the tree, as wait4 reports it) when /usr/bin/time exists,
 //   and in any case the largest sum of VmRSS over the process tree seen by polling /proc.
+// - startDaemon(): a long-lived server; resetPeakRss() + samplePeakRss() give the peak RSS of
+//   each of its processes over a window (a step handled by the daemon): the kernel's VmHWM reset
+//   through /proc/<pid>/clear_refs at the start of the window, with polled VmRSS as the fallback.
 // - Every child runs in its own process group (detached), so a timeout or the cleanup kills the
 //   whole group (aptly's gpg, reprepro's apt methods, the service's xz).
 // - A watchdog shell, started once, waits for the bench's pid to disappear and then runs the
 //   cleanup script (kill each live group, stop gpg-agents): nothing outlives a bench that was
 //   SIGKILLed. On a normal exit the bench runs the same cleanup itself and stops the watchdog.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, writeFileSync, unlinkSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, readdirSync, writeFileSync, unlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -178,17 +181,112 @@ function rssOf(pid: number): number {
   }
 }
 
-/** Sum of VmRSS over pid and its descendants. */
-export function treeRss(pid: number): number {
+/** pid and its descendants. */
+export function treePids(pid: number): number[] {
   const kids = children();
-  let sum = 0;
+  const out: number[] = [];
   const stack = [pid];
   while (stack.length) {
     const p = stack.pop()!;
-    sum += rssOf(p);
+    out.push(p);
     stack.push(...(kids.get(p) ?? []));
   }
-  return sum;
+  return out;
+}
+
+/** VmRSS and VmHWM (peak RSS since start or since the last reset) of a process, bytes; null when gone. */
+export function memOf(pid: number): { rss: number; hwm: number } | null {
+  try {
+    const st = readFileSync(`/proc/${pid}/status`, 'latin1');
+    const rss = /VmRSS:\s+(\d+) kB/.exec(st);
+    const hwm = /VmHWM:\s+(\d+) kB/.exec(st);
+    return rss && hwm ? { rss: Number(rss[1]) * 1024, hwm: Number(hwm[1]) * 1024 } : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Resets the kernel's peak-RSS mark (VmHWM) of pid and each descendant to its current RSS, by
+ * writing "5" to /proc/<pid>/clear_refs (Linux 4.0 and later). Returns the pids whose reset
+ * took (VmHWM read back at most 1 MB above VmRSS); for the others VmHWM still holds the past.
+ */
+export function resetPeakRss(pid: number): Set<number> {
+  const ok = new Set<number>();
+  for (const p of treePids(pid)) {
+    try {
+      writeFileSync(`/proc/${p}/clear_refs`, '5');
+    } catch {
+      continue;
+    }
+    const m = memOf(p);
+    if (m && m.hwm <= m.rss + 1_048_576) ok.add(p);
+  }
+  return ok;
+}
+
+export interface PeakSample {
+  /** [epoch ms, largest single-process VmRSS in the tree] every interval */
+  timeline: Array<[number, number]>;
+  /** per process: the peak seen (VmHWM where its reset took or it started after the reset, else the largest polled VmRSS) */
+  peaks: Map<number, number>;
+  /** the largest of those, and its pid */
+  peakBytes: number | null;
+  peakPid: number | null;
+  /** 'VmHWM' when every process's peak came from the kernel's mark, else 'VmHWM+polled' or 'polled' */
+  method: 'VmHWM' | 'VmHWM+polled' | 'polled';
+}
+
+/**
+ * The peak RSS of a running process tree over a window (a daemon's step): call resetPeakRss
+ * first and pass its answer; samples every `everyMs` until stop(). A process that starts during
+ * the window (xz) has a fresh VmHWM; one that exits keeps its last sample.
+ */
+export function samplePeakRss(pid: number, resetOk: Set<number>, everyMs = 50): { stop(): PeakSample } {
+  const before = new Set(treePids(pid));
+  const polled = new Map<number, number>();
+  const hwm = new Map<number, number>();
+  const timeline: Array<[number, number]> = [];
+  const sample = () => {
+    let top = 0;
+    for (const p of treePids(pid)) {
+      const m = memOf(p);
+      if (!m) continue;
+      top = Math.max(top, m.rss);
+      polled.set(p, Math.max(polled.get(p) ?? 0, m.rss));
+      if (resetOk.has(p) || !before.has(p)) hwm.set(p, Math.max(hwm.get(p) ?? 0, m.hwm));
+    }
+    if (top) timeline.push([Date.now(), top]);
+  };
+  sample();
+  const timer = setInterval(sample, everyMs);
+  return {
+    stop() {
+      clearInterval(timer);
+      sample();
+      const peaks = new Map<number, number>();
+      let kernel = 0;
+      for (const [p, v] of polled) {
+        const h = hwm.get(p);
+        if (h !== undefined) kernel++;
+        peaks.set(p, Math.max(v, h ?? 0));
+      }
+      let peakPid: number | null = null;
+      for (const [p, v] of peaks) if (peakPid === null || v > peaks.get(peakPid)!) peakPid = p;
+      return {
+        timeline,
+        peaks,
+        peakBytes: peakPid === null ? null : peaks.get(peakPid)!,
+        peakPid,
+        method: kernel === polled.size && kernel > 0 ? 'VmHWM' : kernel ? 'VmHWM+polled' : 'polled',
+      };
+    },
+  };
+}
+
+/** Sum of VmRSS over pid and its descendants. */
+export function treeRss(pid: number): number {
+  return treePids(pid).reduce((sum, p) => sum + rssOf(p), 0);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -274,12 +372,14 @@ export interface Daemon {
 }
 
 /** Starts a long-lived process in its own group (tracked for cleanup). */
-export function startDaemon(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Daemon {
+export function startDaemon(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; logFile?: string } = {}): Daemon {
   const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env ?? process.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   if (!child.pid) throw new Error(`could not start ${cmd}`);
   track(child.pid);
+  if (opts.logFile) writeFileSync(opts.logFile, `$ ${cmd} ${args.join(' ')}\n`);
   let log = '';
   const keep = (c: Buffer) => {
+    if (opts.logFile) appendFileSync(opts.logFile, c);
     log += c.toString('utf8');
     if (log.length > 64_000) log = log.slice(-32_000);
   };
