@@ -48,7 +48,8 @@ export function syncReader(store: BlobStore | FsBlobStore): ReadBlobSync {
 // Refs blobs are immutable: a small cache saves re-reading the same base on
 // every cycle (the previous serial's refs are the next serial's base).
 const cache = new Map<string, LoadedRefs>();
-const CACHE_ENTRIES = 4;
+// Two: the previous serial's refs of an index and the new ones (a 60,000-entry map is ~15 MB).
+const CACHE_ENTRIES = 2;
 
 function remember(sha: string, v: LoadedRefs): LoadedRefs {
   cache.delete(sha);

@@ -352,9 +352,12 @@ function usableRefs(store: FsBlobStore, sha256: string | null): string | null {
 }
 
 /** The pool files a set of refs heads names, one per path; a path with two different files is refused. */
-function unionOf(read: ReadBlobSync, heads: Iterable<string>): Map<string, PoolRef> {
+function unionOf(read: ReadBlobSync, heads: Iterable<string>): ReadonlyMap<string, PoolRef> {
+  const all = [...heads];
+  // One index (the common case of one component and architecture): its cached map, not a copy.
+  if (all.length === 1) return loadRefs(read, all[0]!).refs;
   const out = new Map<string, PoolRef>();
-  for (const h of heads) {
+  for (const h of all) {
     for (const r of loadRefs(read, h).refs.values()) {
       const seen = out.get(r.path);
       if (seen && (seen.sha256 !== r.sha256 || seen.size !== r.size)) throw new AptfreezeError('MALFORMED', `${r.path} is listed with two different hashes`);
