@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
-import { AptfreezeError, asAptfreezeError } from '../errors.ts';
+import { AptfreezeError, asAptfreezeError, isAptfreezeError } from '../errors.ts';
+import { scanPackages } from '../debian/packages-scan.ts';
 import type { Config } from '../config/load.ts';
 import type { ArchiveConfig } from '../config/schema.ts';
 import type { Repo } from '../db/repo.ts';
@@ -13,9 +14,9 @@ import { readKeyring } from '../pgp/keyring.ts';
 import { Fetcher } from '../mirror/fetch.ts';
 import { fetchUpstreamRelease, checkFreshness, suiteUrl, type UpstreamRelease } from '../mirror/upstream.ts';
 import { planIndices, preferredVariant, type IndexGroup } from '../mirror/plan.ts';
-import { compressBuffer, compressionOf, stripCompression, type Compression } from '../debian/compress.ts';
+import { compressBuffer, compressionOf, decompressStream, stripCompression, type Compression } from '../debian/compress.ts';
 import type { ReleaseFileEntry } from '../debian/release.ts';
-import { stanzasOfBlob, packagesRef, sourcesRefs, type PoolRef } from './parse-index.ts';
+import { stanzasOfBlob, sourcesRefs, type PoolRef } from './parse-index.ts';
 import { ourReleaseText, snapshotsUrl } from './release-file.ts';
 import { mapLimit } from '../util/limit.ts';
 import { killPoint } from '../util/killpoint.ts';
@@ -378,17 +379,26 @@ interface ParsedIndex {
 async function parsePackages(ctx: SnapshotContext, v: ReleaseFileEntry, where: string, filter: Set<string> | null, keptSources: Set<string>): Promise<ParsedIndex> {
   const out: ParsedIndex = { refs: [], kept: [], listed: [] };
   const seen = new Map<string, PoolRef>();
-  for await (const s of stanzasOfBlob(ctx.store, v.hash, v.path, indexDecompressCap(ctx))) {
-    const name = s.get('Package') ?? '';
-    if (filter && !filter.has(name)) continue;
-    const r = packagesRef(s, where);
-    addRef(seen, r, where);
-    out.refs.push(r);
-    out.listed!.push({ package: name, version: s.get('Version') ?? '', architecture: s.get('Architecture') ?? '', sha256: r.sha256, size: r.size, filename: s.get('Filename')! });
-    if (filter) {
-      keptSources.add((s.get('Source') ?? name).split(' ')[0]!);
-      out.kept.push(s.raw);
+  // An archive's filter selects stanzas before their pool reference is checked, as apt would never ask for the others.
+  const opts = filter ? { select: (name: string) => filter.has(name), keepRaw: () => true } : {};
+  try {
+    for await (const batch of scanPackages(decompressStream(compressionOf(v.path), ctx.store.readStream(v.hash), { maxBytes: indexDecompressCap(ctx) }), where, opts)) {
+      for (const e of batch) {
+        if (filter && !filter.has(e.package)) continue;
+        const r: PoolRef = { path: e.filename, sha256: e.sha256, size: e.size };
+        addRef(seen, r, where);
+        out.refs.push(r);
+        // Provenance records package files by name: a stanza without one has nothing to record.
+        if (e.package) out.listed!.push({ package: e.package, version: e.version, architecture: e.architecture, sha256: e.sha256, size: e.size, filename: e.filename });
+        if (filter) {
+          keptSources.add(e.source);
+          out.kept.push(e.raw!);
+        }
+      }
     }
+  } catch (e) {
+    if (isAptfreezeError(e)) throw new AptfreezeError(e.code, `${v.path}: ${e.message}`, { cause: e, details: e.details });
+    throw new AptfreezeError('MALFORMED', `${v.path}: ${(e as Error).message}`, { cause: e });
   }
   return out;
 }
