@@ -127,9 +127,18 @@ function refLine(line: string, at: number): PoolRef | null {
  * same index) when that is worth it, else a full blob. Returns the blob and
  * the loaded form (cached, so the next cycle's base is not read back).
  */
-export async function writeRefs(store: BlobStore, refs: Iterable<PoolRef>, base: { sha256: string; loaded: LoadedRefs } | null): Promise<BlobRef & { loaded: LoadedRefs }> {
+export async function writeRefs(
+  store: BlobStore,
+  refs: Iterable<PoolRef>,
+  base: { sha256: string; loaded: LoadedRefs } | null,
+  where = 'index',
+): Promise<BlobRef & { loaded: LoadedRefs }> {
   const full = new Map<string, PoolRef>();
-  for (const r of refs) full.set(r.path, r);
+  for (const r of refs) {
+    const was = full.get(r.path);
+    if (was && (was.sha256 !== r.sha256 || was.size !== r.size)) throw new AptfreezeError('MALFORMED', `${where}: ${r.path} is listed with two different hashes`);
+    full.set(r.path, r);
+  }
   const lines: string[] = [];
   let header = 'aptfreeze-refs 2\nbase -\ndepth 0\n';
   let depth = 0;
@@ -147,7 +156,11 @@ export async function writeRefs(store: BlobStore, refs: Iterable<PoolRef>, base:
   }
   if (depth === 0) for (const r of full.values()) lines.push(`+${r.sha256} ${r.size} ${r.path}`);
   lines.sort();
-  const blob = await store.putBuffer(Buffer.from(header + lines.join('\n') + (lines.length ? '\n' : '')));
+  // In slices of Buffers, not one joined string: a full list at Debian scale is ~9 MB of text.
+  const parts: Buffer[] = [Buffer.from(header)];
+  for (let i = 0; i < lines.length; i += 4096) parts.push(Buffer.from(lines.slice(i, i + 4096).join('\n') + '\n'));
+  lines.length = 0;
+  const blob = await store.putBuffer(Buffer.concat(parts));
   const loaded: LoadedRefs = { refs: full, chain: depth ? [blob.sha256, ...base!.loaded.chain] : [blob.sha256], depth };
   remember(blob.sha256, loaded);
   return { ...blob, loaded };

@@ -92,7 +92,8 @@ export async function takeSnapshot(ctx: SnapshotContext, archiveName: string, ac
   let createdPool: string | null = null;
   try {
     const step = async (name: string) => {
-      ctx.log.debug({ archive: archive.name, serial, step: name }, 'step');
+      const m = process.memoryUsage();
+      ctx.log.debug({ archive: archive.name, serial, step: name, rssMb: Math.round(m.rss / 1e6), heapMb: Math.round(m.heapUsed / 1e6), externalMb: Math.round(m.external / 1e6) }, 'step');
       killPoint(name);
       await ctx.step?.(name);
     };
@@ -163,7 +164,8 @@ export async function takeSnapshot(ctx: SnapshotContext, archiveName: string, ac
         }
         const parsed = g.kind === 'packages' ? await parsePackages(ctx, v, where, filter, keptSources) : await parseSources(ctx, v, where, filter, keptSources);
         const baseHead = prev ? usableRefs(ctx.store, prev.heads.get(key) ?? null) : null;
-        const refs = await writeRefs(ctx.store, parsed.refs, baseHead ? { sha256: baseHead, loaded: loadRefs(read, baseHead) } : null);
+        const refs = await writeRefs(ctx.store, parsed.refs, baseHead ? { sha256: baseHead, loaded: loadRefs(read, baseHead) } : null, where);
+        parsed.refs.length = 0;
         heads.set(key, refs.sha256);
         if (!filter) ctx.repo.setIndexRefs(v.hash, g.kind, refs.sha256);
         else await writeFiltered(ctx, w, g, parsed.kept);
@@ -378,16 +380,14 @@ interface ParsedIndex {
 
 async function parsePackages(ctx: SnapshotContext, v: ReleaseFileEntry, where: string, filter: Set<string> | null, keptSources: Set<string>): Promise<ParsedIndex> {
   const out: ParsedIndex = { refs: [], kept: [], listed: [] };
-  const seen = new Map<string, PoolRef>();
   // An archive's filter selects stanzas before their pool reference is checked, as apt would never ask for the others.
   const opts = filter ? { select: (name: string) => filter.has(name), keepRaw: () => true } : {};
   try {
     for await (const batch of scanPackages(decompressStream(compressionOf(v.path), ctx.store.readStream(v.hash), { maxBytes: indexDecompressCap(ctx) }), where, opts)) {
       for (const e of batch) {
         if (filter && !filter.has(e.package)) continue;
-        const r: PoolRef = { path: e.filename, sha256: e.sha256, size: e.size };
-        addRef(seen, r, where);
-        out.refs.push(r);
+        // A path listed twice with two different files is refused by writeRefs.
+        out.refs.push({ path: e.filename, sha256: e.sha256, size: e.size });
         // Provenance records package files by name: a stanza without one has nothing to record.
         if (e.package) out.listed!.push({ package: e.package, version: e.version, architecture: e.architecture, sha256: e.sha256, size: e.size, filename: e.filename });
         if (filter) {
@@ -405,24 +405,15 @@ async function parsePackages(ctx: SnapshotContext, v: ReleaseFileEntry, where: s
 
 async function parseSources(ctx: SnapshotContext, v: ReleaseFileEntry, where: string, filter: Set<string> | null, keptSources: Set<string>): Promise<ParsedIndex> {
   const out: ParsedIndex = { refs: [], kept: [] };
-  const seen = new Map<string, PoolRef>();
   for await (const s of stanzasOfBlob(ctx.store, v.hash, v.path, indexDecompressCap(ctx))) {
     const name = s.get('Package') ?? '';
     if (filter && !filter.has(name) && !keptSources.has(name)) continue;
-    for (const r of sourcesRefs(s, where)) {
-      addRef(seen, r, where);
-      out.refs.push(r);
-    }
+    out.refs.push(...sourcesRefs(s, where));
     if (filter) out.kept.push(s.raw);
   }
   return out;
 }
 
-function addRef(seen: Map<string, PoolRef>, r: PoolRef, where: string): void {
-  const was = seen.get(r.path);
-  if (was && (was.sha256 !== r.sha256 || was.size !== r.size)) throw new AptfreezeError('MALFORMED', `${where}: ${r.path} is listed with two different hashes`);
-  seen.set(r.path, r);
-}
 
 function kindOrder(g: IndexGroup): number {
   return g.kind === 'packages' ? 0 : g.kind === 'sources' ? 1 : 2;
