@@ -107,10 +107,9 @@ export async function prepareProvenance(store: BlobStore, input: ProvenanceInput
     if (continuous) {
       // Compare with the open ranges: keep what is still listed, close what is gone.
       plan.closeAt = previousSerial;
-      for (const r of repo.openPresence(archive, idx.suite, idx.component, idx.archDir)) {
-        const k = presenceKey(r);
+      for (const [id, k] of repo.openPresenceKeys(archive, idx.suite, idx.component, idx.archDir)) {
         if (listed.has(k)) listed.delete(k);
-        else plan.close.push(r.id);
+        else plan.close.push(id);
       }
     } else if (cur) {
       // The index was not in the previous serial: its open ranges ended at its own last serial.

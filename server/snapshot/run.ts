@@ -20,6 +20,7 @@ import { stanzasOfBlob, sourcesRefs, type PoolRef } from './parse-index.ts';
 import { ourReleaseText, snapshotsUrl } from './release-file.ts';
 import { mapLimit } from '../util/limit.ts';
 import { killPoint } from '../util/killpoint.ts';
+import { collectGarbage } from '../util/memory.ts';
 import { buildProofDeb, proofStanza } from '../proof/build.ts';
 import { proofComponent, type ProofManifest, type ProofSuite, type ProofIndex } from '../proof/manifest.ts';
 import { writeManifest, readManifest, refsPrefix, refsChainPrefix, type SerialManifest } from './manifest.ts';
@@ -173,6 +174,7 @@ export async function takeSnapshot(ctx: SnapshotContext, archiveName: string, ac
       }
     }
 
+    collectGarbage(); // the scan's garbage, before 60,000 downloads add their own
     await step('pool');
     // The pool set is the union of the indices' refs. When every refs head is the previous
     // serial's, so is the pool set: nothing to compare, fetch or link.
@@ -206,6 +208,7 @@ export async function takeSnapshot(ctx: SnapshotContext, archiveName: string, ac
       killPoint('pool-file');
     });
 
+    if (uniqueMissing.length > 1000) collectGarbage();
     await step('proof');
     const validUntil = new Date(createdAt.getTime() + ctx.config.lifetimeMs);
     const keyringBlob = await ctx.store.putBuffer(keyringBytes);
@@ -290,6 +293,8 @@ export async function takeSnapshot(ctx: SnapshotContext, archiveName: string, ac
     await step('latest');
     await ctx.publisher.setLatest(archive.name, ctx.repo.latestSerial(archive.name), publishedAt);
     ctx.log.info({ archive: archive.name, serial, ...stats }, 'snapshot published');
+    // What this run held is garbage now: give it back before the daemon waits for the next cycle.
+    setImmediate(collectGarbage);
     return { archive: archive.name, serial, validUntil: validUntil.toISOString(), stats };
   } catch (e) {
     const err = asAptfreezeError(e);
