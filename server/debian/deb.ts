@@ -30,6 +30,8 @@ export interface BuildDebOptions {
   mtime: number;
   /** Member compression; default zst (dpkg >= 1.21.18 reads it). */
   compression?: 'zst' | 'gz';
+  /** The data member's compression when not the same: 'none' for contents that are compressed already. */
+  dataCompression?: 'zst' | 'gz' | 'none';
 }
 
 export async function buildDeb(opts: BuildDebOptions): Promise<Buffer> {
@@ -71,12 +73,13 @@ export async function buildDeb(opts: BuildDebOptions): Promise<Buffer> {
   ];
 
   const controlTar = await compressBuffer(compression, writeTar(controlEntries, opts.mtime));
-  const dataTar = await compressBuffer(compression, writeTar(dataEntries, opts.mtime));
+  const dataCompression = opts.dataCompression ?? compression;
+  const dataTar = dataCompression === 'none' ? writeTar(dataEntries, opts.mtime) : await compressBuffer(dataCompression, writeTar(dataEntries, opts.mtime));
   return writeAr(
     [
       { name: 'debian-binary', data: Buffer.from('2.0\n') },
       { name: `control.tar.${compression}`, data: controlTar },
-      { name: `data.tar.${compression}`, data: dataTar },
+      { name: dataCompression === 'none' ? 'data.tar' : `data.tar.${dataCompression}`, data: dataTar },
     ],
     opts.mtime,
   );
