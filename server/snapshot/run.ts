@@ -201,11 +201,14 @@ export async function takeSnapshot(ctx: SnapshotContext, archiveName: string, ac
       poolPlan = { base: prev?.poolId ? { id: prev.poolId, added } : null, all: () => [...pool.values()].filter((r) => r.path.startsWith('pool/')) };
     }
     ctx.onPlan?.({ poolFiles: uniqueMissing.length, poolBytes: uniqueMissing.reduce((n, r) => n + r.size, 0) });
+    let fetchedCount = 0;
     await mapLimit(uniqueMissing, ctx.config.fetch.concurrency, async (r) => {
       if (ctx.store.has(r.sha256)) return;
       // Each segment percent-encoded, as apt requests them: a file name holding %2e%2e, ? or # names that file, not a traversal or a query.
       await fetcher.toStore([`${archive.url.replace(/\/+$/, '')}/${r.path.split('/').map(encodeURIComponent).join('/')}`], { sha256: r.sha256, size: r.size }, ctx.store);
       killPoint('pool-file');
+      // Tens of thousands of downloads make garbage faster than V8 collects it on its own.
+      if (++fetchedCount % 8192 === 0) collectGarbage();
     });
 
     if (uniqueMissing.length > 1000) collectGarbage();
@@ -274,7 +277,9 @@ export async function takeSnapshot(ctx: SnapshotContext, archiveName: string, ac
       retries: fetcher.stats.retries,
       ms: Date.now() - started,
     };
+    if (!unchanged) collectGarbage(); // the pool step's, before provenance compares 60,000 keys
     const provenance = await prepareProvenance(ctx.store, { repo: ctx.repo, archive: archive.name, serial, previousSerial, indices: parsedPackages });
+    for (const p of parsedPackages) delete p.listed; // compared: only the ranges to open are kept
     const publishedAt = ctx.now();
     ctx.repo.markPublished(
       archive.name,
