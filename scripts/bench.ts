@@ -427,8 +427,8 @@ async function main(): Promise<number> {
     'Disk: from the nothing-changed step on, the service\'s data directory holds two nothing-changed serials (the CLI\'s and the API\'s) where each peer ran once; "disk added" for a serial is its own step\'s before and after.',
     'Disk: du -s -B1 of each tool\'s directory (hard links counted once).',
     `Serving: wrk, 2 threads, ${opts.connections} connections, ${opts.seconds} s after 1 s of warm-up, on the same machine as the servers; nginx with worker_processes auto and access_log off.`,
-    `The service: its defaults (fetch concurrency 8) with lifetime ${opts.lifetime} and keep 1, so that gc has expired serials to collect; the upstream's generated files live in ${opts.upstreamDir ?? 'the work directory'}, every tool's own files in ${opts.workdir}.`,
-    'The peers: aptly with downloadConcurrency 8 and skipContentsPublishing (no Contents indices, as the service makes none), publish signed with a bench gpg key; reprepro with VerifyRelease (the upstream key) and SignWith (the bench key).',
+    `The service: its defaults (fetch concurrency 16) with lifetime ${opts.lifetime} and keep 1, so that gc has expired serials to collect; the upstream's generated files live in ${opts.upstreamDir ?? 'the work directory'}, every tool's own files in ${opts.workdir}.`,
+    'The peers: aptly with downloadConcurrency 16 (the same as the service) and skipContentsPublishing (no Contents indices, as the service makes none), publish signed with a bench gpg key; reprepro with VerifyRelease (the upstream key) and SignWith (the bench key).',
   );
   if (Number((results.machine['loadStart'] as string | undefined)?.split(' ')[0] ?? 0) > os.cpus().length) {
     results.notes.push(`The machine was busy when the run started (load ${results.machine['loadStart']} on ${os.cpus().length} CPUs): absolute times are noisy; the ratios within one run are what the targets use.`);

@@ -5,7 +5,7 @@
 //           first run; mirror update + snapshot create + publish switch (signed) afterwards.
 //           Release verified against the upstream keyring (-keyring). Contents indices are not
 //           generated (skipContentsPublishing), as the service does not make them either;
-//           downloadConcurrency 8, the service's default fetch concurrency.
+//           downloadConcurrency 16, the service's default fetch concurrency.
 // reprepro: update (VerifyRelease: the upstream key, SignWith: a bench key) + gensnapshot.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -97,7 +97,7 @@ export class Aptly {
       JSON.stringify(
         {
           rootDir: this.root,
-          downloadConcurrency: 8,
+          downloadConcurrency: 16,
           downloadSpeedLimit: 0,
           architectures: [],
           dependencyFollowSuggests: false,

@@ -13,7 +13,7 @@ export const defaults = {
   keep: 3, // newest serials per archive that gc keeps even when expired
   gcSchedule: '30 3 * * *', // cron: when `serve` runs gc (daily)
   fetch: {
-    concurrency: 8, // parallel pool downloads per snapshot
+    concurrency: 16, // parallel pool downloads per snapshot
     retries: 3, // extra attempts per file after the first, with backoff
     backoffMs: 500, // first retry delay in ms, doubled each attempt
     connectTimeout: '15s', // TCP connect + response headers

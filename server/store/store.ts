@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { processAlive as alive } from '../util/process.ts';
-import { createWriteStream, createReadStream, promises as fsp, existsSync, statSync, type WriteStream } from 'node:fs';
-import { join, dirname } from 'node:path';
+import { createWriteStream, createReadStream, promises as fsp, existsSync, statSync, mkdirSync, renameSync, rmSync, writeFileSync, type WriteStream } from 'node:fs';
+import { join } from 'node:path';
 import { AptfreezeError } from '../errors.ts';
 
 export interface BlobRef {
@@ -36,9 +36,25 @@ export interface BlobStore {
 
 const hexRe = /^[0-9a-f]{64}$/;
 
+/**
+ * Blobs up to this size are written in one go: a stream whose expected size is at most this is
+ * gathered in memory (hashed and size-checked chunk by chunk as it arrives), verified, and only
+ * then written to a temp file and renamed into place. The write is synchronous: for a small
+ * file, open + write + close + rename cost less than the four thread-pool round trips that the
+ * asynchronous calls take (and less than hashing the same bytes, which is synchronous anyway).
+ * Larger blobs stream to disk through the thread pool.
+ */
+export const smallBlobBytes = 1 << 20;
+
+/** Temp names: `<pid>-<random per process>-<counter>.part`, unique without a random draw per file. */
+const tempPrefix = `${process.pid}-${randomBytes(6).toString('hex')}-`;
+let tempCounter = 0;
+
 export class FsBlobStore implements BlobStore {
   readonly root: string;
   readonly tmp: string;
+  /** Fan-out directories (`ab`) known to exist: created once, not at every commit. */
+  private readonly fanOut = new Set<string>();
 
   constructor(root: string) {
     this.root = join(root, 'sha256');
@@ -67,6 +83,10 @@ export class FsBlobStore implements BlobStore {
   async putBuffer(data: Uint8Array): Promise<BlobRef> {
     const sha256 = createHash('sha256').update(data).digest('hex');
     if (this.has(sha256)) return { sha256, size: data.length };
+    if (data.length <= smallBlobBytes) {
+      this.writeSmall(data, sha256);
+      return { sha256, size: data.length };
+    }
     const temp = this.tempName();
     try {
       await fsp.writeFile(temp, data, { mode: 0o444, flag: 'wx' });
@@ -80,6 +100,7 @@ export class FsBlobStore implements BlobStore {
   }
 
   async putStream(source: AsyncIterable<Uint8Array>, expected: Partial<BlobRef> = {}): Promise<BlobRef> {
+    if (expected.size !== undefined && expected.size <= smallBlobBytes) return this.putSmallStream(source, expected.size, expected.sha256);
     const temp = this.tempName();
     const hash = createHash('sha256');
     let size = 0;
@@ -92,26 +113,53 @@ export class FsBlobStore implements BlobStore {
       for await (const chunk of source) {
         size += chunk.length;
         // Endless data: stop at the first byte beyond the size the signed index gives.
-        if (expected.size !== undefined && size > expected.size) {
-          throw new AptfreezeError('SIZE_MISMATCH', `more than the expected ${expected.size} bytes`, { details: { got: size, expected: expected.size } });
-        }
+        if (expected.size !== undefined && size > expected.size) throw tooLarge(size, expected.size);
         hash.update(chunk);
         if (!out.write(chunk)) await waitDrain(out);
       }
       await closeStream(out);
       const sha256 = hash.digest('hex');
-      if (expected.size !== undefined && size !== expected.size) {
-        throw new AptfreezeError('SIZE_MISMATCH', `got ${size} bytes, expected ${expected.size}`, { details: { got: size, expected: expected.size } });
-      }
-      if (expected.sha256 !== undefined && sha256 !== expected.sha256) {
-        throw new AptfreezeError('HASH_MISMATCH', `sha256 ${sha256}, expected ${expected.sha256}`);
-      }
+      check(size, sha256, expected);
       await this.commit(temp, sha256);
       return { sha256, size };
     } catch (e) {
       // Wait for the file to be closed (and so created) before removing it: no partial file is left.
       if (!out.closed) await new Promise<void>((resolve) => out.once('close', () => resolve()).destroy());
       await fsp.rm(temp, { force: true });
+      throw e;
+    }
+  }
+
+  /**
+   * A stream of at most smallBlobBytes: hashed and size-checked chunk by chunk as it arrives,
+   * held in memory, and written only once it is verified. A failed download leaves no file at all.
+   */
+  private async putSmallStream(source: AsyncIterable<Uint8Array>, expectedSize: number, expectedSha256: string | undefined): Promise<BlobRef> {
+    const hash = createHash('sha256');
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    for await (const chunk of source) {
+      size += chunk.length;
+      // Endless data: stop at the first byte beyond the size the signed index gives.
+      if (size > expectedSize) throw tooLarge(size, expectedSize);
+      hash.update(chunk);
+      chunks.push(chunk);
+    }
+    const sha256 = hash.digest('hex');
+    check(size, sha256, { size: expectedSize, sha256: expectedSha256 });
+    this.writeSmall(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size), sha256);
+    return { sha256, size };
+  }
+
+  /** Writes verified bytes to a temp file and renames it into place (synchronously: see smallBlobBytes). */
+  private writeSmall(data: Uint8Array, sha256: string): void {
+    const temp = this.tempName();
+    try {
+      writeFileSync(temp, data, { mode: 0o444, flag: 'wx' });
+      this.commitSync(temp, sha256);
+    } catch (e) {
+      // A full disk fails the write half-way: no partial file is left behind.
+      rmSync(temp, { force: true });
       throw e;
     }
   }
@@ -141,14 +189,43 @@ export class FsBlobStore implements BlobStore {
 
   /** Temp names carry the writer's pid so that a restart removes only a dead writer's leftovers. */
   private tempName(): string {
-    return join(this.tmp, `${process.pid}-${randomBytes(8).toString('hex')}.part`);
+    return join(this.tmp, `${tempPrefix}${++tempCounter}.part`);
   }
 
   private async commit(temp: string, sha256: string): Promise<void> {
     const dest = this.pathOf(sha256);
-    await fsp.mkdir(dirname(dest), { recursive: true });
+    const fan = sha256.slice(0, 2);
+    if (!this.fanOut.has(fan)) {
+      await fsp.mkdir(join(this.root, fan), { recursive: true });
+      this.fanOut.add(fan);
+    }
     // rename is atomic: a blob path holds a whole, verified file or nothing.
-    await fsp.rename(temp, dest);
+    try {
+      await fsp.rename(temp, dest);
+    } catch (e) {
+      // The fan-out directory was removed behind our back: create it again, once.
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      await fsp.mkdir(join(this.root, fan), { recursive: true });
+      await fsp.rename(temp, dest);
+    }
+  }
+
+  private commitSync(temp: string, sha256: string): void {
+    const dest = this.pathOf(sha256);
+    const fan = sha256.slice(0, 2);
+    if (!this.fanOut.has(fan)) {
+      mkdirSync(join(this.root, fan), { recursive: true });
+      this.fanOut.add(fan);
+    }
+    // rename is atomic: a blob path holds a whole, verified file or nothing.
+    try {
+      renameSync(temp, dest);
+    } catch (e) {
+      // The fan-out directory was removed behind our back: create it again, once.
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      mkdirSync(join(this.root, fan), { recursive: true });
+      renameSync(temp, dest);
+    }
   }
 
   async removeStaleTemps(): Promise<string[]> {
@@ -164,6 +241,19 @@ export class FsBlobStore implements BlobStore {
   }
 }
 
+function tooLarge(got: number, expected: number): AptfreezeError {
+  return new AptfreezeError('SIZE_MISMATCH', `more than the expected ${expected} bytes`, { details: { got, expected } });
+}
+
+/** The whole body is in: its size and hash against what the signed index says. */
+function check(size: number, sha256: string, expected: Partial<BlobRef>): void {
+  if (expected.size !== undefined && size !== expected.size) {
+    throw new AptfreezeError('SIZE_MISMATCH', `got ${size} bytes, expected ${expected.size}`, { details: { got: size, expected: expected.size } });
+  }
+  if (expected.sha256 !== undefined && sha256 !== expected.sha256) {
+    throw new AptfreezeError('HASH_MISMATCH', `sha256 ${sha256}, expected ${expected.sha256}`);
+  }
+}
 
 function waitDrain(s: WriteStream): Promise<void> {
   return new Promise((resolve, reject) => {
