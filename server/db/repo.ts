@@ -199,11 +199,12 @@ export class Repo {
   }
 
   /** The open ranges of an index as [id, presence key] (see provenance/record.ts): raw rows, no objects. */
-  openPresenceKeys(archive: string, suite: string, component: string, archDir: string): Array<[number, string]> {
+  openPresenceKeys(archive: string, suite: string, component: string, archDir: string): IterableIterator<[number, string]> {
+    // Iterated, not collected into an array: 60,000 rows at Debian scale.
     return this.db
       .prepare("SELECT id, package || char(0) || version || char(0) || architecture || char(0) || sha256 || char(0) || filename FROM package_presence WHERE archive = ? AND suite = ? AND component = ? AND arch_dir = ? AND last_serial IS NULL")
       .raw(true)
-      .all(archive, suite, component, archDir) as Array<[number, string]>;
+      .iterate(archive, suite, component, archDir) as IterableIterator<[number, string]>;
   }
 
   openPresence(archive: string, suite: string, component: string, archDir: string): PresenceRow[] {

@@ -137,7 +137,10 @@ export async function writeRefs(
   for (const r of refs) {
     const was = full.get(r.path);
     if (was && (was.sha256 !== r.sha256 || was.size !== r.size)) throw new AptfreezeError('MALFORMED', `${where}: ${r.path} is listed with two different hashes`);
-    full.set(r.path, r);
+    // The base's own object where nothing changed: the fresh one (and its strings) become garbage,
+    // so the cached maps of the base and of this blob share ~99% of their entries.
+    const same = base?.loaded.refs.get(r.path);
+    full.set(r.path, same && same.sha256 === r.sha256 && same.size === r.size ? same : r);
   }
   const lines: string[] = [];
   let header = 'aptfreeze-refs 2\nbase -\ndepth 0\n';
