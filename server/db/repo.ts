@@ -198,13 +198,13 @@ export class Repo {
     return this.db.prepare('SELECT * FROM provenance_indices WHERE archive = ?').all(archive) as ProvenanceIndexRow[];
   }
 
-  /** The open ranges of an index as [id, presence key] (see provenance/record.ts): raw rows, no objects. */
-  openPresenceKeys(archive: string, suite: string, component: string, archDir: string): IterableIterator<[number, string]> {
+  /** The open ranges of an index as raw rows [id, filename, sha256, package, version, architecture]. */
+  openPresenceKeys(archive: string, suite: string, component: string, archDir: string): IterableIterator<[number, string, string, string, string, string]> {
     // Iterated, not collected into an array: 60,000 rows at Debian scale.
     return this.db
-      .prepare("SELECT id, package || char(0) || version || char(0) || architecture || char(0) || sha256 || char(0) || filename FROM package_presence WHERE archive = ? AND suite = ? AND component = ? AND arch_dir = ? AND last_serial IS NULL")
+      .prepare('SELECT id, filename, sha256, package, version, architecture FROM package_presence WHERE archive = ? AND suite = ? AND component = ? AND arch_dir = ? AND last_serial IS NULL')
       .raw(true)
-      .iterate(archive, suite, component, archDir) as IterableIterator<[number, string]>;
+      .iterate(archive, suite, component, archDir) as IterableIterator<[number, string, string, string, string, string]>;
   }
 
   openPresence(archive: string, suite: string, component: string, archDir: string): PresenceRow[] {

@@ -107,16 +107,15 @@ export async function prepareProvenance(store: BlobStore, input: ProvenanceInput
     if (continuous) {
       // Compare with the open ranges: keep what is still listed, close what is gone.
       plan.closeAt = previousSerial;
-      for (const [id, k] of repo.openPresenceKeys(archive, idx.suite, idx.component, idx.archDir)) {
-        if (listed.has(k)) listed.delete(k);
-        else plan.close.push(id);
+      for (const [id, filename, sha256, pkg, version, architecture] of repo.openPresenceKeys(archive, idx.suite, idx.component, idx.archDir)) {
+        if (!takeListed(listed, filename, sha256, pkg, version, architecture)) plan.close.push(id);
       }
     } else if (cur) {
       // The index was not in the previous serial: its open ranges ended at its own last serial.
       plan.closeAt = cur.last_serial;
       plan.close = repo.openPresence(archive, idx.suite, idx.component, idx.archDir).map((r) => r.id);
     }
-    plan.open = [...listed.values()].map((p) => ({ archive, suite: idx.suite, component: idx.component, arch_dir: idx.archDir, ...p, first_serial: serial }));
+    plan.open = [...listed.values()].flat().map((p) => ({ archive, suite: idx.suite, component: idx.component, arch_dir: idx.archDir, ...p, first_serial: serial }));
     stats.opened += plan.open.length;
     stats.closed += plan.close.length;
   }
@@ -150,12 +149,43 @@ function filterKey(filter: ReadonlySet<string> | null): string {
   return createHash('sha256').update([...filter].sort().join('\n')).digest('hex');
 }
 
-/** The package files an index lists (after the archive's filter), by presence key. */
-async function listedFiles(store: BlobStore, idx: PublishedPackagesIndex): Promise<Map<string, ListedPackage>> {
+/**
+ * The package files an index lists (after the archive's filter), by file name: the name strings
+ * are those the snapshot holds already, so the map costs its entries only (60,000 at Debian
+ * scale). The same file listed under two names is an array.
+ */
+type Listed = Map<string, ListedPackage | ListedPackage[]>;
+
+/** Removes and reports the listed file matching an open range's presence key. */
+function takeListed(listed: Listed, filename: string, sha256: string, pkg: string, version: string, architecture: string): boolean {
+  const v = listed.get(filename);
+  if (!v) return false;
+  const same = (p: ListedPackage) => p.sha256 === sha256 && p.package === pkg && p.version === version && p.architecture === architecture;
+  if (!Array.isArray(v)) {
+    if (!same(v)) return false;
+    listed.delete(filename);
+    return true;
+  }
+  const i = v.findIndex(same);
+  if (i < 0) return false;
+  v.splice(i, 1);
+  if (!v.length) listed.delete(filename);
+  return true;
+}
+
+function addListed(listed: Listed, p: ListedPackage): void {
+  const v = listed.get(p.filename);
+  if (!v) listed.set(p.filename, p);
+  else if (Array.isArray(v)) {
+    if (!v.some((q) => presenceKey(q) === presenceKey(p))) v.push(p);
+  } else if (presenceKey(v) !== presenceKey(p)) listed.set(p.filename, [v, p]);
+}
+
+async function listedFiles(store: BlobStore, idx: PublishedPackagesIndex): Promise<Listed> {
   // Rows are made only for the files that open a range (a 1% churn: ~1% of them).
-  const out = new Map<string, ListedPackage>();
+  const out: Listed = new Map();
   if (idx.listed) {
-    for (const p of idx.listed) out.set(presenceKey(p), p);
+    for (const p of idx.listed) addListed(out, p);
     return out;
   }
   for await (const s of stanzasOfBlob(store, idx.parsedSha256, idx.parsedPath, MAX_INDEX_BYTES)) {
@@ -166,8 +196,7 @@ async function listedFiles(store: BlobStore, idx: PublishedPackagesIndex): Promi
     const filename = s.get('Filename');
     // The snapshot refused a stanza without these; nothing to record for one.
     if (!sha256 || !filename || !Number.isSafeInteger(size)) continue;
-    const r: ListedPackage = { package: name, version: s.get('Version') ?? '', architecture: s.get('Architecture') ?? '', sha256, size, filename };
-    out.set(presenceKey(r), r);
+    addListed(out, { package: name, version: s.get('Version') ?? '', architecture: s.get('Architecture') ?? '', sha256, size, filename });
   }
   return out;
 }

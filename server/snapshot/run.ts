@@ -163,9 +163,10 @@ export async function takeSnapshot(ctx: SnapshotContext, archiveName: string, ac
           heads.set(key, cached);
           continue;
         }
-        const parsed = g.kind === 'packages' ? await parsePackages(ctx, v, where, filter, keptSources) : await parseSources(ctx, v, where, filter, keptSources);
         const baseHead = prev ? usableRefs(ctx.store, prev.heads.get(key) ?? null) : null;
-        const refs = await writeRefs(ctx.store, parsed.refs, baseHead ? { sha256: baseHead, loaded: loadRefs(read, baseHead) } : null, where);
+        const base = baseHead ? { sha256: baseHead, loaded: loadRefs(read, baseHead) } : null;
+        const parsed = g.kind === 'packages' ? await parsePackages(ctx, v, where, filter, keptSources, base?.loaded.refs ?? null) : await parseSources(ctx, v, where, filter, keptSources);
+        const refs = await writeRefs(ctx.store, parsed.refs, base, where);
         parsed.refs.length = 0;
         heads.set(key, refs.sha256);
         if (!filter) ctx.repo.setIndexRefs(v.hash, g.kind, refs.sha256);
@@ -388,7 +389,19 @@ interface ParsedIndex {
   listed?: ListedPackage[];
 }
 
-async function parsePackages(ctx: SnapshotContext, v: ReleaseFileEntry, where: string, filter: Set<string> | null, keptSources: Set<string>): Promise<ParsedIndex> {
+/**
+ * `base`: the previous refs of the same index. An unchanged file's reference is the base's own
+ * object, strings included: the scan's copies are garbage at once, and what the run holds for
+ * 60,000 files is mostly shared with the refs cache.
+ */
+async function parsePackages(
+  ctx: SnapshotContext,
+  v: ReleaseFileEntry,
+  where: string,
+  filter: Set<string> | null,
+  keptSources: Set<string>,
+  base: ReadonlyMap<string, PoolRef> | null,
+): Promise<ParsedIndex> {
   const out: ParsedIndex = { refs: [], kept: [], listed: [] };
   // An archive's filter selects stanzas before their pool reference is checked, as apt would never ask for the others.
   const opts = filter ? { select: (name: string) => filter.has(name), keepRaw: () => true } : {};
@@ -397,9 +410,11 @@ async function parsePackages(ctx: SnapshotContext, v: ReleaseFileEntry, where: s
       for (const e of batch) {
         if (filter && !filter.has(e.package)) continue;
         // A path listed twice with two different files is refused by writeRefs.
-        out.refs.push({ path: e.filename, sha256: e.sha256, size: e.size });
+        const b = base?.get(e.filename);
+        const r = b && b.sha256 === e.sha256 && b.size === e.size ? b : { path: e.filename, sha256: e.sha256, size: e.size };
+        out.refs.push(r);
         // Provenance records package files by name: a stanza without one has nothing to record.
-        if (e.package) out.listed!.push({ package: e.package, version: e.version, architecture: e.architecture, sha256: e.sha256, size: e.size, filename: e.filename });
+        if (e.package) out.listed!.push({ package: e.package, version: e.version, architecture: e.architecture, sha256: r.sha256, size: r.size, filename: r.path });
         if (filter) {
           keptSources.add(e.source);
           out.kept.push(e.raw!);
