@@ -16,23 +16,29 @@ const MAGIC = '!<arch>\n';
 const HEADER = 60;
 
 export function writeAr(members: ArMember[], mtime: number): Buffer {
+  return Buffer.concat(writeArParts(members.map((m) => ({ name: m.name, parts: [m.data] })), mtime));
+}
+
+/** The same archive as a list of buffers, members given as lists of buffers (nothing is copied). */
+export function writeArParts(members: Array<{ name: string; parts: Buffer[] }>, mtime: number): Buffer[] {
   if (!Number.isInteger(mtime) || mtime < 0 || String(mtime).length > 12) throw new AptfreezeError('INTERNAL', `writeAr: bad mtime ${mtime}`);
   const parts: Buffer[] = [Buffer.from(MAGIC, 'ascii')];
   for (const m of members) {
     if (!/^[\x21-\x7e]{1,16}$/.test(m.name) || m.name.includes('/')) throw new AptfreezeError('INTERNAL', `writeAr: bad member name ${JSON.stringify(m.name)}`);
-    if (String(m.data.length).length > 10) throw new AptfreezeError('INTERNAL', `writeAr: ${m.name} is too large`);
+    const size = m.parts.reduce((n, b) => n + b.length, 0);
+    if (String(size).length > 10) throw new AptfreezeError('INTERNAL', `writeAr: ${m.name} is too large`);
     const h =
       m.name.padEnd(16) +
       String(mtime).padEnd(12) +
       '0'.padEnd(6) +
       '0'.padEnd(6) +
       '100644'.padEnd(8) +
-      String(m.data.length).padEnd(10) +
+      String(size).padEnd(10) +
       '`\n';
-    parts.push(Buffer.from(h, 'ascii'), m.data);
-    if (m.data.length % 2 === 1) parts.push(Buffer.from('\n'));
+    parts.push(Buffer.from(h, 'ascii'), ...m.parts);
+    if (size % 2 === 1) parts.push(Buffer.from('\n'));
   }
-  return Buffer.concat(parts);
+  return parts;
 }
 
 /** Reads an ar archive. Outside data: anything that does not parse is MALFORMED. Member data are views into `buf`. */

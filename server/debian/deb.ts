@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { AptfreezeError } from '../errors.ts';
-import { readAr, writeAr } from './ar.ts';
+import { readAr, writeArParts } from './ar.ts';
 import { compressBuffer, compressionOf, decompressBuffer } from './compress.ts';
 import { parseStanzas } from './deb822.ts';
 import { checkRelativePath } from './paths.ts';
-import { readTar, writeTar, type TarWriteEntry } from './tar.ts';
+import { readTar, writeTar, writeTarParts, type TarWriteEntry } from './tar.ts';
 
 /**
  * Reproducible .deb files (deb(5)): the same options give the same bytes, so a
@@ -35,6 +35,11 @@ export interface BuildDebOptions {
 }
 
 export async function buildDeb(opts: BuildDebOptions): Promise<Buffer> {
+  return Buffer.concat(await buildDebParts(opts));
+}
+
+/** The same package as a list of buffers: with an uncompressed data.tar, file contents are not copied. */
+export async function buildDebParts(opts: BuildDebOptions): Promise<Buffer[]> {
   const compression = opts.compression ?? 'zst';
   const control = opts.control.endsWith('\n') ? opts.control : `${opts.control}\n`;
   const stanzas = parseStanzas(control);
@@ -74,12 +79,12 @@ export async function buildDeb(opts: BuildDebOptions): Promise<Buffer> {
 
   const controlTar = await compressBuffer(compression, writeTar(controlEntries, opts.mtime));
   const dataCompression = opts.dataCompression ?? compression;
-  const dataTar = dataCompression === 'none' ? writeTar(dataEntries, opts.mtime) : await compressBuffer(dataCompression, writeTar(dataEntries, opts.mtime));
-  return writeAr(
+  const dataTar = dataCompression === 'none' ? writeTarParts(dataEntries, opts.mtime) : [await compressBuffer(dataCompression, writeTar(dataEntries, opts.mtime))];
+  return writeArParts(
     [
-      { name: 'debian-binary', data: Buffer.from('2.0\n') },
-      { name: `control.tar.${compression}`, data: controlTar },
-      { name: dataCompression === 'none' ? 'data.tar' : `data.tar.${dataCompression}`, data: dataTar },
+      { name: 'debian-binary', parts: [Buffer.from('2.0\n')] },
+      { name: `control.tar.${compression}`, parts: [controlTar] },
+      { name: dataCompression === 'none' ? 'data.tar' : `data.tar.${dataCompression}`, parts: dataTar },
     ],
     opts.mtime,
   );

@@ -36,6 +36,11 @@ const MAX_OCTAL_11 = 0o77777777777; // what an 11-digit octal size field holds (
 
 /** Writes a tar archive; entries are written in the order given, stamped with `mtime` (seconds). */
 export function writeTar(entries: TarWriteEntry[], mtime: number): Buffer {
+  return Buffer.concat(writeTarParts(entries, mtime));
+}
+
+/** The same archive as a list of buffers: file contents are not copied (a proof package holds 10 MB indices). */
+export function writeTarParts(entries: TarWriteEntry[], mtime: number): Buffer[] {
   if (!Number.isInteger(mtime) || mtime < 0 || mtime > MAX_OCTAL_11) throw new AptfreezeError('INTERNAL', `writeTar: bad mtime ${mtime}`);
   const blocks: Buffer[] = [];
   for (const e of entries) {
@@ -49,13 +54,13 @@ export function writeTar(entries: TarWriteEntry[], mtime: number): Buffer {
       // GNU long name: a pseudo-entry whose data is the full name plus NUL.
       const longData = Buffer.concat([nameBytes, Buffer.alloc(1)]);
       blocks.push(header({ name: Buffer.from('././@LongLink'), mode: 0o644, size: longData.length, mtime: 0, type: 'L' }));
-      blocks.push(padded(longData));
+      blocks.push(...padded(longData));
     }
     blocks.push(header({ name: nameBytes.subarray(0, NAME_LEN), mode, size: data.length, mtime, type: e.type === 'dir' ? '5' : '0' }));
-    if (data.length > 0) blocks.push(padded(data));
+    if (data.length > 0) blocks.push(...padded(data));
   }
   blocks.push(Buffer.alloc(2 * BLOCK));
-  return Buffer.concat(blocks);
+  return blocks;
 }
 
 function tarName(path: string, type: 'file' | 'dir'): string {
@@ -69,9 +74,9 @@ function tarName(path: string, type: 'file' | 'dir'): string {
   return type === 'dir' ? `./${p}/` : `./${p}`;
 }
 
-function padded(data: Buffer): Buffer {
+function padded(data: Buffer): Buffer[] {
   const rem = data.length % BLOCK;
-  return rem === 0 ? data : Buffer.concat([data, Buffer.alloc(BLOCK - rem)]);
+  return rem === 0 ? [data] : [data, Buffer.alloc(BLOCK - rem)];
 }
 
 function octal(value: number, digits: number): string {

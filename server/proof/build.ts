@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { buildDeb } from '../debian/deb.ts';
+import { buildDebParts } from '../debian/deb.ts';
 import type { BlobStore } from '../store/store.ts';
 import { parseProofManifest, proofInstallDir, proofPackageName, proofServedPath, proofUpstreamPath, type ProofManifest } from './manifest.ts';
 
@@ -9,6 +9,11 @@ import { parseProofManifest, proofInstallDir, proofPackageName, proofServedPath,
  * creation), sorted paths, root owner, so the same snapshot gives the same bytes.
  */
 export async function buildProofDeb(manifest: ProofManifest, store: BlobStore): Promise<Buffer> {
+  return Buffer.concat(await buildProofDebParts(manifest, store));
+}
+
+/** The same bytes as a list of buffers (the indices it holds are not copied again). */
+export async function buildProofDebParts(manifest: ProofManifest, store: BlobStore): Promise<Buffer[]> {
   const dir = proofInstallDir(manifest.archive, manifest.serial);
   const files: Array<{ path: string; data: Buffer }> = [];
   files.push({ path: `${dir}/manifest.json`, data: Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`) });
@@ -39,7 +44,7 @@ export async function buildProofDeb(manifest: ProofManifest, store: BlobStore): 
   ].join('\n');
   // data.tar uncompressed: what it holds is compressed upstream indices (zstd would spend ~0.1 s
   // and a copy of them in memory to gain nothing); dpkg and apt read an uncompressed data.tar.
-  return buildDeb({ control, files, mtime: Math.floor(new Date(manifest.createdAt).getTime() / 1000), compression: 'zst', dataCompression: 'none' });
+  return buildDebParts({ control, files, mtime: Math.floor(new Date(manifest.createdAt).getTime() / 1000), compression: 'zst', dataCompression: 'none' });
 }
 
 /**
@@ -52,9 +57,17 @@ export async function rebuildProofDeb(store: BlobStore, proofManifestSha256: str
 }
 
 /** The Packages stanza of the proof package, for the aptfreeze-proof component. */
-export function proofStanza(manifest: ProofManifest, deb: Buffer, poolPath: string): string {
-  const sha256 = createHash('sha256').update(deb).digest('hex');
-  const md5 = createHash('md5').update(deb).digest('hex');
+export function proofStanza(manifest: ProofManifest, deb: Buffer | Buffer[], poolPath: string): string {
+  const parts = Array.isArray(deb) ? deb : [deb];
+  const sha = createHash('sha256');
+  const md5h = createHash('md5');
+  for (const p of parts) {
+    sha.update(p);
+    md5h.update(p);
+  }
+  const sha256 = sha.digest('hex');
+  const md5 = md5h.digest('hex');
+  const size = parts.reduce((n, p) => n + p.length, 0);
   return [
     `Package: ${proofPackageName(manifest.archive)}`,
     `Version: ${manifest.serial}`,
@@ -63,7 +76,7 @@ export function proofStanza(manifest: ProofManifest, deb: Buffer, poolPath: stri
     'Section: misc',
     'Priority: optional',
     `Filename: ${poolPath}`,
-    `Size: ${deb.length}`,
+    `Size: ${size}`,
     `MD5sum: ${md5}`,
     `SHA256: ${sha256}`,
     `Description: upstream signatures and indices of ${manifest.archive} snapshot ${manifest.serial}`,

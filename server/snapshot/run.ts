@@ -21,7 +21,7 @@ import { ourReleaseText, snapshotsUrl } from './release-file.ts';
 import { mapLimit } from '../util/limit.ts';
 import { killPoint } from '../util/killpoint.ts';
 import { collectGarbage } from '../util/memory.ts';
-import { buildProofDeb, proofStanza } from '../proof/build.ts';
+import { buildProofDebParts, proofStanza } from '../proof/build.ts';
 import { proofComponent, type ProofManifest, type ProofSuite, type ProofIndex } from '../proof/manifest.ts';
 import { writeManifest, readManifest, refsPrefix, refsChainPrefix, type SerialManifest } from './manifest.ts';
 import { loadRefs, writeRefs, syncReader, refsChain, type ReadBlobSync } from './refs.ts';
@@ -527,8 +527,11 @@ async function makeProof(ctx: SnapshotContext, archive: ArchiveConfig, serial: s
     suites: proofSuites,
   };
   const manifestBlob = await ctx.store.putBuffer(Buffer.from(JSON.stringify(manifest)));
-  const deb = await buildProofDeb(manifest, ctx.store);
-  const blob = await ctx.store.putBuffer(deb);
+  // As parts, stored by streaming them: the package is never copied into one buffer.
+  const deb = await buildProofDebParts(manifest, ctx.store);
+  const blob = await ctx.store.putStream((async function* () {
+    yield* deb;
+  })());
   // The proof's Filename is the serial's own proof.deb, not a pool path: the pool
   // directory is shared by serials with the same pool set, and the proof differs per serial.
   const poolPath = 'proof.deb';
