@@ -13,8 +13,19 @@ export interface TreeLink {
   size: number;
 }
 
+/** A new pool tree being linked while its files download (Publisher.beginPool). */
+export interface PendingPool {
+  id: string;
+  dir: string;
+  linked: Set<string>;
+  failed: boolean;
+  link(l: TreeLink): void;
+}
+
 /** The pool part of a new serial (see Publisher.stage). Paths start with `pool/`. */
 export interface PoolPlan {
+  /** A new tree already being linked (when there is no base to extend). */
+  pending?: PendingPool;
   /** The previous serial's pool tree, and the files this serial lists that the previous one did not. */
   base: { id: string; added: TreeLink[] } | null;
   /** Every pool file of the serial: asked only when a new pool tree must be built. */
@@ -85,7 +96,7 @@ export class Publisher {
         for (const l of all) checkRelativePath(l.path, 'tree path');
         if (all.length) {
           id = poolId(all);
-          if (await this.ensurePool(archive, id, all)) createdPool = id;
+          if (await this.ensurePool(archive, id, all, pool.pending)) createdPool = id;
         }
       }
       if (id) await fsp.symlink(`../.pools/${id}`, join(dir, 'pool'));
@@ -137,6 +148,48 @@ export class Publisher {
     return true;
   }
 
+  /**
+   * Starts a new pool tree aside (a first snapshot: no tree to extend), so that pool files
+   * can be linked into it as they are downloaded instead of all at the end; stage() links
+   * the rest and renames it into place. Removed by stage() or, after a crash, by recover().
+   */
+  beginPool(archive: string, all: TreeLink[]): PendingPool {
+    const sorted = [...all].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    const id = poolId(sorted);
+    const dir = join(this.root, archive, '.pools', `.tmp-${randomBytes(4).toString('hex')}`);
+    mkdirSync(dir, { recursive: true });
+    const made = new Set<string>([dir]);
+    const mk = (d: string): void => {
+      if (made.has(d)) return;
+      mk(dirname(d));
+      try {
+        mkdirSync(d);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      }
+      made.add(d);
+    };
+    const pending: PendingPool = {
+      id,
+      dir,
+      linked: new Set(),
+      failed: false,
+      link: (l) => {
+        if (pending.failed || !l.path.startsWith('pool/') || pending.linked.has(l.path)) return;
+        try {
+          checkRelativePath(l.path, 'tree path');
+          const dest = join(dir, l.path.slice('pool/'.length));
+          mk(dirname(dest));
+          linkSync(this.store.pathOf(l.sha256), dest);
+          pending.linked.add(l.path);
+        } catch {
+          pending.failed = true; // stage() builds the tree the ordinary way
+        }
+      },
+    };
+    return pending;
+  }
+
   /** The pool tree a published serial links to (`<serial>/pool -> ../.pools/<id>`), or null. */
   poolIdOf(archive: string, serial: string): string | null {
     try {
@@ -184,14 +237,19 @@ export class Publisher {
 
   /** The shared pool directory with exactly these files, made (aside, then renamed) unless it exists. */
   /** Returns whether this call made the directory. */
-  private async ensurePool(archive: string, id: string, pool: TreeLink[]): Promise<boolean> {
+  private async ensurePool(archive: string, id: string, pool: TreeLink[], pending?: PendingPool): Promise<boolean> {
     const pools = join(this.root, archive, '.pools');
     const dest = join(pools, id);
-    if (existsSync(dest)) return false;
-    const tmp = join(pools, `.tmp-${randomBytes(4).toString('hex')}`);
+    const usable = pending && pending.id === id && !pending.failed ? pending : null;
+    if (existsSync(dest)) {
+      if (pending) await fsp.rm(pending.dir, { recursive: true, force: true });
+      return false;
+    }
+    if (pending && !usable) await fsp.rm(pending.dir, { recursive: true, force: true });
+    const tmp = usable ? usable.dir : join(pools, `.tmp-${randomBytes(4).toString('hex')}`);
     await fsp.mkdir(tmp, { recursive: true });
     try {
-      await this.linkAll(tmp, pool, 'pool/'.length);
+      await this.linkAll(tmp, usable ? pool.filter((l) => !usable.linked.has(l.path)) : pool, 'pool/'.length);
       await fsp.rename(tmp, dest);
       return true;
     } catch (e) {

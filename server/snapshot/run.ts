@@ -6,7 +6,7 @@ import type { Config } from '../config/load.ts';
 import type { ArchiveConfig } from '../config/schema.ts';
 import type { Repo } from '../db/repo.ts';
 import type { FsBlobStore, BlobRef } from '../store/store.ts';
-import type { Publisher, TreeLink, TreeFile, PoolPlan } from '../publish/tree.ts';
+import type { Publisher, TreeLink, TreeFile, PoolPlan, PendingPool } from '../publish/tree.ts';
 import type { ServiceKey } from '../sign/key.ts';
 import { signRelease } from '../sign/signer.ts';
 import type { Logger } from '../log.ts';
@@ -90,6 +90,7 @@ export async function takeSnapshot(ctx: SnapshotContext, archiveName: string, ac
   const fetcher = new Fetcher(ctx.config.fetch, ctx.onBytes);
   let serial: string | undefined;
   let staging: string | undefined;
+  let pending: PendingPool | undefined;
   let createdPool: string | null = null;
   try {
     const step = async (name: string) => {
@@ -200,6 +201,11 @@ export async function takeSnapshot(ctx: SnapshotContext, archiveName: string, ac
       const missing = [...added, ...outsidePool].filter((r) => before.get(r.path)?.sha256 !== r.sha256 && !ctx.store.has(r.sha256));
       uniqueMissing = [...new Map(missing.map((r) => [r.sha256, r])).values()];
       poolPlan = { base: prev?.poolId ? { id: prev.poolId, added } : null, all: () => [...pool.values()].filter((r) => r.path.startsWith('pool/')) };
+      // No tree to extend (a first snapshot): link files into the new tree as they arrive.
+      if (!poolPlan.base) {
+        pending = ctx.publisher.beginPool(archive.name, poolPlan.all());
+        poolPlan.pending = pending;
+      }
     }
     ctx.onPlan?.({ poolFiles: uniqueMissing.length, poolBytes: uniqueMissing.reduce((n, r) => n + r.size, 0) });
     let fetchedCount = 0;
@@ -208,6 +214,7 @@ export async function takeSnapshot(ctx: SnapshotContext, archiveName: string, ac
       // Each segment percent-encoded, as apt requests them: a file name holding %2e%2e, ? or # names that file, not a traversal or a query.
       await fetcher.toStore([`${archive.url.replace(/\/+$/, '')}/${r.path.split('/').map(encodeURIComponent).join('/')}`], { sha256: r.sha256, size: r.size }, ctx.store);
       killPoint('pool-file');
+      pending?.link(r);
       // Tens of thousands of downloads make garbage faster than V8 collects it on its own.
       if (++fetchedCount % 8192 === 0) collectGarbage();
     });
@@ -305,6 +312,8 @@ export async function takeSnapshot(ctx: SnapshotContext, archiveName: string, ac
   } catch (e) {
     const err = asAptfreezeError(e);
     if (staging) await ctx.publisher.discard(staging).catch(() => {});
+    // A new pool tree linked while downloading and not renamed into place (a no-op once it was).
+    if (pending) await ctx.publisher.discard(pending.dir).catch(() => {});
     if (serial) {
       // Recording the failure can fail too (a full disk fails the database as well): the cause
       // is still what is reported, and the serial stays pending for crash recovery to mark failed.
