@@ -158,17 +158,7 @@ export class Publisher {
     const id = poolId(sorted);
     const dir = join(this.root, archive, '.pools', `.tmp-${randomBytes(4).toString('hex')}`);
     mkdirSync(dir, { recursive: true });
-    const made = new Set<string>([dir]);
-    const mk = (d: string): void => {
-      if (made.has(d)) return;
-      mk(dirname(d));
-      try {
-        mkdirSync(d);
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      }
-      made.add(d);
-    };
+    const mk = dirMaker(dir);
     const pending: PendingPool = {
       id,
       dir,
@@ -266,17 +256,7 @@ export class Publisher {
    * round trip through the thread pool for each would cost more than the call.
    */
   private async linkAll(dir: string, sorted: TreeLink[], strip: number, skipExisting = false): Promise<void> {
-    const made = new Set<string>([dir]);
-    const mk = (d: string) => {
-      if (made.has(d)) return;
-      mk(dirname(d));
-      try {
-        mkdirSync(d);
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      }
-      made.add(d);
-    };
+    const mk = dirMaker(dir);
     for (let i = 0; i < sorted.length; i++) {
       const l = sorted[i]!;
       const dest = join(dir, l.path.slice(strip));
@@ -357,6 +337,22 @@ export class Publisher {
     }
     return removed;
   }
+}
+
+/** mkdir -p under an existing `root`, remembering what it made or found (one mkdir per directory). */
+function dirMaker(root: string): (dir: string) => void {
+  const made = new Set<string>([root]);
+  const mk = (d: string): void => {
+    if (made.has(d)) return;
+    mk(dirname(d));
+    try {
+      mkdirSync(d);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    made.add(d);
+  };
+  return mk;
 }
 
 /** A pool directory's name: the sha256 of its sorted `sha256 size path` lines. */
