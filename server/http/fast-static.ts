@@ -294,7 +294,8 @@ export function fastTreeHandler(publicRoot: string, repo: Repo, isArchive: (name
       // same tick as an earlier change of the directory would otherwise leave it unchanged.
       if (immutable && /^\d{10}$/.test(serial) && archiveMtimeMs >= 0 && Date.now() - archiveMtimeMs >= 2000) {
         if (hot.size >= cacheEntries) hot.delete(hot.keys().next().value!);
-        hot.set(path, { archiveDir: archiveReal, archiveMtimeMs, body: c.body, etag, lastModified, mtimeMs: mtime.getTime(), contentType: contentType(rel) });
+        const headers = ['Accept-Ranges', 'bytes', 'Cache-Control', 'public, max-age=31536000, immutable', 'ETag', etag, 'Last-Modified', lastModified, 'Content-Type', contentType(rel)];
+        hot.set(path, { archiveDir: archiveReal, archiveMtimeMs, body: c.body, etag, mtimeMs: mtime.getTime(), notModified: headers, ok: [...headers, 'Content-Length', String(c.body.length)] });
       }
       return res.end(c.body);
     }
@@ -337,26 +338,26 @@ interface Hot {
   archiveMtimeMs: number;
   body: Buffer;
   etag: string;
-  lastModified: string;
   mtimeMs: number;
-  contentType: string;
+  /** The response headers as writeHead takes them (name, value, ...): for a 304, and for a 200 (with Content-Length). */
+  notModified: string[];
+  ok: string[];
 }
 
-/** The same answer as the full path gives for an immutable small file, from the URL cache. */
+/**
+ * The same answer as the full path gives for an immutable small file, from the URL cache.
+ * writeHead with the headers prepared as a list: no per-request header map (measurably
+ * cheaper at tens of thousands of requests per second).
+ */
 function sendHot(req: IncomingMessage, res: ServerResponse, h: Hot): void {
-  res.setHeader('Accept-Ranges', 'bytes');
-  res.setHeader('Cache-Control', 'public, max-age=31536000, immutable');
-  res.setHeader('ETag', h.etag);
-  res.setHeader('Last-Modified', h.lastModified);
-  res.setHeader('Content-Type', h.contentType);
   const inm = req.headers['if-none-match'];
   const ims = req.headers['if-modified-since'];
   if ((inm && inm.split(/\s*,\s*/).includes(h.etag)) || (!inm && ims && Date.parse(ims) >= h.mtimeMs)) {
-    res.statusCode = 304;
+    res.writeHead(304, h.notModified);
     res.end();
     return;
   }
-  res.setHeader('Content-Length', h.body.length);
+  res.writeHead(200, h.ok);
   res.end(req.method === 'HEAD' ? undefined : h.body);
 }
 
