@@ -14,6 +14,7 @@ import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createUpstreamKey, buildUpstream, makePackages, churn, type UpstreamKey, type FixturePackage } from './helpers/upstream.ts';
 import { serveUpstream, type UpstreamServer } from './helpers/http-upstream.ts';
+import { fillDisk } from './helpers/fill.ts';
 import { tmpDir } from './helpers/gpg.ts';
 import { startService, type ServiceHarness } from './helpers/service.ts';
 import { treeState, corruptBlobs } from './helpers/hostile.ts';
@@ -27,22 +28,7 @@ const sizeMiB = 48;
 /** Fills a file system to its last block; returns the filler's path (remove it to get the space back). */
 function fill(dir: string): string {
   const file = join(dir, `filler-${process.pid}-${Date.now()}`);
-  const fd = openSync(file, 'w');
-  let chunk = 1 << 20;
-  const buf = Buffer.alloc(chunk, 0x5a);
-  try {
-    for (;;) {
-      try {
-        writeSync(fd, buf, 0, chunk);
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'ENOSPC') throw e;
-        if (chunk <= 512) break;
-        chunk >>= 1;
-      }
-    }
-  } finally {
-    closeSync(fd);
-  }
+  fillDisk(file);
   return file;
 }
 

@@ -5,12 +5,12 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, openSync, writeSync } from 'node:fs';
 import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FsBlobStore, smallBlobBytes } from '../server/store/store.ts';
 import { asAptfreezeError, isAptfreezeError } from '../server/errors.ts';
 import { tmpDir } from './helpers/gpg.ts';
+import { fillDisk } from './helpers/fill.ts';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
@@ -171,23 +171,7 @@ describe('FsBlobStore', () => {
       if (!mounted) return;
       fullStore = new FsBlobStore(join(full, 'store'));
       await fullStore.init();
-      // Fill to the last block.
-      const fd = openSync(join(full, 'filler'), 'w');
-      let chunk = 1 << 20;
-      const buf = Buffer.alloc(chunk, 0x5a);
-      try {
-        for (;;) {
-          try {
-            writeSync(fd, buf, 0, chunk);
-          } catch (e) {
-            if ((e as NodeJS.ErrnoException).code !== 'ENOSPC') throw e;
-            if (chunk <= 512) break;
-            chunk >>= 1;
-          }
-        }
-      } finally {
-        closeSync(fd);
-      }
+      fillDisk(join(full, 'filler'));
     });
     after(() => {
       if (mounted) spawnSync('umount', ['-l', full]);

@@ -21,14 +21,7 @@ export interface PublishedPackagesIndex {
 }
 
 /** One package file of a Packages index, as provenance records it. */
-export interface ListedPackage {
-  package: string;
-  version: string;
-  architecture: string;
-  sha256: string;
-  size: number;
-  filename: string;
-}
+export type ListedPackage = Pick<PresenceRow, 'package' | 'version' | 'architecture' | 'sha256' | 'size' | 'filename'>;
 
 export interface ProvenanceInput {
   /** Read before the publish transaction (the snapshot lock keeps this archive's rows still meanwhile). */

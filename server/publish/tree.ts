@@ -95,7 +95,8 @@ export class Publisher {
         const all = [...pool.all()].sort(byPath);
         for (const l of all) checkRelativePath(l.path, 'tree path');
         if (all.length) {
-          id = poolId(all);
+          // The tree begun while downloading is named already (beginPool hashed the same list).
+          id = pool.pending && !pool.pending.failed ? pool.pending.id : poolId(all);
           if (await this.ensurePool(archive, id, all, pool.pending)) createdPool = id;
         }
       }
