@@ -156,7 +156,7 @@ export async function takeSnapshot(ctx: SnapshotContext, archiveName: string, ac
         const where = `${w.up.suite}/${v.path}`;
         const key = `${w.up.suite}/${g.base}`;
         const published: PublishedPackagesIndex | null =
-          g.kind === 'packages' ? { suite: w.up.suite, component: g.component, archDir: g.base.slice(g.component.length + 1).split('/')[0]!, parsedPath: v.path, parsedSha256: v.hash, filter } : null;
+          g.kind === 'packages' ? { suite: w.up.suite, component: g.component, archDir: g.base.slice(g.prefix.length + 1).split('/')[0]!, parsedPath: v.path, parsedSha256: v.hash, filter } : null;
         if (published) parsedPackages.push(published);
         // An unfiltered index seen before is not parsed again: its refs are stored by index hash.
         const cached = filter ? null : usableRefs(ctx.store, ctx.repo.indexRefs(v.hash, g.kind));

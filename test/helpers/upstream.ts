@@ -146,6 +146,8 @@ export interface FixtureSuite {
   /** default: the name */
   codename?: string;
   components: string[];
+  /** what the Release's Components field says, default the components (Debian security says `updates/main` for files under `main/`) */
+  componentsField?: string[];
   /** e.g. ['amd64'] — binary-all is written too when any package has arch all */
   architectures: string[];
   packages: FixturePackage[];
@@ -810,7 +812,7 @@ export async function buildUpstream(root: string, suites: FixtureSuite[], key: U
     if (allArchs.includes('all')) fields.push('No-Support-for-Architecture-all: Packages');
     fields.push(
       `Architectures: ${allArchs.join(' ')}`,
-      `Components: ${suite.components.join(' ')}`,
+      `Components: ${(suite.componentsField ?? suite.components).join(' ')}`,
       `Description: aptfreeze test upstream, suite ${suite.name}`,
       hashSection('MD5Sum', entries, (e) => e.md5),
       hashSection('SHA256', entries, (e) => e.sha256),
