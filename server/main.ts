@@ -6,11 +6,14 @@ import { fastTreeHandler } from './http/fast-static.ts';
 import { archiveTest } from './http/static.ts';
 import { snapshotService } from './snapshot/service.ts';
 import { scheduleGc } from './release/schedule.ts';
+import { firstRun } from './first-run.ts';
 
 export interface Daemon {
   /** Null when this process runs only the schedules (the primary of `serve --workers N`). */
   server: Server | null;
   url: string;
+  /** The first run's snapshots (no configuration file), settled when they are done. */
+  firstRun: Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -18,7 +21,7 @@ export interface Daemon {
  * The composition root of `aptfreeze serve`: HTTP server and the schedule.
  * A scheduled run that fails is logged with its cause; the next tick retries.
  */
-export async function startDaemon(s: Services, opts: { schedule?: boolean; http?: boolean } = {}): Promise<Daemon> {
+export async function startDaemon(s: Services, opts: { schedule?: boolean; http?: boolean; out?: (text: string) => void } = {}): Promise<Daemon> {
   const snapshot = snapshotService(s);
   let server: Server | null = null;
   if (opts.http !== false) {
@@ -53,9 +56,16 @@ export async function startDaemon(s: Services, opts: { schedule?: boolean; http?
   }
   if (server) s.log.info({ url, archives: s.config.archives.map((a) => a.name) }, 'aptfreeze serving');
   if (opts.schedule !== false) for (const n of s.config.notes) s.log.warn(n);
+  let first: Promise<void> = Promise.resolve();
+  if (opts.schedule !== false && s.config.file === null) {
+    // No configuration file: the host's defaults have no baseUrl of their own, so the hint names the address we listen on.
+    const hintBase = server ? url.replace('://0.0.0.0:', '://localhost:') : s.config.baseUrl;
+    first = firstRun(s, snapshot, hintBase, opts.out ?? ((t) => process.stdout.write(t)));
+  }
   return {
     server,
     url,
+    firstRun: first,
     async stop() {
       for (const t of tasks) await t.stop();
       if (!server) return;

@@ -37,6 +37,8 @@ const reservedNames = new Set(['api', 'keys']);
 
 /** The packages a configuration made from the host's sources mirrors, so the first snapshot is small. */
 export const defaultPackageFilter = ['base-files', 'hello', 'apt', 'dpkg', 'ca-certificates'];
+/** How often the archives made from the host's sources are snapshotted: every 6 hours, at minute 0. */
+export const defaultSchedule = '0 */6 * * *';
 const defaultDebianKeyring = '/usr/share/keyrings/debian-archive-keyring.gpg';
 
 export interface LoadOptions {
@@ -156,6 +158,7 @@ export function configFromHost(aptEtcDir: string): Config {
         architectures: s.architectures ?? [arch],
         keyring: s.signedBy ?? defaultDebianKeyring,
         packages: defaultPackageFilter,
+        schedule: defaultSchedule,
       };
     }
     const a = archives[name] as { suites: string[] };
@@ -165,7 +168,7 @@ export function configFromHost(aptEtcDir: string): Config {
     sources.length === 0
       ? [`no aptfreeze.yaml and no http(s) APT sources under ${aptEtcDir}: nothing to mirror. Write an aptfreeze.yaml (see README "Configuration") naming each archive's url, suites, components, architectures and keyring.`]
       : [
-          `no aptfreeze.yaml: mirroring the host's APT sources from ${aptEtcDir} (${Object.keys(archives).join(', ')}), limited to the packages ${defaultPackageFilter.join(', ')}.`,
+          `no aptfreeze.yaml: mirroring the host's APT sources from ${aptEtcDir} (${Object.keys(archives).join(', ')}), limited to the packages ${defaultPackageFilter.join(', ')}, a snapshot every 6 hours (${defaultSchedule}) and a first one now.`,
           'To mirror more, write an aptfreeze.yaml (see README "Configuration") and remove or widen each archive\'s `packages` filter.',
         ];
   return validate({ archives }, `${aptEtcDir} (host APT sources; no aptfreeze.yaml)`, '/', notes, false);
