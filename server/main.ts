@@ -59,7 +59,8 @@ export async function startDaemon(s: Services, opts: { schedule?: boolean; http?
   let first: Promise<void> = Promise.resolve();
   if (opts.schedule !== false && s.config.file === null) {
     // No configuration file: the host's defaults have no baseUrl of their own, so the hint names the address we listen on.
-    const hintBase = server ? url.replace('://0.0.0.0:', '://localhost:') : s.config.baseUrl;
+    // (The primary of `serve --workers N` has no server of its own: url then comes from the listen address.)
+    const hintBase = url.replace('://0.0.0.0:', '://localhost:');
     first = firstRun(s, snapshot, hintBase, opts.out ?? ((t) => process.stdout.write(t)));
   }
   return {
