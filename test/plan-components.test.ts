@@ -25,7 +25,7 @@ const KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
 const input = (suite: string, over: Partial<PlanInput> = {}): PlanInput => ({ suite, components: ['main'], architectures: ['amd64'], sources: false, translations: true, ...over });
 
 /** A Release listing the given paths (sizes and hashes don't matter to the plan). */
-function release(components: string, paths: string[], arch = 'amd64'): ReturnType<typeof parseRelease> {
+function release(components: string, paths: string[], arch = 'all amd64'): ReturnType<typeof parseRelease> {
   const sha = '0'.repeat(64);
   return parseRelease(
     [
@@ -73,10 +73,12 @@ describe('component matching, as apt does it', () => {
       assert.ok(groups.every((g) => g.component === 'main' && g.prefix === 'main'));
     });
 
-    it('Debian security: Components updates/main with files under main/ (configured main)', () => {
-      const r = release('updates/main updates/contrib updates/non-free-firmware', ['main/binary-amd64/Packages.xz', 'main/binary-amd64/Release', 'contrib/binary-amd64/Packages.xz']);
+    it('Debian security: Components updates/main with files under main/ (configured main); binary-all not in Architectures, not taken', () => {
+      const r = release('updates/main updates/contrib updates/non-free-firmware', ['main/binary-amd64/Packages.xz', 'main/binary-amd64/Release', 'main/binary-all/Packages.xz', 'contrib/binary-amd64/Packages.xz']);
       const groups = planIndices(r, input('bookworm-security'));
-      assert.deepEqual(groups.map((g) => g.base), ['main/binary-amd64/Packages', 'main/binary-amd64/Release']);
+      assert.deepEqual(groups.map((g) => g.base), ['main/binary-all/Packages', 'main/binary-amd64/Packages', 'main/binary-amd64/Release']);
+      const security = release('updates/main', ['main/binary-amd64/Packages.xz', 'main/binary-all/Packages.xz'], 'amd64 arm64');
+      assert.deepEqual(planIndices(security, input('bookworm-security')).map((g) => g.base), ['main/binary-amd64/Packages']);
       assert.equal(groups[0]!.prefix, 'main');
     });
 
@@ -123,6 +125,8 @@ describe('component matching, as apt does it', () => {
         assert.ok(pkgs, `main/binary-amd64/Packages planned for ${suite}`);
         assert.ok(pkgs.variants.length >= 1);
         assert.ok(pkgs.variants.every((e) => r.sha256.some((x) => x.path === e.path && x.hash === e.hash)));
+        // binary-all only where the Release's Architectures lists `all`, as apt fetches it.
+        assert.equal(groups.some((g) => g.base.includes('/binary-all/')), r.architectures.includes('all'));
         if (suite === 'bookworm-security') {
           // The shape that broke the first real run: the Release says updates/main, the files live under main/.
           assert.ok(r.components.includes('updates/main'), `security Components: ${r.components.join(' ')}`);

@@ -67,7 +67,10 @@ export function planIndices(release: ParsedRelease, input: PlanInput): IndexGrou
     throw new AptfreezeError('UPSTREAM_INCOMPLETE', `suite ${input.suite}: the upstream Release does not list ${missing.join(', ')} (it has components ${release.components.join(' ') || 'none'}, architectures ${release.architectures.join(' ') || 'none'})`);
   }
   const groups = new Map<string, IndexGroup>();
-  const archDirs = new Set([...input.architectures.filter((a) => a !== 'all').map((a) => `binary-${a}`), 'binary-all']);
+  // binary-all goes along only where the Release's Architectures lists `all` (or there is no such field), as apt
+  // decides it: Debian security lists binary-all files but not the architecture, and apt never fetches them.
+  const withAll = release.architectures.length === 0 || release.architectures.includes('all');
+  const archDirs = new Set([...input.architectures.filter((a) => a !== 'all').map((a) => `binary-${a}`), ...(withAll ? ['binary-all'] : [])]);
   for (const component of input.components) {
     // The first prefix that holds any index file of this component is the one its indices come from.
     const prefix = componentPrefixes(release.components, component).find((p) => release.sha256.some((e) => e.path.startsWith(`${p}/`)));
