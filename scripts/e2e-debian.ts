@@ -140,8 +140,9 @@ async function main(): Promise<void> {
     const key = join(keyDir, 'aptfreeze.gpg');
     writeFileSync(key, Buffer.from(await (await fetch(`${url}/keys/aptfreeze.gpg`)).arrayBuffer()));
 
-    // 3. A minbase chroot from the serials: only the service key trusted, date checks on.
-    const lines = sources.flatMap((s) => s.suites.filter((x) => /^bookworm/.test(x)).map((suite) => `deb [signed-by=${key}] ${url}/${archiveNameFor(s.uri)}/${serialOf[archiveNameFor(s.uri)]}/ ${suite} main`));
+    // 3. A minbase chroot from the serials: only the service key trusted (--keyring: a directory holding just it,
+    // so apt trusts nothing else; a signed-by path would be read inside the chroot), date checks on.
+    const lines = sources.flatMap((s) => s.suites.filter((x) => /^bookworm/.test(x)).map((suite) => `deb ${url}/${archiveNameFor(s.uri)}/${serialOf[archiveNameFor(s.uri)]}/ ${suite} main`));
     const debs = join(work, 'debs');
     mkdirSync(debs);
     await timed('mmdebstrap', () =>
