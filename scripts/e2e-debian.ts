@@ -5,8 +5,8 @@
 // date checks on, verifies every .deb the chroot installed back to Debian's keyring through the
 // proof packages, freezes the serials, and checks `pins` and `verify --snapshot` against them.
 // Prints one summary line; exit 0 only if every step passed.
-import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, readdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, mkdtempSync, mkdirSync, readdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import YAML from 'yaml';
@@ -21,8 +21,15 @@ const debianKeyring = '/usr/share/keyrings/debian-archive-keyring.gpg';
 const started = Date.now();
 const times: Record<string, number> = {};
 const work = mkdtempSync(join(tmpdir(), 'af-e2e-debian-'));
+// apt reads the trusted key as its sandbox user (_apt): the work dir must be readable by others.
+chmodSync(work, 0o755);
+
+/** The daemon this run started, stopped on every way out. */
+let daemon: ChildProcess | undefined;
 
 function fail(step: string, detail: string): never {
+  daemon?.removeAllListeners('exit');
+  daemon?.kill('SIGTERM');
   process.stderr.write(`e2e:debian FAILED at ${step}: ${detail}\n(work dir kept: ${work})\n`);
   process.exit(1);
 }
@@ -124,15 +131,15 @@ async function main(): Promise<void> {
   const serialOf = Object.fromEntries(results.map((r) => [r.archive, r.serial]));
 
   // 2. The daemon serves them.
-  const daemon = spawn(process.execPath, [bin, '--config', join(work, 'aptfreeze.yaml'), '--data', join(work, 'data'), 'serve', '--workers', '1'], { cwd: work, env: { ...process.env, APTFREEZE_LOG: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  daemon = spawn(process.execPath, [bin, '--config', join(work, 'aptfreeze.yaml'), '--data', join(work, 'data'), 'serve', '--workers', '1'], { cwd: work, env: { ...process.env, APTFREEZE_LOG: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
   const url = await new Promise<string>((res) => {
     let out = '';
-    daemon.stdout.on('data', (d) => {
+    daemon!.stdout!.on('data', (d) => {
       out += d;
       const m = /listening on (http:\/\/\S+)/.exec(out);
       if (m) res(m[1]!);
     });
-    daemon.on('exit', (c) => fail('serve', `the daemon exited (${c})`));
+    daemon!.on('exit', (c) => fail('serve', `the daemon exited (${c})`));
   });
   try {
     const keyDir = join(work, 'trusted');
@@ -199,11 +206,13 @@ async function main(): Promise<void> {
     const s = (k: string) => ((times[k] ?? 0) / 1000).toFixed(1);
     process.stdout.write(
       `e2e:debian OK: ${names.map((n) => `${n} ${serialOf[n]}`).join(', ')} (${lines.length} suites, filter ${packages.length} packages, ${pool} pool files, ${mb.toFixed(1)} MB fetched); ` +
-        `minbase chroot ${installed.length} .debs, ${verified.size}/${installed.length} verified to Debian's keyring; frozen until ${until}, pins and verify --snapshot ok; ` +
+        `minbase chroot ${installed.length} .debs, ${installed.filter((f) => verified.has(f)).length}/${installed.length} verified to Debian's keyring; frozen until ${until}, pins and verify --snapshot ok; ` +
         `times: snapshot ${s('snapshot')} s, mmdebstrap ${s('mmdebstrap')} s, verify ${s('verify')} s, freeze ${s('freeze')} s, verify --snapshot ${s('verify-snapshot')} s, total ${((Date.now() - started) / 1000).toFixed(1)} s\n`,
     );
   } finally {
+    daemon.removeAllListeners('exit');
     daemon.kill('SIGTERM');
+    daemon = undefined;
   }
   if (!process.env['AF_E2E_KEEP']) execFileSync('rm', ['-rf', work]);
 }
