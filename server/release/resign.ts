@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
-import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { writeFileAtomicSync } from '../util/atomic-write.ts';
 import { AptfreezeError } from '../errors.ts';
 import type { Publisher } from '../publish/tree.ts';
 import type { ServiceKey } from '../sign/key.ts';
@@ -71,13 +71,7 @@ function pathOf(publisher: Publisher, archive: string, serial: string, suite: st
   return join(publisher.serialDir(archive, serial), checkRelativePath(`dists/${suite}/${name}`, 'Release path'));
 }
 
+/** One signed file replaced durably (fsync, rename, directory fsync): in order, so a power cut keeps the order too. */
 function replaceSync(path: string, data: string | Buffer): void {
-  const tmp = `${path}.tmp-${randomBytes(4).toString('hex')}`;
-  try {
-    writeFileSync(tmp, data, { flag: 'wx', mode: 0o644 });
-    renameSync(tmp, path);
-  } catch (e) {
-    rmSync(tmp, { force: true });
-    throw e;
-  }
+  writeFileAtomicSync(path, data, { mode: 0o644 });
 }
