@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import type { FsBlobStore } from '../store/store.ts';
 import { AptfreezeError } from '../errors.ts';
 import { checkRelativePath } from '../debian/paths.ts';
-import { syncDir, syncFileSystem, writeFileAtomic } from '../util/atomic-write.ts';
+import { syncDir, writeFileAtomic } from '../util/atomic-write.ts';
 
 export interface TreeLink {
   /** Path relative to the serial's root, e.g. pool/main/h/hello/hello_1_amd64.deb */
@@ -282,8 +282,7 @@ export class Publisher {
   async commit(archive: string, serial: string, stagingDir: string): Promise<void> {
     const dest = this.serialDir(archive, serial);
     if (existsSync(dest)) throw new AptfreezeError('CONFLICT', `${archive}/${serial} is already published`);
-    this.store.flush();
-    syncFileSystem(stagingDir);
+    this.store.flush([stagingDir]);
     await fsp.rename(stagingDir, dest);
     await syncDir(join(this.root, archive));
   }

@@ -77,11 +77,13 @@ export class FsBlobStore implements BlobStore {
 
   /**
    * Makes every blob written so far durable (the bulk policy of util/atomic-write.ts): one
-   * syncfs, then the marker goes. Called before anything that survives a crash refers to them.
+   * syncfs, then the marker goes. Called before anything that survives a crash refers to them;
+   * `alsoFlush` names other trees written in bulk (a staging tree), flushed in the same call.
    */
-  flush(): void {
+  flush(alsoFlush: string[] = []): void {
+    if (!this.dirty && !alsoFlush.length) return;
+    syncFileSystem(...(this.dirty ? [this.root] : []), ...alsoFlush);
     if (!this.dirty) return;
-    syncFileSystem(this.root);
     rmSync(this.marker, { force: true });
     this.dirty = false;
   }

@@ -27,6 +27,12 @@ export interface AtomicWriteOptions {
   mode?: number;
   /** Never replace an existing file: EEXIST instead (a published file is written once). */
   noReplace?: boolean;
+  /**
+   * Leave the directory fsync to the caller, who writes several files of one directory and
+   * fsyncs it once after the last (a journaling filesystem commits the renames in their order,
+   * so a power cut keeps a prefix of them: the states an interrupted run leaves anyway).
+   */
+  deferDirSync?: boolean;
 }
 
 export function tempNameFor(path: string): string {
@@ -72,11 +78,12 @@ export async function syncFile(path: string): Promise<void> {
 }
 
 /**
- * Flushes everything written on the filesystem that holds `path` (syncfs(2), through
- * coreutils' `sync --file-system`: Node has no binding for it). The bulk writes' barrier.
+ * Flushes everything written on the filesystems that hold `paths` (syncfs(2), through
+ * coreutils' `sync --file-system`: Node has no binding for it; one process for all of them).
+ * The bulk writes' barrier.
  */
-export function syncFileSystem(path: string): void {
-  execFileSync('sync', ['--file-system', path], { stdio: 'ignore' });
+export function syncFileSystem(...paths: string[]): void {
+  execFileSync('sync', ['--file-system', ...paths], { stdio: 'ignore' });
 }
 
 /** Writes `data` to `path` by the policy above (synchronously: for callers inside a database transaction). */
@@ -102,7 +109,7 @@ export function writeFileAtomicSync(path: string, data: string | Uint8Array, opt
     rmSync(tmp, { force: true });
     throw e;
   }
-  syncDirSync(dirname(path));
+  if (!opts.deferDirSync) syncDirSync(dirname(path));
 }
 
 /** Writes `data` to `path` by the policy above. */
@@ -126,7 +133,7 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, o
     await fsp.rm(tmp, { force: true });
     throw e;
   }
-  await syncDir(dirname(path));
+  if (!opts.deferDirSync) await syncDir(dirname(path));
 }
 
 /**
