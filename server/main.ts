@@ -2,8 +2,8 @@ import { createServer, type Server } from 'node:http';
 import cron from 'node-cron';
 import type { Services } from './services.ts';
 import { createApp } from './http/app.ts';
-import { fastTreeHandler } from './http/fast-static.ts';
-import { archiveTest } from './http/static.ts';
+import { TreeServer, servingCatalog, type TreeServing } from './http/serve-tree.ts';
+import { FsTreeSource } from './http/tree-source.ts';
 import { snapshotService } from './snapshot/service.ts';
 import { scheduleGc } from './release/schedule.ts';
 import { firstRun } from './first-run.ts';
@@ -11,6 +11,8 @@ import { firstRun } from './first-run.ts';
 export interface Daemon {
   /** Null when this process runs only the schedules (the primary of `serve --workers N`). */
   server: Server | null;
+  /** The published tree's serving module (its caches' accounting), null without HTTP. */
+  tree: TreeServing | null;
   url: string;
   /** The first run's snapshots (no configuration file), settled when they are done. */
   firstRun: Promise<void>;
@@ -24,10 +26,13 @@ export interface Daemon {
 export async function startDaemon(s: Services, opts: { schedule?: boolean; http?: boolean; out?: (text: string) => void } = {}): Promise<Daemon> {
   const snapshot = snapshotService(s);
   let server: Server | null = null;
+  let tree: TreeServing | null = null;
   if (opts.http !== false) {
     const app = createApp({ ...s, snapshot });
-    const isArchive = archiveTest(s.config.archives.map((a) => a.name), s.publisher.root);
-    const srv = createServer({ keepAliveTimeout: 65_000 }, fastTreeHandler(s.publisher.root, s.repo, isArchive, app));
+    // The tree first (the hot path, without express); everything else goes to the app.
+    const source = new FsTreeSource(s.publisher.root, s.config.archives.map((a) => a.name));
+    tree = new TreeServer(source, servingCatalog(s.repo), app, { cacheBytes: s.config.serve.cacheBytes });
+    const srv = createServer({ keepAliveTimeout: 65_000 }, tree.handle);
     await new Promise<void>((resolve, reject) => {
       srv.once('error', reject);
       srv.listen(s.config.listen.port, s.config.listen.host, () => resolve());
@@ -65,6 +70,7 @@ export async function startDaemon(s: Services, opts: { schedule?: boolean; http?
   }
   return {
     server,
+    tree,
     url,
     firstRun: first,
     async stop() {

@@ -8,6 +8,7 @@ import { Publisher } from './publish/tree.ts';
 import { loadOrCreateServiceKey, type ServiceKey } from './sign/key.ts';
 import { TokenService, newToken } from './auth/tokens.ts';
 import type { Logger } from './log.ts';
+import { finishResigning } from './release/finish-resign.ts';
 
 /** Everything an operation needs, made once and passed in (no module-level singletons). */
 export interface Services {
@@ -92,6 +93,14 @@ export async function recover(s: Services): Promise<void> {
     }
   }
   const removed = orphans;
+  // A freeze or thaw interrupted half-way through its Release files (crash or power cut): finish it from the database's record.
+  const notes: string[] = [];
+  try {
+    const finished = await finishResigning(s, s.key, [...archives].filter((a) => !locked.has(a)), (n) => notes.push(n));
+    if (finished.length || notes.length) s.log.warn({ finished, notes }, 'finished re-signing serials an interrupted freeze or thaw left half-done');
+  } catch (e) {
+    s.log.error({ err: (e as Error).message }, 'could not finish an interrupted re-signing; `aptfreeze fsck --repair` retries it');
+  }
   for (const a of archives) {
     if (locked.has(a)) continue;
     const latest = s.repo.latestSerial(a);

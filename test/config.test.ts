@@ -43,6 +43,7 @@ describe('configuration', () => {
     assert.equal(c.lifetimeMs, 10 * 86_400_000);
     assert.deepEqual(c.listen, { host: '127.0.0.1', port: 8080 });
     assert.equal(c.archives[0]!.name, 'debian');
+    assert.equal(c.serve.cacheBytes, 128 * 1024 * 1024);
     assert.ok(Object.isFrozen(c) && Object.isFrozen(c.archives));
   });
 
@@ -53,6 +54,7 @@ describe('configuration', () => {
     ['a bad URL', (c) => (c.archives.debian.url = 'ftp//nowhere'), 'archives.debian.url'],
     ['a bad lifetime', (c) => (c.lifetime = 'ten days'), 'lifetime'],
     ['a reserved archive name', (c) => (c.archives.api = c.archives.debian), 'archives.api'],
+    ['a negative serving cache', (c) => (c.serve = { cacheBytes: -1 }), 'serve.cacheBytes'],
   ];
   for (const [what, mutate, key] of cases) {
     it(`reports ${what} with the file and the key (CONFIG_INVALID)`, async () => {

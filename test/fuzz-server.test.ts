@@ -1,4 +1,4 @@
-// Issue 6 acceptance 4 and 5: property tests of URL path handling (server/http/static.ts
+// Issue 6 acceptance 4 and 5: property tests of URL path handling (server/http/tree-request.ts
 // decodeSegments) and of the live server. Every path decodes to segments that stay inside the
 // tree, or is refused with UNSAFE_PATH / NOT_FOUND; the running server answers every hostile
 // request (encoded traversal, overlong UTF-8, NUL, backslashes, Unicode lookalikes, symlinks out
@@ -10,7 +10,7 @@ import { Agent, request } from 'node:http';
 import { symlink, writeFile, readFile } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
 import fc from 'fast-check';
-import { decodeSegments } from '../server/http/static.ts';
+import { decodeSegments } from '../server/http/tree-request.ts';
 import { snapshotService } from '../server/snapshot/service.ts';
 import { createUpstreamKey, buildUpstream, makePackages } from './helpers/upstream.ts';
 import { serveUpstream, type UpstreamServer } from './helpers/http-upstream.ts';

@@ -1,8 +1,8 @@
-// The fast path's in-memory caches (server/http/fast-static.ts) never answer with bytes the
+// The serving module's in-memory caches (server/http/serve-tree.ts) never answer with bytes the
 // tree no longer holds: a file renamed over (freeze/thaw re-signing) is served with its new
 // bytes, even with the same size and mtime; a removed serial's files (gc) are 410/404, never 200,
 // whether they were cached as large files, small files or immutable URLs. The answers (headers,
-// HEAD, conditional requests, Range through the express handler) match the express tree handler.
+// HEAD, conditional requests, Range) are those the file's stat gives, cached or not.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
@@ -10,11 +10,11 @@ import { mkdir, writeFile, readFile, rename, rm, symlink, utimes, stat } from 'n
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import express from 'express';
-import { fastTreeHandler, type FastTreeOptions } from '../server/http/fast-static.ts';
-import { treeHandler } from '../server/http/static.ts';
+import { TreeServer, type TreeServerOptions, type ServingCatalog } from '../server/http/serve-tree.ts';
+import { FsTreeSource } from '../server/http/tree-source.ts';
 import { errorMiddleware } from '../server/http/app.ts';
+import { AptfreezeError } from '../server/errors.ts';
 import { silentLogger } from '../server/log.ts';
-import type { Repo } from '../server/db/repo.ts';
 import { tmpDir } from './helpers/gpg.ts';
 import { makePackages, churn } from './helpers/upstream.ts';
 import { DAY, api, fakeClock, setUp, snapshot, suite, token, type Fixture } from './helpers/release.ts';
@@ -47,22 +47,35 @@ async function renameOver(path: string, data: Buffer): Promise<void> {
   await rename(tmp, path);
 }
 
-describe('the fast path caches on a published tree', () => {
+/** The headers a file's stat gives (independently of the server's code). */
+async function expectedHeaders(abs: string, rel: string, immutable: boolean): Promise<Record<string, string>> {
+  const st = await stat(abs);
+  const ms = st.mtime.getTime();
+  return {
+    'content-length': String(st.size),
+    etag: `W/"${st.size.toString(16)}-${ms.toString(16)}"`,
+    'last-modified': new Date(Math.floor(ms / 1000) * 1000).toUTCString(),
+    'content-type': rel.endsWith('.deb') ? 'application/vnd.debian.binary-package' : 'text/plain; charset=utf-8',
+    'cache-control': immutable ? 'public, max-age=31536000, immutable' : 'public, max-age=60',
+    'accept-ranges': 'bytes',
+  };
+}
+
+describe('the serving caches on a published tree', () => {
   let root: string;
   const collected = new Set<string>();
-  const repo = { getSerial: (_a: string, s: string) => (collected.has(s) ? { serial: s, state: 'collected' } : undefined), listSerials: () => [] } as unknown as Repo;
-  const isArchive = (n: string) => n === 'debian';
+  const catalog: ServingCatalog = { isCollected: (_a, s) => collected.has(s), newestSerials: () => [] };
   const servers: Server[] = [];
   let fast: string;
   let small: string;
-  let slow: string;
+  let uncached: string;
   const body: Record<string, Buffer> = {};
 
-  const serve = async (opts: FastTreeOptions = {}) => {
+  const serve = async (opts: TreeServerOptions = {}) => {
     const app = express();
-    app.use(treeHandler(root, repo, isArchive));
+    app.use((_req: express.Request, _res: express.Response, next: express.NextFunction) => next(new AptfreezeError('NOT_FOUND', 'not found')));
     app.use(errorMiddleware({ log: silentLogger }));
-    const s = await listen(fastTreeHandler(root, repo, isArchive, app, opts));
+    const s = await listen(new TreeServer(new FsTreeSource(root, ['debian']), catalog, app, opts).handle);
     servers.push(s.server);
     return s.url;
   };
@@ -87,30 +100,28 @@ describe('the fast path caches on a published tree', () => {
     const past = new Date(Date.now() - 60_000);
     await utimes(archive, past, past);
     fast = await serve();
-    small = await serve({ largeCacheBytes: 250_000, largeCacheMaxFile: 120_000 });
-    const app = express();
-    app.use(treeHandler(root, repo, isArchive));
-    app.use(errorMiddleware({ log: silentLogger }));
-    const s = await listen(app);
-    servers.push(s.server);
-    slow = s.url;
+    // A body budget of 250 kB (three quarters of the total) holding files up to 120 kB.
+    small = await serve({ cacheBytes: 333_334, maxCachedFile: 120_000 });
+    uncached = await serve({ cacheBytes: 0 });
   });
   after(async () => {
     for (const s of servers) s.closeAllConnections();
     await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
   });
 
-  it('answers large and small files with the headers of the express handler, also for HEAD, conditional requests and Range', async () => {
+  it('answers large and small files with the headers their stat gives, cached or not, also for HEAD, conditional requests and Range', async () => {
     for (const rel of [packages, inRelease, bigDeb, smallDeb]) {
       for (const serial of [S1, 'latest']) {
         const want = body[`${serial === 'latest' ? S2 : serial}/${rel}`]!;
         const path = `/debian/${serial}/${rel}`;
+        const expected = await expectedHeaders(join(root, 'debian', serial, rel), rel, serial !== 'latest' && rel.startsWith('pool/'));
         for (let i = 0; i < 3; i++) {
-          const a = await get(fast + path);
-          const b = await get(slow + path);
-          assert.equal(a.status, 200, path);
-          assert.ok(a.body.equals(want), `${path}: the file's bytes`);
-          for (const h of ['content-length', 'etag', 'last-modified', 'content-type', 'cache-control', 'accept-ranges']) assert.equal(a.headers.get(h), b.headers.get(h), `${path}: ${h}`);
+          for (const url of [fast, uncached]) {
+            const a = await get(url + path);
+            assert.equal(a.status, 200, path);
+            assert.ok(a.body.equals(want), `${path}: the file's bytes`);
+            for (const [h, v] of Object.entries(expected)) assert.equal(a.headers.get(h), v, `${path}: ${h}`);
+          }
         }
         const head = await get(fast + path, {}, 'HEAD');
         assert.equal(head.status, 200);
@@ -119,9 +130,25 @@ describe('the fast path caches on a published tree', () => {
         const etag = head.headers.get('etag')!;
         assert.equal((await get(fast + path, { 'if-none-match': etag })).status, 304);
         assert.equal((await get(fast + path, { 'if-modified-since': head.headers.get('last-modified')! })).status, 304);
-        const range = await get(fast + path, { range: 'bytes=100-199' });
-        assert.equal(range.status, 206);
-        assert.ok(range.body.equals(want.subarray(100, 200)), `${path}: the range`);
+        for (const url of [fast, small, uncached]) {
+          const range = await get(url + path, { range: 'bytes=100-199' });
+          assert.equal(range.status, 206);
+          assert.equal(range.headers.get('content-range'), `bytes 100-199/${want.length}`);
+          assert.ok(range.body.equals(want.subarray(100, 200)), `${path}: the range`);
+          const tail = await get(url + path, { range: 'bytes=-10' });
+          assert.equal(tail.status, 206);
+          assert.ok(tail.body.equals(want.subarray(want.length - 10)), `${path}: the last 10 bytes`);
+          const from = await get(url + path, { range: `bytes=${want.length - 5}-`, 'if-range': head.headers.get('last-modified')! });
+          assert.equal(from.status, 206, 'resuming with If-Range of the same date');
+          assert.ok(from.body.equals(want.subarray(want.length - 5)));
+          const stale = await get(url + path, { range: 'bytes=0-9', 'if-range': 'Thu, 01 Jan 2015 00:00:00 GMT' });
+          assert.equal(stale.status, 200, 'a stale If-Range gets the whole file');
+          assert.ok(stale.body.equals(want));
+          const beyond = await get(url + path, { range: `bytes=${want.length}-` });
+          assert.equal(beyond.status, 416);
+          assert.equal(beyond.headers.get('content-range'), `bytes */${want.length}`);
+          assert.equal((await get(url + path, { 'if-match': '"nope"' })).status, 412);
+        }
       }
     }
   });

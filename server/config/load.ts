@@ -27,6 +27,8 @@ export interface Config {
   readonly keep: number;
   readonly gcSchedule: string;
   readonly fetch: Readonly<FetchSettings>;
+  /** The built-in server: `cacheBytes`, the byte budget of one process's serving caches. */
+  readonly serve: { readonly cacheBytes: number };
   readonly archives: ReadonlyArray<Readonly<ArchiveConfig>>;
   /** Things the operator should read at start (e.g. how the default was built). */
   readonly notes: readonly string[];
@@ -123,6 +125,7 @@ function validate(doc: unknown, file: string, baseDir: string, notes: string[], 
       maxDecompressedBytes: raw.fetch.maxDecompressedBytes,
       maxRedirects: raw.fetch.maxRedirects,
     }),
+    serve: Object.freeze({ cacheBytes: raw.serve.cacheBytes }),
     archives: Object.freeze(archives),
     notes: Object.freeze(notes),
   });

@@ -23,6 +23,9 @@ export const defaults = {
     maxDecompressedBytes: 2 * 1024 * 1024 * 1024, // cap on a decompressed index (bomb defence)
     maxRedirects: 3, // same-origin redirects followed
   },
+  serve: {
+    cacheBytes: 128 * 1024 * 1024, // bytes: the serving caches of one process (each `serve --workers` worker)
+  },
 } as const;
 
 // An archive name is also part of its proof package's name, so it follows Debian's package-name rules.
@@ -65,6 +68,11 @@ export const configSchema = z.strictObject({
       maxRedirects: z.number().int().min(0).max(10).default(defaults.fetch.maxRedirects),
     })
     .default(() => ({ ...defaults.fetch })),
+  serve: z
+    .strictObject({
+      cacheBytes: z.number().int().min(0, 'expected a number of bytes, 0 or more').default(defaults.serve.cacheBytes),
+    })
+    .default(() => ({ ...defaults.serve })),
   archives: z.record(z.string().regex(nameRe, 'expected an archive name: lower-case letters, digits, . + -'), archiveSchema),
 });
 

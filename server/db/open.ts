@@ -19,7 +19,10 @@ const migrationsDir = (() => {
 export function openDb(path: string): Db {
   const db = new Database(path);
   db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = NORMAL');
+  // FULL: a commit is on disk when it returns (WAL fsync'd at each commit). The database records
+  // a publish, a freeze, a gc after their files are durable (util/atomic-write.ts), and a power cut
+  // must not roll back a record that builders may already have acted on; a few commits a snapshot.
+  db.pragma('synchronous = FULL');
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 10000');
   migrate(db);

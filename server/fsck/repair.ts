@@ -5,11 +5,8 @@ import { manifestBlobsSync } from '../snapshot/manifest.ts';
 import { syncReader } from '../snapshot/refs.ts';
 import { expectPools, type PoolExpectations } from '../release/gc.ts';
 import { loadOrCreateServiceKey } from '../sign/key.ts';
-import { signRelease } from '../sign/signer.ts';
-import { withValidUntil } from '../snapshot/release-file.ts';
-import { verifyDetached, verifyInRelease } from '../pgp/verify.ts';
-import { commitResigned, type ResignedSuite } from '../release/resign.ts';
-import type { SerialRow } from '../db/repo.ts';
+import { resignFromRecord } from '../release/finish-resign.ts';
+import { syncFileSystem } from '../util/atomic-write.ts';
 import type { Finding, FsckContext } from './check.ts';
 
 /**
@@ -76,9 +73,11 @@ export async function repair(ctx: FsckContext, findings: Finding[], note: (s: st
 
   const removable = of('staging', 'unpublished-serial-dir', 'temp-file', 'unexpected-file', 'unused-pool', 'unused-pool-file', 'unreferenced-blob', 'partial-file', 'stray-store-file');
   if (removable.length) removeUnderLocks(ctx, removable, note);
+  // The links and renames above were made in bulk: one barrier makes them durable (util/atomic-write.ts).
+  syncFileSystem(ctx.dataDir);
 }
 
-/** Re-signs the suites whose signed files disagree, from the text a valid signature of ours still covers. */
+/** Re-signs the suites whose signed files disagree, from the text a valid signature of ours still covers (release/finish-resign.ts). */
 async function resign(ctx: FsckContext, findings: Finding[], note: (s: string) => void): Promise<void> {
   const bySerial = new Map<string, Set<string>>();
   for (const f of findings) {
@@ -94,40 +93,9 @@ async function resign(ctx: FsckContext, findings: Finding[], note: (s: string) =
     return;
   }
   const key = await loadOrCreateServiceKey(join(ctx.dataDir, 'keys'));
-  const policy = { now: ctx.now(), requireValidNow: false };
   for (const [k, suites] of bySerial) {
     const [archive, serial] = k.split('/') as [string, string];
-    const row = ctx.repo.getSerial(archive, serial);
-    if (!row?.valid_until || (row.state !== 'live' && row.state !== 'frozen')) continue;
-    const dir = ctx.publisher.serialDir(archive, serial);
-    const next: ResignedSuite[] = [];
-    for (const suite of suites) {
-      const d = join(dir, 'dists', suite);
-      const read = (n: string) => (existsSync(join(d, n)) ? readFileSync(join(d, n)) : null);
-      // The text our signature vouches for: InRelease's, else Release's (only Valid-Until may differ between them).
-      let text: string | null = null;
-      const inRelease = read('InRelease');
-      if (inRelease) text = await verifyInRelease(inRelease, [key.publicKey], policy).then((v) => v.text, () => null);
-      const release = read('Release');
-      const gpg = read('Release.gpg');
-      if (text === null && release && gpg) text = await verifyDetached(release, gpg, [key.publicKey], policy).then((v) => v.text, () => null);
-      if (text === null) {
-        note(`${archive}/${serial} dists/${suite}: no file carries a valid signature of ours; not re-signed`);
-        continue;
-      }
-      const body = withValidUntil(text, new Date(row.valid_until));
-      const signed = await signRelease(key, body);
-      next.push({ suite, next: { Release: body, 'Release.gpg': signed.releaseGpg, InRelease: signed.inRelease } });
-    }
-    if (!next.length) continue;
-    ctx.db
-      .transaction(() => {
-        const again = ctx.repo.getSerial(archive, serial) as SerialRow | undefined;
-        // A freeze or thaw meanwhile re-signed it itself.
-        if (again?.valid_until !== row.valid_until || (again.state !== 'live' && again.state !== 'frozen')) return;
-        commitResigned(ctx.publisher, archive, serial, next);
-      })
-      .immediate();
+    await resignFromRecord(ctx, key, archive, serial, suites, note);
   }
 }
 

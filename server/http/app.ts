@@ -3,7 +3,6 @@ import { join } from 'node:path';
 import { existsSync } from 'node:fs';
 import { AptfreezeError, asAptfreezeError, httpStatus } from '../errors.ts';
 import type { Services } from '../services.ts';
-import { treeHandler, archiveTest } from './static.ts';
 import { apiRouter } from './api.ts';
 
 export interface AppDeps extends Services {
@@ -11,7 +10,7 @@ export interface AppDeps extends Services {
   snapshot: (archive: string, actor: string) => Promise<unknown>;
 }
 
-/** The HTTP face: the JSON API under /api, the keys, and the published tree. */
+/** The HTTP face: the JSON API under /api and the keys (the published tree is served in front of it: serve-tree.ts). */
 export function createApp(deps: AppDeps) {
   const app = express();
   app.disable('x-powered-by');
@@ -24,7 +23,6 @@ export function createApp(deps: AppDeps) {
     res.type(f.endsWith('.asc') ? 'application/pgp-keys' : 'application/octet-stream');
     res.sendFile(join(keysDir, f), { dotfiles: 'deny' }, (e) => e && next(e));
   });
-  app.use(treeHandler(deps.publisher.root, deps.repo, archiveTest(deps.config.archives.map((a) => a.name), deps.publisher.root)));
   app.use((_req: Request, _res: Response, next: NextFunction) => next(new AptfreezeError('NOT_FOUND', 'not found')));
   app.use(errorMiddleware(deps));
   return app;

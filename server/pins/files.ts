@@ -1,7 +1,7 @@
-import { mkdirSync, readdirSync, readFileSync, existsSync, lstatSync, renameSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, existsSync, lstatSync } from 'node:fs';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { AptfreezeError } from '../errors.ts';
+import { writeFileAtomicSync } from '../util/atomic-write.ts';
 
 /**
  * The builder's pin files: `<dir>/<archive>/serial`, one line holding a
@@ -42,12 +42,5 @@ export function writePin(dir: string, archive: string, value: PinValue): void {
   checkPinValue(value, `pin of ${archive}`);
   const d = join(dir, archive);
   mkdirSync(d, { recursive: true });
-  const tmp = join(d, `.serial.tmp-${randomBytes(4).toString('hex')}`);
-  try {
-    writeFileSync(tmp, `${value}\n`, { flag: 'wx', mode: 0o644 });
-    renameSync(tmp, join(d, 'serial'));
-  } catch (e) {
-    rmSync(tmp, { force: true });
-    throw e;
-  }
+  writeFileAtomicSync(join(d, 'serial'), `${value}\n`, { mode: 0o644 });
 }

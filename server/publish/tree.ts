@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import type { FsBlobStore } from '../store/store.ts';
 import { AptfreezeError } from '../errors.ts';
 import { checkRelativePath } from '../debian/paths.ts';
+import { syncDir, writeFileAtomic } from '../util/atomic-write.ts';
 
 export interface TreeLink {
   /** Path relative to the serial's root, e.g. pool/main/h/hello/hello_1_amd64.deb */
@@ -272,11 +273,18 @@ export class Publisher {
     }
   }
 
-  /** Renames the staging directory into place; refuses to replace an existing serial. */
+  /**
+   * Renames the staging directory into place; refuses to replace an existing serial. First the
+   * barrier of the bulk writes (util/atomic-write.ts): the store's new blobs and the staging
+   * tree (its files, links and pool tree) reach the disk before the rename can; the archive
+   * directory is fsync'd after, so the serial is durable before the database records it.
+   */
   async commit(archive: string, serial: string, stagingDir: string): Promise<void> {
     const dest = this.serialDir(archive, serial);
     if (existsSync(dest)) throw new AptfreezeError('CONFLICT', `${archive}/${serial} is already published`);
+    this.store.flush([stagingDir]);
     await fsp.rename(stagingDir, dest);
+    await syncDir(join(this.root, archive));
   }
 
   async discard(stagingDir: string): Promise<void> {
@@ -295,6 +303,7 @@ export class Publisher {
     const tmp = join(base, `.latest-${randomBytes(4).toString('hex')}`);
     await fsp.symlink(serial, tmp);
     await fsp.rename(tmp, link);
+    await syncDir(base);
     const trace = join(base, 'project', 'trace');
     await fsp.mkdir(trace, { recursive: true });
     // The form of Debian's project/trace files, which time-based snapshot tooling reads.
@@ -363,8 +372,7 @@ export function poolId(sortedPool: TreeLink[]): string {
   return h.digest('hex').slice(0, 32);
 }
 
+/** A file of the tree replaced on its own (the trace file, a re-signed Release): the atomic-write policy. */
 export async function writeAtomic(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
-  const tmp = `${path}.tmp-${randomBytes(4).toString('hex')}`;
-  await fsp.writeFile(tmp, data, { mode, flag: 'wx' });
-  await fsp.rename(tmp, path);
+  await writeFileAtomic(path, data, { mode });
 }

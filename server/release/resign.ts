@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
-import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { syncDirSync, writeFileAtomicSync } from '../util/atomic-write.ts';
 import { AptfreezeError } from '../errors.ts';
 import type { Publisher } from '../publish/tree.ts';
 import type { ServiceKey } from '../sign/key.ts';
@@ -55,6 +55,8 @@ export function commitResigned(publisher: Publisher, archive: string, serial: st
       replaceSync(p.path, p.next);
       done.push({ path: p.path, data: old[i]! });
     });
+    // Durable before the transaction commits: one directory fsync a suite, after its three renames.
+    for (const dir of new Set(planned.map((p) => dirname(p.path)))) syncDirSync(dir);
   } catch (e) {
     for (const d of done.reverse()) {
       try {
@@ -71,13 +73,7 @@ function pathOf(publisher: Publisher, archive: string, serial: string, suite: st
   return join(publisher.serialDir(archive, serial), checkRelativePath(`dists/${suite}/${name}`, 'Release path'));
 }
 
+/** One signed file replaced (fsync, rename; the directory fsync'd once after the suite's three). */
 function replaceSync(path: string, data: string | Buffer): void {
-  const tmp = `${path}.tmp-${randomBytes(4).toString('hex')}`;
-  try {
-    writeFileSync(tmp, data, { flag: 'wx', mode: 0o644 });
-    renameSync(tmp, path);
-  } catch (e) {
-    rmSync(tmp, { force: true });
-    throw e;
-  }
+  writeFileAtomicSync(path, data, { mode: 0o644, deferDirSync: true });
 }

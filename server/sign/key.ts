@@ -12,12 +12,12 @@
  * The key is a v4 ed25519 ("ed25519Legacy") key with no expiry: bookworm's
  * apt/gpgv reject openpgp v6 keys and `curve25519` (RFC 9580) keys.
  */
-import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import * as openpgp from 'openpgp';
 import { AptfreezeError } from '../errors.ts';
 import { fingerprintOf } from '../pgp/keyring.ts';
+import { writeFileAtomic } from '../util/atomic-write.ts';
 
 export interface ServiceKey {
   privateKey: openpgp.PrivateKey;
@@ -137,28 +137,17 @@ async function parsePrivateKey(armored: string, file: string): Promise<openpgp.P
   return key;
 }
 
-/** Writes a new file atomically, never replacing an existing one (link fails with EEXIST). */
+/** Writes a new file atomically, never replacing an existing one (link fails with EEXIST): the atomic-write policy. */
 async function writeNewFile(file: string, content: string, mode: number): Promise<void> {
-  const tmp = tempName(file);
   try {
-    await writeTemp(tmp, content, mode);
+    await writeFileAtomic(file, content, { mode, noReplace: true });
   } catch (e) {
-    await fs.rm(tmp, { force: true });
-    throw new AptfreezeError('CONFIG_INVALID', `cannot write ${tmp}: ${messageOf(e)}`, { cause: e });
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return;
+    throw new AptfreezeError('CONFIG_INVALID', `cannot write ${file}: ${messageOf(e)}`, { cause: e });
   }
-  try {
-    await fs.link(tmp, file);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
-      await fs.rm(tmp, { force: true });
-      throw new AptfreezeError('CONFIG_INVALID', `cannot write ${file}: ${messageOf(e)}`, { cause: e });
-    }
-  }
-  await fs.rm(tmp, { force: true });
-  await syncDir(path.dirname(file));
 }
 
-/** Writes a public file (0644) with temp file + rename, only when its content differs. */
+/** Writes a public file (0644) atomically, only when its content differs. */
 async function writePublicFile(file: string, content: Uint8Array): Promise<void> {
   try {
     const current = await fs.readFile(file);
@@ -172,41 +161,10 @@ async function writePublicFile(file: string, content: Uint8Array): Promise<void>
       throw new AptfreezeError('CONFIG_INVALID', `cannot read ${file}: ${messageOf(e)}`, { cause: e });
     }
   }
-  const tmp = tempName(file);
   try {
-    await writeTemp(tmp, content, 0o644);
-    await fs.rename(tmp, file);
+    await writeFileAtomic(file, content, { mode: 0o644 });
   } catch (e) {
-    await fs.rm(tmp, { force: true });
     throw new AptfreezeError('CONFIG_INVALID', `cannot write ${file}: ${messageOf(e)}`, { cause: e });
-  }
-  await syncDir(path.dirname(file));
-}
-
-async function writeTemp(tmp: string, content: string | Uint8Array, mode: number): Promise<void> {
-  const handle = await fs.open(tmp, 'wx', mode);
-  try {
-    await handle.chmod(mode); // the umask may have removed bits we want (0644)
-    await handle.writeFile(content);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-function tempName(file: string): string {
-  return path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
-}
-
-async function syncDir(dir: string): Promise<void> {
-  let handle: fs.FileHandle | undefined;
-  try {
-    handle = await fs.open(dir, 'r');
-    await handle.sync();
-  } catch {
-    // Best effort: some file systems refuse fsync on a directory.
-  } finally {
-    await handle?.close();
   }
 }
 

@@ -1,8 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { processAlive as alive } from '../util/process.ts';
-import { createWriteStream, createReadStream, promises as fsp, existsSync, statSync, mkdirSync, renameSync, rmSync, writeFileSync, type WriteStream } from 'node:fs';
+import { createWriteStream, createReadStream, promises as fsp, existsSync, statSync, mkdirSync, rmSync, writeFileSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { AptfreezeError } from '../errors.ts';
+import { commitTemp, commitTempSync, syncDirSync, syncFileSystem, writeFileAtomicSync } from '../util/atomic-write.ts';
+import { recoverUnsynced } from './unsynced.ts';
 
 export interface BlobRef {
   sha256: string;
@@ -53,18 +55,44 @@ let tempCounter = 0;
 export class FsBlobStore implements BlobStore {
   readonly root: string;
   readonly tmp: string;
+  /** `<store>/unsynced-<pid>`: present (and durable) while this process has blobs not yet flushed. */
+  private readonly marker: string;
+  private dirty = false;
   /** Fan-out directories (`ab`) known to exist: created once, not at every commit. */
   private readonly fanOut = new Set<string>();
 
-  constructor(root: string) {
-    this.root = join(root, 'sha256');
-    this.tmp = join(root, 'tmp');
+  constructor(private readonly base: string) {
+    this.root = join(base, 'sha256');
+    this.tmp = join(base, 'tmp');
+    this.marker = join(base, `unsynced-${process.pid}`);
   }
 
   async init(): Promise<void> {
     await fsp.mkdir(this.root, { recursive: true });
     await fsp.mkdir(this.tmp, { recursive: true });
+    // Before the temp files go: a batch a power cut interrupted may have left blobs empty.
+    await recoverUnsynced(this.base, this.root);
     await this.removeStaleTemps();
+  }
+
+  /**
+   * Makes every blob written so far durable (the bulk policy of util/atomic-write.ts): one
+   * syncfs, then the marker goes. Called before anything that survives a crash refers to them;
+   * `alsoFlush` names other trees written in bulk (a staging tree), flushed in the same call.
+   */
+  flush(alsoFlush: string[] = []): void {
+    if (!this.dirty && !alsoFlush.length) return;
+    syncFileSystem(...(this.dirty ? [this.root] : []), ...alsoFlush);
+    if (!this.dirty) return;
+    rmSync(this.marker, { force: true });
+    this.dirty = false;
+  }
+
+  /** Before the first blob of a batch is written without its own fsync: the durable marker recovery looks for. */
+  private markDirty(): void {
+    if (this.dirty) return;
+    writeFileAtomicSync(this.marker, `${new Date().toISOString()}\n`);
+    this.dirty = true;
   }
 
   pathOf(sha256: string): string {
@@ -155,6 +183,7 @@ export class FsBlobStore implements BlobStore {
   private writeSmall(data: Uint8Array, sha256: string): void {
     const temp = this.tempName();
     try {
+      this.markDirty();
       writeFileSync(temp, data, { mode: 0o444, flag: 'wx' });
       this.commitSync(temp, sha256);
     } catch (e) {
@@ -192,22 +221,30 @@ export class FsBlobStore implements BlobStore {
     return join(this.tmp, `${tempPrefix}${++tempCounter}.part`);
   }
 
+  /** A large blob: fsync'd before its rename and its directory after (one fsync is small beside its write). */
   private async commit(temp: string, sha256: string): Promise<void> {
     const dest = this.pathOf(sha256);
     const fan = sha256.slice(0, 2);
     if (!this.fanOut.has(fan)) {
-      await fsp.mkdir(join(this.root, fan), { recursive: true });
+      await this.makeFan(fan);
       this.fanOut.add(fan);
     }
     // rename is atomic: a blob path holds a whole, verified file or nothing.
     try {
-      await fsp.rename(temp, dest);
+      await commitTemp(temp, dest, true);
     } catch (e) {
       // The fan-out directory was removed behind our back: create it again, once.
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-      await fsp.mkdir(join(this.root, fan), { recursive: true });
-      await fsp.rename(temp, dest);
+      await this.makeFan(fan);
+      await commitTemp(temp, dest, true);
     }
+  }
+
+  /** A fan-out directory, its entry in the store made durable (a large blob's fsyncs do not cover it). */
+  private async makeFan(fan: string): Promise<void> {
+    if (existsSync(join(this.root, fan))) return;
+    await fsp.mkdir(join(this.root, fan), { recursive: true });
+    syncDirSync(this.root);
   }
 
   private commitSync(temp: string, sha256: string): void {
@@ -217,14 +254,14 @@ export class FsBlobStore implements BlobStore {
       mkdirSync(join(this.root, fan), { recursive: true });
       this.fanOut.add(fan);
     }
-    // rename is atomic: a blob path holds a whole, verified file or nothing.
+    // rename is atomic: a blob path holds a whole, verified file or nothing; durable at the next flush().
     try {
-      renameSync(temp, dest);
+      commitTempSync(temp, dest, false);
     } catch (e) {
       // The fan-out directory was removed behind our back: create it again, once.
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
       mkdirSync(join(this.root, fan), { recursive: true });
-      renameSync(temp, dest);
+      commitTempSync(temp, dest, false);
     }
   }
 

@@ -1,0 +1,107 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Db } from '../db/open.ts';
+import type { Repo, SerialRow } from '../db/repo.ts';
+import type { Publisher } from '../publish/tree.ts';
+import type { ServiceKey } from '../sign/key.ts';
+import { signRelease } from '../sign/signer.ts';
+import { withValidUntil } from '../snapshot/release-file.ts';
+import { verifyDetached, verifyInRelease } from '../pgp/verify.ts';
+import { checkRelativePath } from '../debian/paths.ts';
+import { commitResigned, type ResignedSuite } from './resign.ts';
+
+/**
+ * Finishing a re-signing (freeze, thaw) that a crash or a power cut interrupted. A re-signing
+ * replaces Release, Release.gpg and InRelease one by one inside the database transaction that
+ * records the new Valid-Until; interrupted, the files disagree with each other or with the
+ * database, which was rolled back (or, after a power cut, kept). The database is the record:
+ * the suite is re-signed with its Valid-Until, from the text our own signature still vouches for.
+ * Run at every start (services.ts) and by `fsck --repair`.
+ */
+export interface ResignDeps {
+  db: Db;
+  repo: Repo;
+  publisher: Publisher;
+  now: () => Date;
+}
+
+const validUntilLine = /^Valid-Until:[ \t]*(.+?)[ \t]*$/m;
+
+/**
+ * The suites of a published serial whose Release or InRelease names another Valid-Until than
+ * the database: a cheap test (two small reads a suite, no signature checked) for every start.
+ */
+export function suitesToResign(d: Pick<ResignDeps, 'repo' | 'publisher'>, row: SerialRow): string[] {
+  if (!row.valid_until || (row.state !== 'live' && row.state !== 'frozen')) return [];
+  const want = Math.floor(new Date(row.valid_until).getTime() / 1000) * 1000;
+  const dir = d.publisher.serialDir(row.archive, row.serial);
+  const out: string[] = [];
+  for (const { suite } of d.repo.suiteSnapshots(row.archive, row.serial)) {
+    const base = join(dir, checkRelativePath(`dists/${suite}`, 'suite path'));
+    const named = (n: string): number | null => {
+      try {
+        const m = validUntilLine.exec(readFileSync(join(base, n), 'utf8'));
+        return m ? Date.parse(m[1]!) : null;
+      } catch {
+        return null;
+      }
+    };
+    if (!existsSync(base)) continue;
+    if (named('Release') !== want || named('InRelease') !== want || !existsSync(join(base, 'Release.gpg'))) out.push(suite);
+  }
+  return out;
+}
+
+/**
+ * Re-signs these suites of a serial with the recorded Valid-Until, in one IMMEDIATE transaction
+ * with the row read again (a freeze or thaw meanwhile re-signed it itself). `note` hears of a
+ * suite no file of which carries a valid signature of ours (left for the operator).
+ */
+export async function resignFromRecord(d: ResignDeps, key: ServiceKey, archive: string, serial: string, suites: Iterable<string>, note: (s: string) => void): Promise<boolean> {
+  const row = d.repo.getSerial(archive, serial);
+  if (!row?.valid_until || (row.state !== 'live' && row.state !== 'frozen')) return false;
+  const policy = { now: d.now(), requireValidNow: false };
+  const dir = d.publisher.serialDir(archive, serial);
+  const next: ResignedSuite[] = [];
+  for (const suite of suites) {
+    const base = join(dir, checkRelativePath(`dists/${suite}`, 'suite path'));
+    const read = (n: string) => (existsSync(join(base, n)) ? readFileSync(join(base, n)) : null);
+    // The text our signature vouches for: InRelease's, else Release's (only Valid-Until may differ between them).
+    let text: string | null = null;
+    const inRelease = read('InRelease');
+    if (inRelease) text = await verifyInRelease(inRelease, [key.publicKey], policy).then((v) => v.text, () => null);
+    const release = read('Release');
+    const gpg = read('Release.gpg');
+    if (text === null && release && gpg) text = await verifyDetached(release, gpg, [key.publicKey], policy).then((v) => v.text, () => null);
+    if (text === null) {
+      note(`${archive}/${serial} dists/${suite}: no file carries a valid signature of ours; not re-signed`);
+      continue;
+    }
+    const body = withValidUntil(text, new Date(row.valid_until));
+    const signed = await signRelease(key, body);
+    next.push({ suite, next: { Release: body, 'Release.gpg': signed.releaseGpg, InRelease: signed.inRelease } });
+  }
+  if (!next.length) return false;
+  let done = false;
+  d.db
+    .transaction(() => {
+      const again = d.repo.getSerial(archive, serial);
+      if (again?.valid_until !== row.valid_until || (again.state !== 'live' && again.state !== 'frozen')) return;
+      commitResigned(d.publisher, archive, serial, next);
+      done = true;
+    })
+    .immediate();
+  return done;
+}
+
+/** Start-up recovery's part: every published serial of these archives whose Release files disagree with the database, re-signed. */
+export async function finishResigning(d: ResignDeps, key: ServiceKey, archives: Iterable<string>, note: (s: string) => void): Promise<string[]> {
+  const finished: string[] = [];
+  for (const a of archives) {
+    for (const row of d.repo.listSerials(a)) {
+      const suites = suitesToResign(d, row);
+      if (suites.length && (await resignFromRecord(d, key, a, row.serial, suites, note))) finished.push(`${a}/${row.serial}`);
+    }
+  }
+  return finished;
+}
