@@ -5,10 +5,11 @@ import { AptfreezeError, asAptfreezeError, httpStatus } from '../errors.ts';
 import type { Services } from '../services.ts';
 import { treeHandler, archiveTest } from './static.ts';
 import { apiRouter } from './api.ts';
+import type { OpsClient } from '../ops/client.ts';
 
 export interface AppDeps extends Services {
-  /** Runs a snapshot (the daemon serialises them per archive). */
-  snapshot: (archive: string, actor: string) => Promise<unknown>;
+  /** Where mutations go: the operations runner (server/ops/), in this process or through the control socket. */
+  ops: OpsClient;
 }
 
 /** The HTTP face: the JSON API under /api, the keys, and the published tree. */
