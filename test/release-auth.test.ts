@@ -41,7 +41,7 @@ interface Mutation {
 }
 
 const mutations: Mutation[] = [
-  { what: 'snapshot', method: 'POST', path: () => '/archives/debian/snapshots', allowed: 'release-manager', action: 'snapshot', target: (r) => `debian/${r.serial}`, status: 201 },
+  { what: 'snapshot', method: 'POST', path: () => '/archives/debian/snapshots?wait=1', allowed: 'release-manager', action: 'snapshot', target: (r) => `debian/${r.serial}`, status: 201 },
   {
     what: 'freeze',
     method: 'POST',
@@ -53,7 +53,7 @@ const mutations: Mutation[] = [
     status: 200,
   },
   { what: 'thaw', method: 'POST', path: () => `/archives/debian/serials/${serial}/thaw`, allowed: 'release-manager', action: 'thaw', target: () => `debian/${serial}`, status: 200 },
-  { what: 'gc', method: 'POST', path: () => '/gc', body: () => ({ dryRun: false }), allowed: 'admin', action: 'gc', target: () => '*', status: 200 },
+  { what: 'gc', method: 'POST', path: () => '/gc?wait=1', body: () => ({ dryRun: false }), allowed: 'admin', action: 'gc', target: () => '*', status: 200 },
   { what: 'token create', method: 'POST', path: () => '/tokens', body: () => ({ name: 'bob', role: 'release-manager' }), allowed: 'admin', action: 'token.create', target: (r) => `token:${r.id}`, status: 201 },
 ];
 

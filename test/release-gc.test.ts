@@ -30,7 +30,7 @@ async function snapshotOnDay(d: number, i: number): Promise<void> {
 }
 
 async function gc(dryRun = false): Promise<GcReport> {
-  const r = await api<GcReport>(f.h, 'POST', '/gc', { token: admin, body: { dryRun } });
+  const r = await api<GcReport>(f.h, 'POST', '/gc?wait=1', { token: admin, body: { dryRun } });
   assert.equal(r.status, 200, JSON.stringify(r.body));
   return r.body;
 }

@@ -26,8 +26,12 @@ export interface ExecutionEvents {
   started(id: number): void;
   progress(id: number, p: Progress): void;
   finished(id: number, f: Finished): void;
-  /** The thread died: its operations were reported finished (INTERNAL); locks it took may be left. */
-  crashed?(): void;
+  /**
+   * The thread died with these operations: the runner records them failed (INTERNAL), releases
+   * their locks and any its code took, runs `recover` (half-built serials), and only then
+   * answers those waiting for them, so that their next request finds the data directory whole.
+   */
+  crashed?(ids: number[], message: string, recover: () => Promise<void>): Promise<void>;
 }
 
 export interface Executor {

@@ -17,8 +17,8 @@ export type Progress = Record<string, string | number | boolean | null>;
 export interface OperationContext {
   /** Who asked (a token's name, `cli:<user>`, `schedule`). */
   actor: string;
-  /** Replaces the operation's progress (throttled by the runner). */
-  progress(p: Progress): void;
+  /** Replaces the operation's progress: throttled to a few a second, unless `urgent` (a new step, a plan). */
+  progress(p: Progress, urgent?: boolean): void;
   /** Called at each named step of a snapshot (the containment test's fault hook attaches here). */
   step?: (name: string) => void | Promise<void>;
 }

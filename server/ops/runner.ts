@@ -46,7 +46,7 @@ export class OperationRunner {
       started: (id) => this.ops.markRunning(id, this.deps.now()),
       progress: (id, p) => this.progress(id, p),
       finished: (id, f) => this.finish(id, f),
-      crashed: () => this.afterCrash(),
+      crashed: (ids, message, recover) => this.afterCrash(ids, message, recover),
     });
     this.failInterrupted();
   }
@@ -139,14 +139,30 @@ export class OperationRunner {
     this.live.delete(id);
     if (f.error?.code === 'INTERNAL') this.deps.log.error({ operation: id, kind: live.kind, code: f.error.code, err: f.error.message }, 'operation failed');
     const outcome: Outcome = { op: this.ops.get(id)!, result: f.result };
-    for (const w of live.waiters) w(outcome);
+    void this.answered.then(() => {
+      for (const w of live.waiters) w(outcome);
+    });
   }
 
-  /** A crashed thread's operations are failed; locks its code took (a gc sweep's) are released. */
-  private afterCrash(): void {
-    const held = new Set([...this.live.values()].flatMap((l) => l.resources));
-    const dropped = this.deps.repo.unlockAllOf(process.pid, held);
-    if (dropped.length) this.deps.log.warn({ locks: dropped }, 'released the locks a crashed operation held');
+  /** Resolved when those waiting for an operation may be answered (after a crash, once recovery is done). */
+  private answered: Promise<void> = Promise.resolve();
+
+  /**
+   * A crashed thread's operations are recorded failed and their locks released, then any lock
+   * its code took itself (a gc sweep's); recovery runs; then their waiters are answered.
+   */
+  private async afterCrash(ids: number[], message: string, recover: () => Promise<void>): Promise<void> {
+    let open!: () => void;
+    this.answered = new Promise<void>((r) => (open = r));
+    try {
+      for (const id of ids) this.finish(id, { error: { code: 'INTERNAL', message } });
+      const held = new Set([...this.live.values()].flatMap((l) => l.resources));
+      const dropped = this.deps.repo.unlockAllOf(process.pid, held);
+      if (dropped.length) this.deps.log.warn({ locks: dropped }, 'released the locks a crashed operation held');
+      await recover();
+    } finally {
+      open();
+    }
   }
 
   /** Operations a previous runner left pending or running (its process died, or it was this one before a restart). */

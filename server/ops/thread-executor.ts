@@ -65,10 +65,14 @@ export class ThreadExecutor implements Executor {
     w.on('exit', (code) => {
       if (this.worker === w) this.worker = null;
       if (this.closing) return;
-      const lost = this.failInflight(`the operation crashed (its thread exited with ${code}); see the daemon's log`);
-      this.o.events.crashed?.();
-      if (lost) this.o.log.error({ operations: lost, code }, 'operations failed with their thread; starting another');
-      this.recovering = (this.o.onCrash?.() ?? Promise.resolve()).catch((e) => this.o.log.error({ err: (e as Error).message }, 'recovery after the crash failed'));
+      const ids = [...this.inflight];
+      this.inflight.clear();
+      this.o.log.error({ operations: ids, code }, 'operations failed with their thread; recovering, then starting another');
+      const message = `the operation crashed (its thread exited with ${code}); see the daemon's log`;
+      const recover = () => this.o.onCrash?.() ?? Promise.resolve();
+      this.recovering = (this.o.events.crashed ? this.o.events.crashed(ids, message, recover) : recover()).catch((e) =>
+        this.o.log.error({ err: (e as Error).message }, 'recovery after the crash failed'),
+      );
       // Supervised: a new thread at once, so the next operation does not wait for it.
       void this.recovering.then(() => {
         if (!this.closing) this.thread();
@@ -77,11 +81,10 @@ export class ThreadExecutor implements Executor {
     return w;
   }
 
-  private failInflight(message: string): number {
+  private failInflight(message: string): void {
     const ids = [...this.inflight];
     this.inflight.clear();
     for (const id of ids) this.o.events.finished(id, { error: { code: 'INTERNAL', message } });
-    return ids.length;
   }
 
   private onMessage(m: FromThread): void {

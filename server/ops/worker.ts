@@ -33,10 +33,9 @@ const services = openServices({ config: data.config, dataDir: data.dataDir, log,
 // A failure to open is reported by each operation (below), not as a crash of the thread at start.
 services.catch(() => {});
 
-/** At most a few progress messages a second; a new step at once; the last one before the outcome. */
+/** At most a few progress messages a second; an urgent one at once; the last one before the outcome. */
 function progressSender(id: number) {
   let last = 0;
-  let step: unknown;
   let pending: Progress | null = null;
   let timer: NodeJS.Timeout | undefined;
   const flush = () => {
@@ -47,12 +46,10 @@ function progressSender(id: number) {
     last = Date.now();
   };
   return {
-    send(p: Progress) {
+    send(p: Progress, urgent = false) {
       pending = p;
-      if (p['step'] !== step || Date.now() - last >= 250) {
-        step = p['step'];
-        flush();
-      } else timer ??= setTimeout(flush, 250);
+      if (urgent || Date.now() - last >= 250) flush();
+      else timer ??= setTimeout(flush, 250);
     },
     flush,
   };

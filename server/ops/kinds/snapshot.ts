@@ -19,18 +19,18 @@ export const snapshotOp: OperationDef<{ archive: string }, SnapshotResult> = {
   resources: (p) => [archiveLock(p.archive)],
   async run(s, p, ctx) {
     const progress: Progress = { step: 'start', poolFiles: 0, poolBytes: 0, poolFilesFetched: 0, bytesFetched: 0 };
-    const report = () => ctx.progress({ ...progress });
+    const report = (urgent = false) => ctx.progress({ ...progress }, urgent);
     return takeSnapshot(
       snapshotContext(s, {
         step: async (name) => {
           progress['step'] = name;
-          report();
+          report(true);
           await ctx.step?.(name);
         },
         onPlan: ({ poolFiles, poolBytes }) => {
           progress['poolFiles'] = poolFiles;
           progress['poolBytes'] = poolBytes;
-          report();
+          report(true);
         },
         onPoolFile: () => {
           progress['poolFilesFetched'] = Number(progress['poolFilesFetched']) + 1;
