@@ -69,8 +69,9 @@ export function routes(r: Router, deps: AppDeps): void {
     const b = bodyOf(req, ['dryRun']);
     if (b['dryRun'] !== undefined && typeof b['dryRun'] !== 'boolean') throw new AptfreezeError('BAD_REQUEST', 'dryRun: expected true or false');
     const op = { kind: 'gc', params: { dryRun: b['dryRun'] === true }, actor: who.name };
-    // gc sweeps the store, which can take a while: 202 unless the caller waits (?wait=1).
-    if (waitOf(req)) res.json(await finished(deps, op));
+    // gc sweeps the store, which can take a while: 202 unless the caller waits (?wait=1). A dry
+    // run changes nothing and is asked for its answer: it always answers with the report.
+    if (waitOf(req) || op.params.dryRun) res.json(await finished(deps, op));
     else accepted(res, await deps.ops.submit(op));
   });
 
