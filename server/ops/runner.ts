@@ -132,13 +132,24 @@ export class OperationRunner {
     if (!live) return;
     const now = this.deps.now();
     const kept = f.result === undefined || !live.record ? f.result : live.record(f.result);
-    this.deps.db.transaction(() => {
-      this.ops.finish(id, now, { result: kept, error: f.error });
-      this.deps.repo.unlock(live.resources, process.pid);
-    })();
+    try {
+      this.deps.db.transaction(() => {
+        this.ops.finish(id, now, { result: kept, error: f.error });
+        this.deps.repo.unlock(live.resources, process.pid);
+      })();
+    } catch (e) {
+      // The database can fail too (a full disk): the waiter still gets the operation's own outcome.
+      this.deps.log.error({ operation: id, err: (e as Error).message }, 'could not record the end of an operation');
+    }
     this.live.delete(id);
     if (f.error?.code === 'INTERNAL') this.deps.log.error({ operation: id, kind: live.kind, code: f.error.code, err: f.error.message }, 'operation failed');
-    const outcome: Outcome = { op: this.ops.get(id)!, result: f.result };
+    let op: OperationView;
+    try {
+      op = this.ops.get(id)!;
+    } catch {
+      op = { id: String(id), kind: live.kind, actor: '', state: f.error ? 'failed' : 'succeeded', progress: {}, createdAt: now.toISOString(), ...(f.error ? { error: f.error } : {}) };
+    }
+    const outcome: Outcome = { op, result: f.result };
     void this.answered.then(() => {
       for (const w of live.waiters) w(outcome);
     });

@@ -21,7 +21,12 @@ export function snapshotService(s: Services, extra: Partial<SnapshotContext> = {
     try {
       return await takeSnapshot(snapshotContext(s, extra), archive, actor);
     } finally {
-      s.repo.unlock(lock, process.pid);
+      try {
+        s.repo.unlock(lock, process.pid);
+      } catch {
+        // A full disk fails the database too: the run's own error is what is reported; a lock
+        // row of this process is released when it exits (a dead holder's row is taken over).
+      }
     }
   };
 }
