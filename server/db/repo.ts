@@ -207,10 +207,9 @@ export class Repo {
   }
 
   unlock(names: readonly string[], pid: number): void {
-    const del = this.db.prepare('DELETE FROM locks WHERE name = ? AND pid = ?');
-    this.db.transaction(() => {
-      for (const n of names) del.run(n, pid);
-    })();
+    if (names.length === 0) return;
+    // One statement: on a full disk it still gets through where a wrapping transaction did not.
+    this.db.prepare(`DELETE FROM locks WHERE pid = ? AND name IN (${names.map(() => '?').join(', ')})`).run(pid, ...names);
   }
 
   /** The live holder of a lock, or null. */
