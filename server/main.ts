@@ -1,34 +1,70 @@
 import { createServer, type Server } from 'node:http';
 import cron from 'node-cron';
-import type { Services } from './services.ts';
+import { recover, systemNow, type Services } from './services.ts';
 import { createApp } from './http/app.ts';
 import { TreeServer, servingCatalog, type TreeServing } from './http/serve-tree.ts';
 import { FsTreeSource } from './http/tree-source.ts';
-import { snapshotService } from './snapshot/service.ts';
-import { scheduleGc } from './release/schedule.ts';
 import { firstRun } from './first-run.ts';
+import type { SnapshotResult } from './snapshot/run.ts';
+import { scheduleGc } from './release/schedule.ts';
+import { OperationRunner } from './ops/runner.ts';
+import { ThreadExecutor } from './ops/thread-executor.ts';
+import { localOps, type OpsClient } from './ops/client.ts';
+import { controlPath, listenControl, remoteOps } from './ops/control.ts';
+import { AptfreezeError, asAptfreezeError } from './errors.ts';
 
 export interface Daemon {
-  /** Null when this process runs only the schedules (the primary of `serve --workers N`). */
+  /** Null when this process runs only the schedules and the runner (the primary of `serve --workers N`). */
   server: Server | null;
   /** The published tree's serving module (its caches' accounting), null without HTTP. */
   tree: TreeServing | null;
-  url: string;
   /** The first run's snapshots (no configuration file), settled when they are done. */
   firstRun: Promise<void>;
+  url: string;
+  /** The operations runner, when this process runs it. */
+  runner: OperationRunner | null;
+  /** Runs a schedule's tick now, as cron would (`snapshot-<archive>`, `gc`): tests trigger it rather than wait. */
+  tick(name: string): Promise<void>;
   stop(): Promise<void>;
 }
 
+export interface DaemonOptions {
+  schedule?: boolean;
+  http?: boolean;
+  /**
+   * 'own' (default): this process runs the data directory's one operations runner (a supervised
+   * thread) and its control socket; 'remote': an HTTP worker of `serve --workers N`, which hands
+   * mutations to its primary through the control socket.
+   */
+  ops?: 'own' | 'remote';
+  /** Where the first run prints the lines to give apt (default stdout). */
+  out?: (text: string) => void;
+}
+
 /**
- * The composition root of `aptfreeze serve`: HTTP server and the schedule.
- * A scheduled run that fails is logged with its cause; the next tick retries.
+ * The composition root of `aptfreeze serve`: HTTP server, the operations
+ * runner and the schedules. A scheduled run that fails is logged with its
+ * cause; the next tick retries. A tick never overlaps itself.
  */
-export async function startDaemon(s: Services, opts: { schedule?: boolean; http?: boolean; out?: (text: string) => void } = {}): Promise<Daemon> {
-  const snapshot = snapshotService(s);
+export async function startDaemon(s: Services, opts: DaemonOptions = {}): Promise<Daemon> {
+  let runner: OperationRunner | null = null;
+  let control: { close(): Promise<void> } | null = null;
+  let ops: OpsClient;
+  if (opts.ops === 'remote') ops = remoteOps(controlPath(s.dataDir));
+  else {
+    runner = new OperationRunner(s, (events) => new ThreadExecutor({ config: s.config, dataDir: s.dataDir, log: s.log, now: s.now, systemClock: s.now === systemNow, events, onCrash: () => recover(s) }));
+    try {
+      control = await listenControl(s.dataDir, runner, s.log);
+    } catch (e) {
+      await runner.close();
+      throw e;
+    }
+    ops = localOps(runner);
+  }
   let server: Server | null = null;
   let tree: TreeServing | null = null;
   if (opts.http !== false) {
-    const app = createApp({ ...s, snapshot });
+    const app = createApp({ ...s, ops });
     // The tree first (the hot path, without express); everything else goes to the app.
     const source = new FsTreeSource(s.publisher.root, s.config.archives.map((a) => a.name));
     tree = new TreeServer(source, servingCatalog(s.repo), app, { cacheBytes: s.config.serve.cacheBytes });
@@ -43,21 +79,21 @@ export async function startDaemon(s: Services, opts: { schedule?: boolean; http?
   const port = typeof addr === 'object' && addr ? addr.port : s.config.listen.port;
   const url = `http://${s.config.listen.host.includes(':') ? `[${s.config.listen.host}]` : s.config.listen.host}:${port}`;
   const tasks: Array<{ stop(): void | Promise<void> }> = [];
+  const ticks = new Map<string, () => Promise<void>>();
   if (opts.schedule !== false) {
     for (const a of s.config.archives) {
       if (!a.schedule) continue;
-      tasks.push(
-        cron.schedule(a.schedule, async () => {
-          try {
-            await snapshot(a.name, 'schedule');
-          } catch (e) {
-            // Logged inside takeSnapshot with its code; a CONFLICT means the previous run is still going.
-            s.log.warn({ archive: a.name, err: (e as Error).message }, 'scheduled snapshot failed; retrying at the next tick');
-          }
-        }, { noOverlap: true, name: `snapshot-${a.name}` }),
-      );
+      const name = `snapshot-${a.name}`;
+      const tick = guarded(s, name, async () => {
+        const { op } = await ops.run({ kind: 'snapshot', params: { archive: a.name }, actor: 'schedule' });
+        if (op.error) s.log.warn({ archive: a.name, operation: op.id, code: op.error.code, err: op.error.message }, 'scheduled snapshot failed; retrying at the next tick');
+      });
+      ticks.set(name, tick);
+      tasks.push(cron.schedule(a.schedule, tick, { noOverlap: true, name }));
     }
-    tasks.push(scheduleGc(s));
+    const gc = scheduleGc(s, ops);
+    ticks.set('gc', gc.tick);
+    tasks.push(gc);
   }
   if (server) s.log.info({ url, archives: s.config.archives.map((a) => a.name) }, 'aptfreeze serving');
   if (opts.schedule !== false) for (const n of s.config.notes) s.log.warn(n);
@@ -66,19 +102,53 @@ export async function startDaemon(s: Services, opts: { schedule?: boolean; http?
     // No configuration file: the host's defaults have no baseUrl of their own, so the hint names the address we listen on.
     // (The primary of `serve --workers N` has no server of its own: url then comes from the listen address.)
     const hintBase = url.replace('://0.0.0.0:', '://localhost:');
+    const snapshot = async (archive: string, actor: string): Promise<SnapshotResult> => {
+      const { op } = await ops.run({ kind: 'snapshot', params: { archive }, actor });
+      if (op.error) throw new AptfreezeError(op.error.code as AptfreezeError['code'], op.error.message);
+      return op.result as SnapshotResult;
+    };
     first = firstRun(s, snapshot, hintBase, opts.out ?? ((t) => process.stdout.write(t)));
   }
   return {
     server,
     tree,
-    url,
     firstRun: first,
+    url,
+    runner,
+    async tick(name) {
+      const t = ticks.get(name);
+      if (!t) throw new Error(`no schedule ${name} (have: ${[...ticks.keys()].join(', ')})`);
+      await t();
+    },
     async stop() {
       for (const t of tasks) await t.stop();
+      await control?.close();
+      await runner?.close();
       if (!server) return;
       const srv = server;
       srv.closeAllConnections();
       await new Promise<void>((resolve) => srv.close(() => resolve()));
     },
+  };
+}
+
+/**
+ * A schedule's tick: never two at once (cron's noOverlap covers its own
+ * ticks; this also covers a tick triggered by hand), and nothing it throws
+ * escapes to the timer (a stray throw there would stop the daemon).
+ */
+function guarded(s: Services, name: string, fn: () => Promise<void>): () => Promise<void> {
+  let running = false;
+  return async () => {
+    if (running) return;
+    running = true;
+    try {
+      await fn();
+    } catch (e) {
+      const err = asAptfreezeError(e);
+      s.log.warn({ schedule: name, code: err.code, err: err.message }, `scheduled ${name} failed; retrying at the next tick`);
+    } finally {
+      running = false;
+    }
   };
 }

@@ -2,7 +2,7 @@ import { mkdirSync, existsSync, readFileSync, writeFileSync, copyFileSync, statS
 import { join, resolve } from 'node:path';
 import type { Config } from './config/load.ts';
 import { openDb, type Db } from './db/open.ts';
-import { Repo } from './db/repo.ts';
+import { Repo, archiveLock } from './db/repo.ts';
 import { FsBlobStore } from './store/store.ts';
 import { Publisher } from './publish/tree.ts';
 import { loadOrCreateServiceKey, type ServiceKey } from './sign/key.ts';
@@ -32,7 +32,12 @@ export interface OpenOptions {
   now?: () => Date;
   /** Make `<data>/admin-token` when no bootstrap token exists (the daemon does; one-shot commands don't). */
   makeAdminToken?: boolean;
+  /** Run crash recovery (default true; the operations thread leaves it to the daemon that supervises it). */
+  recover?: boolean;
 }
+
+/** The real clock; a Services whose `now` is another function runs on an injected (test) clock. */
+export const systemNow = (): Date => new Date();
 
 /**
  * Opens the data directory: database (migrations applied), store, published
@@ -64,13 +69,13 @@ export async function openServices(opts: OpenOptions): Promise<Services> {
   }
   const bootstrap = () => process.env['APTFREEZE_ADMIN_TOKEN'] || (existsSync(tokenFile) ? readFileSync(tokenFile, 'utf8').trim() : undefined);
   const tokens = new TokenService(repo, bootstrap);
-  const now = opts.now ?? (() => new Date());
+  const now = opts.now ?? systemNow;
   const services: Services = { config: opts.config, dataDir, db, repo, store, publisher, key, tokens, log: opts.log, now, close: () => db.close() };
-  await recover(services);
+  if (opts.recover !== false) await recover(services);
   return services;
 }
 
-/** Crash recovery; skips any archive whose snapshot lock a live process holds. */
+/** Crash recovery; skips any archive whose lock a live process (or an operation of this one) holds. */
 export async function recover(s: Services): Promise<void> {
   const archives = new Set([...s.repo.listArchives().map((a) => a.name), ...s.config.archives.map((a) => a.name)]);
   const locked = new Set<string>();
@@ -80,7 +85,7 @@ export async function recover(s: Services): Promise<void> {
     return row !== undefined && (row.state === 'live' || row.state === 'frozen');
   };
   for (const a of archives) {
-    if (!s.repo.tryLock(`snapshot:${a}`, process.pid, s.now())) {
+    if (!s.repo.tryLock([archiveLock(a)], process.pid, s.now()).ok) {
       locked.add(a);
       continue;
     }
@@ -89,7 +94,7 @@ export async function recover(s: Services): Promise<void> {
       orphans.push(...(await s.publisher.recover((x) => x !== a, keepPublished)));
       orphans.push(...(await s.publisher.removeOrphanPools(a)));
     } finally {
-      s.repo.unlock(`snapshot:${a}`, process.pid);
+      s.repo.unlock([archiveLock(a)], process.pid);
     }
   }
   const removed = orphans;

@@ -120,7 +120,7 @@ describe('the server under load while the archive changes', () => {
     pkgs = churn(pkgs, 0.3, changes.snapshots.length + 1);
     date += 1000;
     await buildUpstream(join(dir, 'up'), [{ name: 'bookworm', components: ['main'], architectures: ['amd64'], packages: pkgs, date: new Date(date) }], key);
-    const r = await api('POST', '/api/archives/debian/snapshots');
+    const r = await api('POST', '/api/archives/debian/snapshots?wait=1');
     assert.equal(r.status, 201, JSON.stringify(r.json));
     changes.snapshots.push(r.json['serial'] as string);
   }
@@ -143,7 +143,7 @@ describe('the server under load while the archive changes', () => {
         if (t.status === 200) changes.thaws++;
       }
       if (i % 2 === 1) {
-        const g = await api('POST', '/api/gc', {});
+        const g = await api('POST', '/api/gc?wait=1', {});
         assert.equal(g.status, 200, JSON.stringify(g.json));
         changes.gcRuns++;
         changes.gcCollected += (g.json['collected'] as unknown[]).length;
@@ -167,7 +167,7 @@ describe('the server under load while the archive changes', () => {
     admin = svc.services.tokens.create('load', 'admin', new Date());
     serviceKey = [svc.services.key.publicKey];
     agent = new Agent({ connections: clients + 2, keepAliveTimeout: 10_000 });
-    const r = await api('POST', '/api/archives/debian/snapshots');
+    const r = await api('POST', '/api/archives/debian/snapshots?wait=1');
     assert.equal(r.status, 201);
   });
   after(async () => {

@@ -132,7 +132,7 @@ describe("the builder's pins", () => {
 
   it('check and resolve --from fail naming a pinned serial that was collected or never existed', async () => {
     offset = 20 * DAY; // the server's clock: D0 and X0 expired long ago; D1 frozen; X1 latest
-    const gc = await api(f.h, 'POST', '/gc', { token: admin });
+    const gc = await api(f.h, 'POST', '/gc?wait=1', { token: admin });
     assert.deepEqual(gc.body.collected.map((c: { serial: string }) => c.serial).sort(), [D[0], X[0]].sort());
     const rep = await builder(['pins', 'resolve', '--from', resolvedFile]);
     assert.notEqual(rep.code, 0);

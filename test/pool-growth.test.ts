@@ -105,7 +105,7 @@ describe('pool trees shared and extended by serials', () => {
 
   it('gc prunes from a shared tree the files only collected serials listed; fsck finds nothing', async () => {
     clock.set(new Date(day0 + 11 * DAY));
-    const r = await api<GcReport>(f.h, 'POST', '/gc', { token: admin, body: {} });
+    const r = await api<GcReport>(f.h, 'POST', '/gc?wait=1', { token: admin, body: {} });
     assert.equal(r.status, 200, JSON.stringify(r.body));
     assert.deepEqual(r.body.collected.map((c) => c.serial), [s1]);
     assert.equal(r.body.store.poolFilesRemoved, onlyS1.length);

@@ -3,7 +3,8 @@
 // hashes (read from the database and its files); the audit log is append-only.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readFile, readdir } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { tmpDir } from './helpers/gpg.ts';
@@ -41,7 +42,7 @@ interface Mutation {
 }
 
 const mutations: Mutation[] = [
-  { what: 'snapshot', method: 'POST', path: () => '/archives/debian/snapshots', allowed: 'release-manager', action: 'snapshot', target: (r) => `debian/${r.serial}`, status: 201 },
+  { what: 'snapshot', method: 'POST', path: () => '/archives/debian/snapshots?wait=1', allowed: 'release-manager', action: 'snapshot', target: (r) => `debian/${r.serial}`, status: 201 },
   {
     what: 'freeze',
     method: 'POST',
@@ -53,7 +54,7 @@ const mutations: Mutation[] = [
     status: 200,
   },
   { what: 'thaw', method: 'POST', path: () => `/archives/debian/serials/${serial}/thaw`, allowed: 'release-manager', action: 'thaw', target: () => `debian/${serial}`, status: 200 },
-  { what: 'gc', method: 'POST', path: () => '/gc', body: () => ({ dryRun: false }), allowed: 'admin', action: 'gc', target: () => '*', status: 200 },
+  { what: 'gc', method: 'POST', path: () => '/gc?wait=1', body: () => ({ dryRun: false }), allowed: 'admin', action: 'gc', target: () => '*', status: 200 },
   { what: 'token create', method: 'POST', path: () => '/tokens', body: () => ({ name: 'bob', role: 'release-manager' }), allowed: 'admin', action: 'token.create', target: (r) => `token:${r.id}`, status: 201 },
 ];
 
@@ -159,7 +160,10 @@ describe('tokens', () => {
     }
     f.h.services.db.pragma('wal_checkpoint(TRUNCATE)');
     for (const name of (await readdir(f.h.dataDir)).filter((n) => n.startsWith('aptfreeze.db'))) {
-      const bytes = await readFile(join(f.h.dataDir, name));
+      // Read by another process: opening and closing the database file in this one (the daemon's)
+      // would drop SQLite's POSIX locks on it (fcntl locks are per process), and a CLI closing
+      // next would then delete the WAL the daemon still writes to.
+      const bytes = spawnSync('cat', [join(f.h.dataDir, name)], { maxBuffer: 1 << 30 }).stdout;
       for (const t of all) assert.equal(bytes.includes(Buffer.from(t)), false, `${name} holds no token`);
     }
   });

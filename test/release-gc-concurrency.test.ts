@@ -44,7 +44,7 @@ type GcOutcome = 'swept' | 'skipped';
 async function snapshotVia(where: 'api' | 'cli', delay: number): Promise<SnapOutcome> {
   await sleep(delay);
   if (where === 'api') {
-    const r = await api(f.h, 'POST', '/archives/debian/snapshots', { token: rm });
+    const r = await api(f.h, 'POST', '/archives/debian/snapshots?wait=1', { token: rm });
     if (r.status === 201) return 'published';
     assert.equal(r.body.error?.code, 'CONFLICT', `snapshot: ${r.status} ${JSON.stringify(r.body)}`);
     return 'conflict';
@@ -59,7 +59,7 @@ async function gcVia(where: 'api' | 'cli', delay: number): Promise<GcOutcome> {
   await sleep(delay);
   let report: GcReport;
   if (where === 'api') {
-    const r = await api<GcReport>(f.h, 'POST', '/gc', { token: admin });
+    const r = await api<GcReport>(f.h, 'POST', '/gc?wait=1', { token: admin });
     assert.equal(r.status, 200, JSON.stringify(r.body));
     report = r.body;
   } else {

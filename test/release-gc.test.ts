@@ -30,7 +30,7 @@ async function snapshotOnDay(d: number, i: number): Promise<void> {
 }
 
 async function gc(dryRun = false): Promise<GcReport> {
-  const r = await api<GcReport>(f.h, 'POST', '/gc', { token: admin, body: { dryRun } });
+  const r = await api<GcReport>(f.h, 'POST', '/gc?wait=1', { token: admin, body: { dryRun } });
   assert.equal(r.status, 200, JSON.stringify(r.body));
   return r.body;
 }
@@ -176,36 +176,28 @@ describe('gc across eight snapshots with freezes, thaws and keep 2 (lifetime 10d
 });
 
 describe('aptfreeze serve', () => {
-  it('runs gc on gcSchedule, as the actor "schedule"', async () => {
-    const { spawn } = await import('node:child_process');
-    const { writeFile } = await import('node:fs/promises');
+  // The daemon's gc tick, triggered directly (Daemon.tick runs what cron runs on gcSchedule): no waiting for the clock.
+  it('runs gc on gcSchedule, as the actor "schedule", recorded as an operation', async () => {
     const { join } = await import('node:path');
-    const Database = (await import('better-sqlite3')).default;
-    const { binPath } = await import('./helpers/service.ts');
+    const { writeFile } = await import('node:fs/promises');
+    const { loadConfigFile } = await import('../server/config/load.ts');
+    const { openServices } = await import('../server/services.ts');
+    const { startDaemon } = await import('../server/main.ts');
+    const { silentLogger } = await import('../server/log.ts');
     const dir = await tmpDir('af-gc-serve');
     const config = join(dir, 'aptfreeze.yaml');
-    await writeFile(config, "listen: 127.0.0.1:0\ngcSchedule: '* * * * * *'\narchives: {}\n");
-    const child = spawn(process.execPath, [binPath, '--config', config, '--data', join(dir, 'data'), 'serve'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, APTFREEZE_LOG: 'warn' } });
+    await writeFile(config, "listen: 127.0.0.1:0\ngcSchedule: '0 3 * * *'\narchives: {}\n");
+    const s = await openServices({ config: loadConfigFile(config), dataDir: join(dir, 'data'), log: silentLogger });
+    const d = await startDaemon(s);
     try {
-      let runs: Array<{ actor: string }> = [];
-      for (let i = 0; i < 100 && runs.length === 0; i++) {
-        await new Promise((r) => setTimeout(r, 200));
-        try {
-          const db = new Database(join(dir, 'data', 'aptfreeze.db'), { readonly: true, fileMustExist: true });
-          try {
-            runs = db.prepare("SELECT actor FROM audit_log WHERE action = 'gc'").all() as Array<{ actor: string }>;
-          } finally {
-            db.close();
-          }
-        } catch {
-          // not created yet
-        }
-      }
-      assert.ok(runs.length >= 1, 'a scheduled gc ran');
-      assert.equal(runs[0]!.actor, 'schedule');
+      await d.tick('gc');
+      const runs = s.db.prepare("SELECT actor FROM audit_log WHERE action = 'gc'").all() as Array<{ actor: string }>;
+      assert.deepEqual(runs, [{ actor: 'schedule' }]);
+      const [op] = d.runner!.ops.list({ kind: 'gc' });
+      assert.deepEqual([op!.actor, op!.state], ['schedule', 'succeeded']);
     } finally {
-      child.kill('SIGTERM');
-      await new Promise((r) => child.once('exit', r));
+      await d.stop();
+      s.close();
     }
   });
 });

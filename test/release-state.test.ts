@@ -142,39 +142,41 @@ describe('freeze and thaw plans', () => {
   });
 });
 
-describe("gc's all-or-none snapshot locks (ReleaseRepo.tryLockAll)", () => {
+describe("the one lock implementation (Repo.tryLock): all or none, never re-entrant", () => {
   it('counts a live holder as busy (this process included), takes over a dead one, and sees snapshot locks of archives it does not know', async () => {
     const { openDb } = await import('../server/db/open.ts');
-    const { ReleaseRepo } = await import('../server/release/release-repo.ts');
+    const { Repo } = await import('../server/db/repo.ts');
     const { spawnSync } = await import('node:child_process');
     const db = openDb(':memory:');
     try {
-      const rr = new ReleaseRepo(db);
+      const repo = new Repo(db);
       const put = (name: string, pid: number) => db.prepare('INSERT OR REPLACE INTO locks (name, pid, acquired_at) VALUES (?, ?, ?)').run(name, pid, NOW.toISOString());
-      const names = ['snapshot:a', 'snapshot:b'];
+      const names = ['archive:a', 'archive:b'];
+      // What gc's sweep asks for: its archives, and no lock of any other archive (the prefix).
+      const sweep = [...names, 'archive:'];
       const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
 
       // A snapshot of this very process holds a lock: busy, although the pid is ours.
-      put('snapshot:a', process.pid);
-      const r1 = rr.tryLockAll(names, process.pid, NOW);
+      put('archive:a', process.pid);
+      const r1 = repo.tryLock(names, process.pid, NOW);
       assert.equal(r1.ok, false);
-      assert.deepEqual(!r1.ok && r1.busy.map((b) => b.name), ['snapshot:a']);
-      assert.deepEqual(db.prepare('SELECT name FROM locks').pluck().all(), ['snapshot:a'], 'none taken');
+      assert.deepEqual(!r1.ok && r1.busy.map((b) => b.name), ['archive:a']);
+      assert.deepEqual(db.prepare('SELECT name FROM locks').pluck().all(), ['archive:a'], 'none taken');
 
       // A dead holder is taken over; all names are then held by us.
-      put('snapshot:a', dead);
-      assert.equal(rr.tryLockAll(names, process.pid, NOW).ok, true);
+      put('archive:a', dead);
+      assert.equal(repo.tryLock(names, process.pid, NOW).ok, true);
       assert.deepEqual(db.prepare('SELECT name, pid FROM locks ORDER BY name').all(), names.map((name) => ({ name, pid: process.pid })));
-      rr.unlockAll(names, process.pid);
+      repo.unlock(names, process.pid);
       assert.deepEqual(db.prepare('SELECT name FROM locks').all(), []);
 
       // A snapshot of an archive only another configuration has.
-      put('snapshot:zzz', process.ppid);
-      const r2 = rr.tryLockAll(names, process.pid, NOW);
-      assert.deepEqual(!r2.ok && r2.busy.map((b) => b.name), ['snapshot:zzz']);
+      put('archive:zzz', process.ppid);
+      const r2 = repo.tryLock(sweep, process.pid, NOW);
+      assert.deepEqual(!r2.ok && r2.busy.map((b) => b.name), ['archive:zzz']);
       put('fsck', process.ppid);
-      db.prepare("DELETE FROM locks WHERE name = 'snapshot:zzz'").run();
-      assert.equal(rr.tryLockAll(names, process.pid, NOW).ok, true, 'a lock of another kind is not in the way');
+      db.prepare("DELETE FROM locks WHERE name = 'archive:zzz'").run();
+      assert.equal(repo.tryLock(sweep, process.pid, NOW).ok, true, 'a lock of another kind is not in the way');
     } finally {
       db.close();
     }

@@ -257,7 +257,7 @@ describe('re-signing and gc through the running service', () => {
     assert.notEqual(s2, s1);
     await served(s1, false);
     clock.advance(20 * DAY);
-    const gc = await api(f.h, 'POST', '/gc', { token: admin, body: {} });
+    const gc = await api(f.h, 'POST', '/gc?wait=1', { token: admin, body: {} });
     assert.equal(gc.status, 200, JSON.stringify(gc.body));
     assert.deepEqual(gc.body.collected.map((c: { serial: string }) => c.serial), [s1]);
     for (const rel of [...files, 'dists/bookworm/main/binary-amd64/Packages.gz', 'proof.deb']) {

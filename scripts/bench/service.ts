@@ -229,8 +229,9 @@ export class ServiceUnderTest {
   }
 
   /**
-   * The snapshot through a running daemon: POST /api/archives/debian/snapshots, timed from the
-   * request to the answer (sent once the serial is published: the route awaits the whole run).
+   * The snapshot through a running daemon: POST /api/archives/debian/snapshots?wait=1, timed from
+   * the request to the answer (sent once the serial is published: with wait=1 the route answers
+   * when the operation has ended, as the bench always measured).
    * Peak RSS: every process of the daemon has its VmHWM reset just before the request, the
    * largest single process over the request counts (polled VmRSS where a reset did not take).
    */
@@ -245,7 +246,7 @@ export class ServiceUnderTest {
     let body = '';
     let error: string | undefined;
     try {
-      const r = await httpGet(`${this.url}/api/archives/debian/snapshots`, {
+      const r = await httpGet(`${this.url}/api/archives/debian/snapshots?wait=1`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: `Bearer ${this.token ?? this.adminToken() ?? ''}` },
         body: '{}',

@@ -1,7 +1,9 @@
 import type { Command } from 'commander';
-import { withServices, type GlobalOptions } from './context.ts';
+import type { GlobalOptions } from './context.ts';
+import { withOps } from './ops.ts';
 import { cliActor } from './actor.ts';
-import { freezeSerial, thawSerial, type TransitionResult } from '../release/service.ts';
+import type { TransitionResult } from '../release/service.ts';
+import { resultOf } from '../ops/client.ts';
 
 function print(r: TransitionResult, json: boolean | undefined): void {
   if (json) {
@@ -23,8 +25,9 @@ export function register(program: Command, globals: () => GlobalOptions): void {
     .requiredOption('--reason <text>', 'why (kept in the audit log and shown with the serial)')
     .option('--json', 'print JSON')
     .action(async (archive: string, serial: string, opts: { until: string; reason: string; json?: boolean }) => {
-      await withServices(globals(), async (s) => {
-        print(await freezeSerial(s, archive, serial, { until: opts.until, reason: opts.reason, actor: cliActor(), allowDuration: true }), opts.json);
+      await withOps(globals(), async (ops) => {
+        const outcome = await ops.run({ kind: 'freeze', params: { archive, serial, until: opts.until, reason: opts.reason, allowDuration: true }, actor: cliActor() });
+        print(resultOf<TransitionResult>(outcome), opts.json);
       });
     });
 
@@ -35,8 +38,8 @@ export function register(program: Command, globals: () => GlobalOptions): void {
     .argument('<serial>')
     .option('--json', 'print JSON')
     .action(async (archive: string, serial: string, opts: { json?: boolean }) => {
-      await withServices(globals(), async (s) => {
-        print(await thawSerial(s, archive, serial, cliActor()), opts.json);
+      await withOps(globals(), async (ops) => {
+        print(resultOf<TransitionResult>(await ops.run({ kind: 'thaw', params: { archive, serial }, actor: cliActor() })), opts.json);
       });
     });
 }

@@ -3,7 +3,13 @@ import { AptfreezeError } from '../errors.ts';
 import { dataDirFrom, type GlobalOptions } from './context.ts';
 import { openForFsck } from '../fsck/open.ts';
 import { runFsck } from '../fsck/fsck.ts';
-import { formatReport } from '../fsck/report.ts';
+import { formatReport, type FsckReport } from '../fsck/report.ts';
+import { resolve } from 'node:path';
+import { cliActor } from './actor.ts';
+import { withLocalRunner } from './ops.ts';
+import { connectOps } from '../ops/control.ts';
+import { resultOf, type OpsClient } from '../ops/client.ts';
+import { createLogger } from '../log.ts';
 
 export function register(program: Command, globals: () => GlobalOptions): void {
   program
@@ -12,18 +18,35 @@ export function register(program: Command, globals: () => GlobalOptions): void {
     .option('--repair', 'finish half-done steps (latest, trace, pending serials, signatures) and remove what no serial references')
     .option('--json', 'print the report as JSON')
     .action(async (opts: { repair?: boolean; json?: boolean }) => {
-      // Opened without crash recovery, so that fsck reports what is really there.
-      const ctx = openForFsck(dataDirFrom(globals()));
-      try {
-        const report = await runFsck(ctx, { repair: opts.repair });
-        process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
-        if (!report.ok) {
-          const errors = report.problems.filter((p) => p.severity === 'error');
-          const kinds = [...new Set(errors.map((p) => p.kind))].join(', ');
-          throw new AptfreezeError('VERIFY_FAILED', `fsck: ${errors.length} errors (${kinds})${opts.repair ? ' left after repair' : '; see the report, --repair fixes those it can'}`);
-        }
-      } finally {
-        ctx.close();
+      const report = opts.repair ? await repairAsOperation(globals()) : await checkOnly(globals());
+      process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
+      if (!report.ok) {
+        const errors = report.problems.filter((p) => p.severity === 'error');
+        const kinds = [...new Set(errors.map((p) => p.kind))].join(', ');
+        throw new AptfreezeError('VERIFY_FAILED', `fsck: ${errors.length} errors (${kinds})${opts.repair ? ' left after repair' : '; see the report, --repair fixes those it can'}`);
       }
     });
+}
+
+/** Opened without crash recovery, so that fsck reports what is really there. */
+async function checkOnly(g: GlobalOptions): Promise<FsckReport> {
+  const ctx = openForFsck(dataDirFrom(g));
+  try {
+    return await runFsck(ctx);
+  } finally {
+    ctx.close();
+  }
+}
+
+/** --repair is a mutation: an operation of the daemon when one runs on this data directory, else of this process. */
+async function repairAsOperation(g: GlobalOptions): Promise<FsckReport> {
+  const run = (ops: OpsClient) => ops.run({ kind: 'fsck.repair', params: {}, actor: cliActor() }).then((o) => resultOf<FsckReport>(o));
+  const remote = await connectOps(resolve(dataDirFrom(g)));
+  if (remote) return run(remote);
+  const ctx = openForFsck(dataDirFrom(g));
+  try {
+    return await withLocalRunner({ db: ctx.db, repo: ctx.repo, now: ctx.now, log: createLogger() }, ctx, run);
+  } finally {
+    ctx.close();
+  }
 }

@@ -1,7 +1,9 @@
 import type { Command } from 'commander';
-import { withServices, type GlobalOptions } from './context.ts';
+import type { GlobalOptions } from './context.ts';
+import { withOps } from './ops.ts';
 import { cliActor } from './actor.ts';
-import { runGc, type GcReport } from '../release/gc.ts';
+import type { GcReport } from '../release/gc.ts';
+import { resultOf } from '../ops/client.ts';
 
 export function formatGcReport(r: GcReport): string {
   const lines: string[] = [];
@@ -28,8 +30,8 @@ export function register(program: Command, globals: () => GlobalOptions): void {
     .option('--dry-run', 'report what would be collected and freed; change nothing')
     .option('--json', 'print JSON')
     .action(async (opts: { dryRun?: boolean; json?: boolean }) => {
-      await withServices(globals(), async (s) => {
-        const r = await runGc(s, { dryRun: opts.dryRun, actor: cliActor() });
+      await withOps(globals(), async (ops) => {
+        const r = resultOf<GcReport>(await ops.run({ kind: 'gc', params: { dryRun: Boolean(opts.dryRun) }, actor: cliActor() }));
         process.stdout.write(opts.json ? `${JSON.stringify(r, null, 2)}\n` : formatGcReport(r));
       });
     });

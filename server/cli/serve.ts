@@ -4,13 +4,26 @@ import { availableParallelism } from 'node:os';
 import { servicesFrom, type GlobalOptions } from './context.ts';
 import { startDaemon } from '../main.ts';
 import { AptfreezeError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+
+/**
+ * The process that runs the schedules and the runner outlives a stray throw:
+ * operations run in their own thread (ops/thread-executor.ts), so what is left
+ * here is bookkeeping whose state is in the database. A throw or rejection
+ * nothing caught is logged and the daemon goes on, rather than stop every
+ * worker and schedule with it.
+ */
+function containStrayErrors(log: Logger): void {
+  process.on('uncaughtException', (e) => log.error({ err: e instanceof Error ? `${e.name}: ${e.message}` : String(e) }, 'uncaught error (contained; the daemon goes on)'));
+  process.on('unhandledRejection', (e) => log.error({ err: e instanceof Error ? `${e.name}: ${e.message}` : String(e) }, 'unhandled rejection (contained; the daemon goes on)'));
+}
 
 /**
  * `serve`: with --workers N > 1 (the default is the number of CPUs, at most 4),
- * the primary process runs the schedules and N workers share the listening
- * socket and serve HTTP (the kernel spreads connections: SCHED_NONE). Each
- * worker has its own database handle; cross-process locks keep one snapshot of
- * an archive at a time.
+ * the primary process runs the schedules and the operations runner, and N
+ * workers share the listening socket and serve HTTP (the kernel spreads
+ * connections: SCHED_NONE). Each worker has its own database handle and hands
+ * mutations to the primary's runner through the control socket (ops/control.ts).
  */
 export function register(program: Command, globals: () => GlobalOptions): void {
   program
@@ -27,7 +40,6 @@ export function register(program: Command, globals: () => GlobalOptions): void {
       if (workers > 1 && cluster.isPrimary) {
         cluster.schedulingPolicy = cluster.SCHED_NONE;
         const fork = () => cluster.fork({ APTFREEZE_SERVE_ROLE: 'http' });
-        for (let i = 0; i < workers; i++) fork();
         let announced = false;
         cluster.on('message', (_w, msg: { url?: string }) => {
           if (msg?.url && !announced) {
@@ -40,7 +52,10 @@ export function register(program: Command, globals: () => GlobalOptions): void {
           s.log.error({ worker: w.process.pid, code, signal }, 'HTTP worker died; starting another');
           fork();
         });
+        containStrayErrors(s.log);
+        // The runner and its control socket first: the workers hand mutations to it.
         const d = await startDaemon(s, { http: false });
+        for (let i = 0; i < workers; i++) fork();
         const stop = async () => {
           stopping = true;
           for (const w of Object.values(cluster.workers ?? {})) w?.kill('SIGTERM');
@@ -52,7 +67,8 @@ export function register(program: Command, globals: () => GlobalOptions): void {
         process.once('SIGTERM', stop);
         return;
       }
-      const d = await startDaemon(s, { schedule: role !== 'http' });
+      if (role !== 'http') containStrayErrors(s.log);
+      const d = await startDaemon(s, role === 'http' ? { schedule: false, ops: 'remote' } : {});
       if (role === 'http') process.send?.({ url: d.url });
       else process.stdout.write(`aptfreeze listening on ${d.url}\n`);
       const stop = async () => {

@@ -1,7 +1,9 @@
 import type { Command } from 'commander';
 import { withServices, type GlobalOptions } from './context.ts';
+import { withOps } from './ops.ts';
 import { cliActor } from './actor.ts';
-import { createToken, listTokens, revokeToken } from '../release/tokens.ts';
+import { listTokens, type createToken, type revokeToken } from '../release/tokens.ts';
+import { resultOf } from '../ops/client.ts';
 
 export function register(program: Command, globals: () => GlobalOptions): void {
   const tokens = program.command('tokens').description('API tokens: create (shown once; only a hash is stored), list, revoke');
@@ -13,8 +15,8 @@ export function register(program: Command, globals: () => GlobalOptions): void {
     .requiredOption('--name <who>', 'who holds it (shown in the audit log)')
     .option('--json', 'print JSON')
     .action(async (opts: { role: string; name: string; json?: boolean }) => {
-      await withServices(globals(), async (s) => {
-        const t = createToken(s, { name: opts.name, role: opts.role }, cliActor());
+      await withOps(globals(), async (ops) => {
+        const t = resultOf<ReturnType<typeof createToken>>(await ops.run({ kind: 'token.create', params: { name: opts.name, role: opts.role }, actor: cliActor() }));
         if (opts.json) process.stdout.write(`${JSON.stringify(t, null, 2)}\n`);
         else {
           process.stdout.write(`${t.token}\n`);
@@ -44,8 +46,8 @@ export function register(program: Command, globals: () => GlobalOptions): void {
     .description('revoke the active token(s) with this id or name')
     .argument('<id-or-name>')
     .action(async (idOrName: string) => {
-      await withServices(globals(), async (s) => {
-        for (const t of revokeToken(s, idOrName, cliActor())) process.stdout.write(`revoked token ${t.id} (${t.name}, ${t.role})\n`);
+      await withOps(globals(), async (ops) => {
+        for (const t of resultOf<ReturnType<typeof revokeToken>>(await ops.run({ kind: 'token.revoke', params: { idOrName }, actor: cliActor() }))) process.stdout.write(`revoked token ${t.id} (${t.name}, ${t.role})\n`);
       });
     });
 }

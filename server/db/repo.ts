@@ -21,6 +21,17 @@ export interface SerialRow {
   error: string | null;
 }
 
+export interface LockHolder {
+  name: string;
+  pid: number;
+  acquired_at: string;
+}
+
+/** The lock (resource) name of an archive: its snapshots, freezes and thaws exclude each other. */
+export function archiveLock(archive: string): string {
+  return `archive:${archive}`;
+}
+
 export interface SuiteSnapshotRow {
   suite: string;
   release_date: string;
@@ -168,20 +179,51 @@ export class Repo {
     return this.db.prepare('SELECT suite, release_date, upstream_sha256, signers, fetched_at FROM suite_snapshots WHERE archive = ? AND serial = ? ORDER BY suite').all(archive, serial) as SuiteSnapshotRow[];
   }
 
-  /** Takes a named cross-process lock; a lock held by a dead process is taken over. */
-  tryLock(name: string, pid: number, now: Date): boolean {
+  /**
+   * The one lock implementation (cross-process: the daemon and the CLI share the data
+   * directory). Takes every named lock at once, or none. A row whose process is alive is busy,
+   * whoever holds it, this process included: nothing is re-entrant, so two holders in one
+   * process (the runner and a gc sweep in its operation) exclude each other as two processes
+   * do. A row of a dead process is taken over. A name ending in ':' is a prefix: busy when any
+   * live row starts with it (a gc sweep needs every `archive:` lock, also of archives only
+   * another process's configuration has).
+   */
+  tryLock(names: readonly string[], pid: number, now: Date): { ok: true } | { ok: false; busy: LockHolder[] } {
     return this.db
       .transaction(() => {
-        const row = this.db.prepare('SELECT pid FROM locks WHERE name = ?').get(name) as { pid: number } | undefined;
-        if (row && row.pid !== pid && processAlive(row.pid)) return false;
-        this.db.prepare('INSERT OR REPLACE INTO locks (name, pid, acquired_at) VALUES (?, ?, ?)').run(name, pid, now.toISOString());
-        return true;
+        const busy: LockHolder[] = [];
+        const get = this.db.prepare('SELECT name, pid, acquired_at FROM locks WHERE name = ?');
+        const prefixed = this.db.prepare('SELECT name, pid, acquired_at FROM locks WHERE substr(name, 1, ?) = ?');
+        for (const n of names) {
+          const rows = n.endsWith(':') ? (prefixed.all(n.length, n) as LockHolder[]) : [get.get(n) as LockHolder | undefined].filter((r) => r !== undefined);
+          for (const row of rows) if (processAlive(row.pid) && !busy.some((b) => b.name === row.name)) busy.push(row);
+        }
+        if (busy.length) return { ok: false as const, busy };
+        const put = this.db.prepare('INSERT OR REPLACE INTO locks (name, pid, acquired_at) VALUES (?, ?, ?)');
+        for (const n of names) if (!n.endsWith(':')) put.run(n, pid, now.toISOString());
+        return { ok: true as const };
       })
       .immediate();
   }
 
-  unlock(name: string, pid: number): void {
-    this.db.prepare('DELETE FROM locks WHERE name = ? AND pid = ?').run(name, pid);
+  unlock(names: readonly string[], pid: number): void {
+    if (names.length === 0) return;
+    // One statement: on a full disk it still gets through where a wrapping transaction did not.
+    this.db.prepare(`DELETE FROM locks WHERE pid = ? AND name IN (${names.map(() => '?').join(', ')})`).run(pid, ...names);
+  }
+
+  /** The live holder of a lock, or null. */
+  lockHolder(name: string): LockHolder | null {
+    const row = this.db.prepare('SELECT name, pid, acquired_at FROM locks WHERE name = ?').get(name) as LockHolder | undefined;
+    return row && processAlive(row.pid) ? row : null;
+  }
+
+  /** Drops this process's lock rows except `keep` (what a crashed operation thread left behind). */
+  unlockAllOf(pid: number, keep: ReadonlySet<string>): string[] {
+    const rows = this.db.prepare('SELECT name FROM locks WHERE pid = ?').pluck().all(pid) as string[];
+    const drop = rows.filter((n) => !keep.has(n));
+    this.unlock(drop, pid);
+    return drop;
   }
 
   indexRefs(indexSha256: string, kind: string): string | null {

@@ -4,7 +4,7 @@ import { createReadStream, existsSync, lstatSync, readFileSync, readdirSync, rea
 import { join, relative } from 'node:path';
 import * as openpgp from 'openpgp';
 import type { Db } from '../db/open.ts';
-import type { Repo, SerialRow } from '../db/repo.ts';
+import { archiveLock, type Repo, type SerialRow } from '../db/repo.ts';
 import type { ReleaseRepo } from '../release/release-repo.ts';
 import type { FsBlobStore } from '../store/store.ts';
 import { poolId, signedNames, type Publisher, type TreeLink } from '../publish/tree.ts';
@@ -57,8 +57,8 @@ export class FsckCheck {
   async run(): Promise<FsckReport> {
     const t0 = Date.now();
     const archives = this.archives();
-    for (const a of archives) if (this.lockHolder(`snapshot:${a}`) !== null) this.busy.add(a);
-    for (const a of this.busy) this.notes.push(`${a}: a snapshot is running (pid ${this.lockHolder(`snapshot:${a}`)}); its staging, pending serial and new blobs are not judged`);
+    for (const a of archives) if (this.ctx.repo.lockHolder(archiveLock(a)) !== null) this.busy.add(a);
+    for (const a of this.busy) this.notes.push(`${a}: an operation is running (pid ${this.ctx.repo.lockHolder(archiveLock(a))?.pid}); its staging, pending serial and new blobs are not judged`);
     await this.checkKeys();
     this.checkAuditLog();
     await this.hashStore();
@@ -94,11 +94,6 @@ export class FsckCheck {
       for (const d of readdirSync(this.ctx.publisher.root)) if (d !== 'keys' && lstatSync(join(this.ctx.publisher.root, d)).isDirectory()) names.add(d);
     }
     return [...names].sort();
-  }
-
-  private lockHolder(name: string): number | null {
-    const row = this.ctx.db.prepare('SELECT pid FROM locks WHERE name = ?').get(name) as { pid: number } | undefined;
-    return row && alive(row.pid) ? row.pid : null;
   }
 
   /** checks that the private key exists, is 0600 in a 0700 directory, and that the served public key is its own. */

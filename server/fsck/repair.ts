@@ -7,6 +7,7 @@ import { expectPools, type PoolExpectations } from '../release/gc.ts';
 import { loadOrCreateServiceKey } from '../sign/key.ts';
 import { resignFromRecord } from '../release/finish-resign.ts';
 import { syncFileSystem } from '../util/atomic-write.ts';
+import { archiveLock } from '../db/repo.ts';
 import type { Finding, FsckContext } from './check.ts';
 
 /**
@@ -106,8 +107,8 @@ async function resign(ctx: FsckContext, findings: Finding[], note: (s: string) =
  */
 function removeUnderLocks(ctx: FsckContext, findings: Finding[], note: (s: string) => void): void {
   const archives = [...new Set([...ctx.repo.listArchives().map((a) => a.name), ...findings.map((f) => f.archive).filter((a): a is string => !!a)])];
-  const names = archives.map((a) => `snapshot:${a}`);
-  const lock = ctx.rr.tryLockAll(names, process.pid, ctx.now());
+  const names = [...archives.map(archiveLock), archiveLock('')];
+  const lock = ctx.repo.tryLock(names, process.pid, ctx.now());
   if (!lock.ok) {
     note(`leftovers not removed: a snapshot is running (${lock.busy.map((b) => `${b.name} pid ${b.pid}`).join(', ')})`);
     return;
@@ -156,6 +157,6 @@ function removeUnderLocks(ctx: FsckContext, findings: Finding[], note: (s: strin
       else rmSync(abs, { recursive: true, force: true });
     }
   } finally {
-    ctx.rr.unlockAll(names, process.pid);
+    ctx.repo.unlock(names, process.pid);
   }
 }

@@ -5,6 +5,9 @@ import { authorize, type Principal } from '../auth/tokens.ts';
 import { describeSerial, listArchives } from '../snapshot/query.ts';
 import * as releaseRoutes from './release-routes.ts';
 import * as provenanceRoutes from './provenance-routes.ts';
+import * as operationRoutes from './operation-routes.ts';
+import { resultOf } from '../ops/client.ts';
+import { accepted, waitOf } from './operation-routes.ts';
 
 export function bearer(req: Request): string | undefined {
   const h = req.headers.authorization;
@@ -38,10 +41,16 @@ export function apiRouter(deps: AppDeps): Router {
     if (typeof body !== 'object' || body === null || Array.isArray(body) || Object.keys(body).length) throw new AptfreezeError('BAD_REQUEST', 'a snapshot request takes no body fields');
     const a = req.params['archive']!;
     if (!deps.config.archives.some((x) => x.name === a)) throw new AptfreezeError('NOT_FOUND', `unknown archive ${a}`);
-    const result = await deps.snapshot(a, who.name);
-    res.status(201).json(result);
+    const req0 = { kind: 'snapshot', params: { archive: a }, actor: who.name };
+    // A snapshot is long: 202 and the operation to follow, unless the caller waits (?wait=1).
+    if (waitOf(req)) {
+      res.status(201).json(resultOf(await deps.ops.run(req0)));
+      return;
+    }
+    accepted(res, await deps.ops.submit(req0));
   });
   releaseRoutes.routes(r, deps);
+  operationRoutes.routes(r, deps);
   provenanceRoutes.routes(r, deps);
   return r;
 }

@@ -4,10 +4,11 @@ import { existsSync } from 'node:fs';
 import { AptfreezeError, asAptfreezeError, httpStatus } from '../errors.ts';
 import type { Services } from '../services.ts';
 import { apiRouter } from './api.ts';
+import type { OpsClient } from '../ops/client.ts';
 
 export interface AppDeps extends Services {
-  /** Runs a snapshot (the daemon serialises them per archive). */
-  snapshot: (archive: string, actor: string) => Promise<unknown>;
+  /** Where mutations go: the operations runner (server/ops/), in this process or through the control socket. */
+  ops: OpsClient;
 }
 
 /** The HTTP face: the JSON API under /api and the keys (the published tree is served in front of it: serve-tree.ts). */

@@ -139,9 +139,13 @@ export class Fetcher {
         // Surface a deadline abort inside the body as an upstream error. The deadline's timer
         // goes once the body is read to its end or dropped.
         const rate = { started, slackMs, minRate: this.settings.minRate };
+        // Abandoning a download midway (a hash or size refusal, a full store): the body stream is
+        // destroyed first, then the request is let go (its signal aborted), the order undici
+        // expects. Dropping the request while its parser is paused on an unread body, as the
+        // connection closes, reached undici's internal assertion in Parser.finish under load.
         const destroy = () => {
-          deadline.clear();
           discard(raw);
+          deadline.abandon();
         };
         return { headers: res.headers, body: Object.assign(guardBody(raw, current, rate, deadline, onChunk), { destroy }) };
       }
@@ -220,6 +224,12 @@ class Deadline {
       this.controller.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError'));
     }, ms);
     this.timer.unref();
+  }
+
+  /** Lets go of the request whose body was destroyed: the abort takes it out of the dispatcher. */
+  abandon(): void {
+    this.clear();
+    if (!this.controller.signal.aborted) this.controller.abort(new DOMException('The download was abandoned', 'AbortError'));
   }
 
   clear(): void {

@@ -12,18 +12,17 @@
  * 2. Sweep the store. THE RULE: a blob is deleted only when
  *    (a) no manifest of a live or frozen serial lists it (nor is it such a
  *        manifest), with the manifests read while (b) holds, and
- *    (b) gc holds the `snapshot:<archive>` lock of EVERY archive it knows
- *        (configured or in the database) and no other `snapshot:*` lock is
- *        held, i.e. no snapshot runs, in this process or another.
+ *    (b) gc holds the `archive:<archive>` lock of EVERY archive it knows
+ *        (configured or in the database) and no other `archive:*` lock is
+ *        held, i.e. no snapshot, freeze or thaw runs, in this process or another.
  *    A snapshot in progress decides early that a blob it needs is "already
  *    stored" (store.has) and links it much later, and no manifest lists the
  *    blob until the snapshot is recorded; so while any snapshot runs, the
  *    sweep is skipped (reported, and the daemon retries later), and while the
  *    sweep runs, a snapshot of another process cannot start (its lock is
  *    taken: CONFLICT). The sweep's final step is synchronous from taking the
- *    locks to releasing them: a snapshot of this process cannot start in
- *    between either (Repo.tryLock is re-entrant by pid, so the lock rows
- *    alone would not stop it; the single-threaded event loop does).
+ *    locks to releasing them (Repo.tryLock is not re-entrant: a snapshot of
+ *    this process is excluded by the lock rows as one of another process is).
  *    The expensive part (reading manifests, listing the store) runs before,
  *    without locks; the locked step re-reads only manifests recorded since.
  *    Shared pool directories (`<archive>/.pools/<id>/`, which serials link
@@ -47,6 +46,7 @@ import type { Services } from '../services.ts';
 import { readManifest, parseManifest, manifestBlobsSync, refsPrefix } from '../snapshot/manifest.ts';
 import { loadRefs, syncReader } from '../snapshot/refs.ts';
 import { ReleaseRepo } from './release-repo.ts';
+import { archiveLock } from '../db/repo.ts';
 import { selectCollectable, type KeepReason } from './state.ts';
 
 export type GcDeps = Pick<Services, 'config' | 'db' | 'repo' | 'store' | 'publisher' | 'now' | 'log'>;
@@ -293,13 +293,13 @@ async function sweep(s: GcDeps, rr: ReleaseRepo, report: GcReport, archives: str
     if (!referenced.has(h)) candidates.push(h);
   }
 
-  // Locked and synchronous from here to unlockAll (see THE RULE at the top of this file).
-  const names = archives.map((a) => `snapshot:${a}`);
+  // Locked and synchronous from here to unlock (see THE RULE at the top of this file).
+  const names = [...archives.map(archiveLock), archiveLock('')];
   const trash: string[] = [];
-  const lock = rr.tryLockAll(names, process.pid, now);
+  const lock = s.repo.tryLock(names, process.pid, now);
   const lockedAt = Date.now();
   if (!lock.ok) {
-    report.store.skipped = `a snapshot is running (${lock.busy.map((b) => `${b.name.slice('snapshot:'.length)}: pid ${b.pid} since ${b.acquired_at}`).join('; ')}); run gc again when it has finished`;
+    report.store.skipped = `a snapshot is running (${lock.busy.map((b) => `${b.name.slice(archiveLock('').length)}: pid ${b.pid} since ${b.acquired_at}`).join('; ')}); run gc again when it has finished`;
     report.store.blobsKept = total;
     return;
   }
@@ -360,7 +360,7 @@ async function sweep(s: GcDeps, rr: ReleaseRepo, report: GcReport, archives: str
     report.store.swept = true;
     report.store.blobsKept = total - report.store.blobsRemoved;
   } finally {
-    rr.unlockAll(names, process.pid);
+    s.repo.unlock(names, process.pid);
     report.ms.locked = Date.now() - lockedAt;
   }
   for (const t of trash) await removeTree(t);

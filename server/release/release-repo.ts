@@ -1,5 +1,4 @@
 import type { Db } from '../db/open.ts';
-import { processAlive } from '../util/process.ts';
 import type { SerialState } from '../db/repo.ts';
 import type { ReleaseFields } from './state.ts';
 
@@ -24,12 +23,6 @@ export interface AuditFilter {
   target?: string;
   /** ISO time: only entries at or after it. */
   since?: string;
-}
-
-export interface LockHolder {
-  name: string;
-  pid: number;
-  acquired_at: string;
 }
 
 /**
@@ -77,42 +70,6 @@ export class ReleaseRepo {
   serialStates(archive: string): Map<string, SerialState> {
     const rows = this.db.prepare('SELECT serial, state FROM serials WHERE archive = ?').all(archive) as Array<{ serial: string; state: SerialState }>;
     return new Map(rows.map((r) => [r.serial, r.state]));
-  }
-
-  /**
-   * Takes every named lock at once, or none: a lock row whose process is
-   * alive is busy, whoever holds it (this process included: a snapshot of
-   * this process holds its lock with our pid, and Repo.tryLock is re-entrant
-   * by pid, so only "no row" means free). A dead holder's row is taken over.
-   */
-  tryLockAll(names: readonly string[], pid: number, now: Date): { ok: true } | { ok: false; busy: LockHolder[] } {
-    return this.db
-      .transaction(() => {
-        const busy: LockHolder[] = [];
-        const get = this.db.prepare('SELECT name, pid, acquired_at FROM locks WHERE name = ?');
-        for (const n of names) {
-          const row = get.get(n) as LockHolder | undefined;
-          if (row && processAlive(row.pid)) busy.push(row);
-        }
-        // Also a lock of the same kind on a name the caller does not know (a snapshot of an archive
-        // only another process's configuration has).
-        for (const prefix of new Set(names.map((n) => n.slice(0, n.indexOf(':') + 1)).filter(Boolean))) {
-          const rows = this.db.prepare('SELECT name, pid, acquired_at FROM locks WHERE substr(name, 1, ?) = ?').all(prefix.length, prefix) as LockHolder[];
-          for (const row of rows) if (!names.includes(row.name) && processAlive(row.pid)) busy.push(row);
-        }
-        if (busy.length) return { ok: false as const, busy };
-        const put = this.db.prepare('INSERT OR REPLACE INTO locks (name, pid, acquired_at) VALUES (?, ?, ?)');
-        for (const n of names) put.run(n, pid, now.toISOString());
-        return { ok: true as const };
-      })
-      .immediate();
-  }
-
-  unlockAll(names: readonly string[], pid: number): void {
-    const del = this.db.prepare('DELETE FROM locks WHERE name = ? AND pid = ?');
-    this.db.transaction(() => {
-      for (const n of names) del.run(n, pid);
-    })();
   }
 
   tokenByHash(hash: string): { id: number; created_at: string } | undefined {

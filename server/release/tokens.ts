@@ -23,10 +23,13 @@ export function createToken(s: TokenDeps, req: { name: unknown; role: unknown },
   const name = parseTokenName(req.name);
   const role = parseRole(req.role);
   const now = s.now();
-  const token = s.tokens.create(name, role, now);
-  const row = new ReleaseRepo(s.db).tokenByHash(hashToken(token))!;
-  s.repo.appendAudit({ actor, action: 'token.create', target: `token:${row.id}`, after: { id: row.id, name, role } }, now);
-  return { id: row.id, name, role, createdAt: row.created_at, token };
+  // The token row and its audit entry in one transaction.
+  return s.db.transaction(() => {
+    const token = s.tokens.create(name, role, now);
+    const row = new ReleaseRepo(s.db).tokenByHash(hashToken(token))!;
+    s.repo.appendAudit({ actor, action: 'token.create', target: `token:${row.id}`, after: { id: row.id, name, role } }, now);
+    return { id: row.id, name, role, createdAt: row.created_at, token };
+  })();
 }
 
 export function listTokens(s: TokenDeps) {
@@ -36,10 +39,13 @@ export function listTokens(s: TokenDeps) {
 /** Revokes the active token(s) with this id or name; NOT_FOUND when none. */
 export function revokeToken(s: TokenDeps, idOrName: string, actor: string) {
   const now = s.now();
-  const before = s.tokens.list().filter((t) => t.revoked_at === null && (String(t.id) === idOrName || t.name === idOrName));
-  s.tokens.revoke(idOrName, now);
-  for (const t of before) {
-    s.repo.appendAudit({ actor, action: 'token.revoke', target: `token:${t.id}`, before: { id: t.id, name: t.name, role: t.role, revokedAt: null }, after: { revokedAt: now.toISOString() } }, now);
-  }
-  return before.map((t) => ({ id: t.id, name: t.name, role: t.role }));
+  // The revocation and its audit entries in one transaction.
+  return s.db.transaction(() => {
+    const before = s.tokens.list().filter((t) => t.revoked_at === null && (String(t.id) === idOrName || t.name === idOrName));
+    s.tokens.revoke(idOrName, now);
+    for (const t of before) {
+      s.repo.appendAudit({ actor, action: 'token.revoke', target: `token:${t.id}`, before: { id: t.id, name: t.name, role: t.role, revokedAt: null }, after: { revokedAt: now.toISOString() } }, now);
+    }
+    return before.map((t) => ({ id: t.id, name: t.name, role: t.role }));
+  })();
 }

@@ -40,6 +40,8 @@ export interface SnapshotContext {
   /** Download progress (bytes) for a terminal display. */
   onBytes?: (n: number) => void;
   onPlan?: (info: { poolFiles: number; poolBytes: number }) => void;
+  /** A pool file fetched and stored (operation progress counts). */
+  onPoolFile?: () => void;
 }
 
 export interface SnapshotStats {
@@ -79,13 +81,12 @@ const indexDecompressCap = (ctx: SnapshotContext) => ctx.config.fetch.maxDecompr
  * One mirror run of one archive -> one immutable, published serial. The steps
  * follow the design's mirror cycle; any failure marks the serial failed,
  * removes its staging tree and leaves `latest` and every earlier serial as
- * they were.
+ * they were. The caller holds the archive's lock (`archiveLock`): the
+ * operations runner, or snapshotService.
  */
 export async function takeSnapshot(ctx: SnapshotContext, archiveName: string, actor = 'cli'): Promise<SnapshotResult> {
   const archive = ctx.config.archives.find((a) => a.name === archiveName);
   if (!archive) throw new AptfreezeError('NOT_FOUND', `unknown archive ${archiveName} (configured: ${ctx.config.archives.map((a) => a.name).join(', ') || 'none'})`);
-  const lock = `snapshot:${archive.name}`;
-  if (!ctx.repo.tryLock(lock, process.pid, ctx.now())) throw new AptfreezeError('CONFLICT', `a snapshot of ${archive.name} is already running`);
   const started = Date.now();
   const fetcher = new Fetcher(ctx.config.fetch, ctx.onBytes);
   let serial: string | undefined;
@@ -215,6 +216,7 @@ export async function takeSnapshot(ctx: SnapshotContext, archiveName: string, ac
       await fetcher.toStore([`${archive.url.replace(/\/+$/, '')}/${r.path.split('/').map(encodeURIComponent).join('/')}`], { sha256: r.sha256, size: r.size }, ctx.store);
       killPoint('pool-file');
       pending?.link(r);
+      ctx.onPoolFile?.();
       // Tens of thousands of downloads make garbage faster than V8 collects it on its own.
       if (++fetchedCount % 8192 === 0) collectGarbage();
     });
@@ -300,9 +302,12 @@ export async function takeSnapshot(ctx: SnapshotContext, archiveName: string, ac
         signers: JSON.stringify(w.up.verified.signers.map((s) => s.fingerprint)),
         fetched_at: w.up.fetchedAt.toISOString(),
       })),
-      provenance,
+      (db) => {
+        provenance(db);
+        // The audit entry in the same transaction as the state change it records.
+        ctx.repo.appendAudit({ actor, action: 'snapshot', target: `${archive.name}/${serial}`, after: { state: 'live', validUntil: validUntil.toISOString() } }, publishedAt);
+      },
     );
-    ctx.repo.appendAudit({ actor, action: 'snapshot', target: `${archive.name}/${serial}`, after: { state: 'live', validUntil: validUntil.toISOString() } }, publishedAt);
     await step('latest');
     await ctx.publisher.setLatest(archive.name, ctx.repo.latestSerial(archive.name), publishedAt);
     ctx.log.info({ archive: archive.name, serial, ...stats }, 'snapshot published');
@@ -335,11 +340,6 @@ export async function takeSnapshot(ctx: SnapshotContext, archiveName: string, ac
     throw err;
   } finally {
     await fetcher.close().catch(() => {});
-    try {
-      ctx.repo.unlock(lock, process.pid);
-    } catch {
-      // A lock whose process is gone is taken over; this one is released when the process exits.
-    }
   }
 }
 

@@ -1,21 +1,32 @@
 import { AptfreezeError } from '../errors.ts';
 import type { Services } from '../services.ts';
+import { archiveLock } from '../db/repo.ts';
 import { takeSnapshot, type SnapshotContext, type SnapshotResult } from './run.ts';
 
+/** The context takeSnapshot needs, from the services. */
+export function snapshotContext(s: Services, extra: Partial<SnapshotContext> = {}): SnapshotContext {
+  return { config: s.config, repo: s.repo, store: s.store, publisher: s.publisher, key: s.key, now: s.now, log: s.log, ...extra };
+}
+
 /**
- * The one snapshot operation that the CLI, the API and the schedule call.
- * One snapshot of an archive at a time: in this process by a set, across
- * processes by the database lock taken inside takeSnapshot.
+ * A snapshot outside the operations runner (tests that drive takeSnapshot with
+ * their own hooks): takes the archive's lock as the runner would, CONFLICT when
+ * another holder (snapshot, freeze, thaw; this process or another) has it. The
+ * daemon and the CLI go through server/ops/ instead.
  */
 export function snapshotService(s: Services, extra: Partial<SnapshotContext> = {}) {
-  const running = new Set<string>();
   return async (archive: string, actor: string): Promise<SnapshotResult> => {
-    if (running.has(archive)) throw new AptfreezeError('CONFLICT', `a snapshot of ${archive} is already running`);
-    running.add(archive);
+    const lock = [archiveLock(archive)];
+    if (!s.repo.tryLock(lock, process.pid, s.now()).ok) throw new AptfreezeError('CONFLICT', `a snapshot of ${archive} is already running`);
     try {
-      return await takeSnapshot({ config: s.config, repo: s.repo, store: s.store, publisher: s.publisher, key: s.key, now: s.now, log: s.log, ...extra }, archive, actor);
+      return await takeSnapshot(snapshotContext(s, extra), archive, actor);
     } finally {
-      running.delete(archive);
+      try {
+        s.repo.unlock(lock, process.pid);
+      } catch {
+        // A full disk fails the database too: the run's own error is what is reported; a lock
+        // row of this process is released when it exits (a dead holder's row is taken over).
+      }
     }
   };
 }

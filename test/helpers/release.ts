@@ -103,7 +103,7 @@ export async function api<T = any>(h: ServiceHarness, method: string, path: stri
 
 /** Takes a snapshot through the API; returns the new serial. */
 export async function snapshot(h: ServiceHarness, tok: string, archive = 'debian'): Promise<string> {
-  const r = await api(h, 'POST', `/archives/${archive}/snapshots`, { token: tok });
+  const r = await api(h, 'POST', `/archives/${archive}/snapshots?wait=1`, { token: tok });
   if (r.status !== 201) throw new Error(`snapshot: ${r.status} ${JSON.stringify(r.body)}`);
   return r.body.serial as string;
 }
