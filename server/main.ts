@@ -6,6 +6,8 @@ import { fastTreeHandler } from './http/fast-static.ts';
 import { archiveTest } from './http/static.ts';
 import { snapshotService } from './snapshot/service.ts';
 import { scheduleGc } from './release/schedule.ts';
+import { HttpMetrics } from './metrics/http.ts';
+import { peopleFirst } from './web/mount.ts';
 
 export interface Daemon {
   /** Null when this process runs only the schedules (the primary of `serve --workers N`). */
@@ -22,9 +24,11 @@ export async function startDaemon(s: Services, opts: { schedule?: boolean; http?
   const snapshot = snapshotService(s);
   let server: Server | null = null;
   if (opts.http !== false) {
-    const app = createApp({ ...s, snapshot });
+    const metrics = new HttpMetrics();
+    const app = createApp({ ...s, snapshot, metrics });
     const isArchive = archiveTest(s.config.archives.map((a) => a.name), s.publisher.root);
-    const srv = createServer({ keepAliveTimeout: 65_000 }, fastTreeHandler(s.publisher.root, s.repo, isArchive, app));
+    const tree = fastTreeHandler(s.publisher.root, s.repo, isArchive, app, { onCacheHit: metrics.cacheHit });
+    const srv = createServer({ keepAliveTimeout: 65_000 }, metrics.observe(peopleFirst(app, tree)));
     await new Promise<void>((resolve, reject) => {
       srv.once('error', reject);
       srv.listen(s.config.listen.port, s.config.listen.host, () => resolve());

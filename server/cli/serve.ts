@@ -4,6 +4,7 @@ import { availableParallelism } from 'node:os';
 import { servicesFrom, type GlobalOptions } from './context.ts';
 import { startDaemon } from '../main.ts';
 import { AptfreezeError } from '../errors.ts';
+import { serveClusterMetrics } from '../metrics/cluster.ts';
 
 /**
  * `serve`: with --workers N > 1 (the default is the number of CPUs, at most 4),
@@ -40,6 +41,7 @@ export function register(program: Command, globals: () => GlobalOptions): void {
           s.log.error({ worker: w.process.pid, code, signal }, 'HTTP worker died; starting another');
           fork();
         });
+        serveClusterMetrics();
         const d = await startDaemon(s, { http: false });
         const stop = async () => {
           stopping = true;

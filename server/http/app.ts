@@ -5,10 +5,14 @@ import { AptfreezeError, asAptfreezeError, httpStatus } from '../errors.ts';
 import type { Services } from '../services.ts';
 import { treeHandler, archiveTest } from './static.ts';
 import { apiRouter } from './api.ts';
+import { mountPeople } from '../web/mount.ts';
+import type { HttpMetrics } from '../metrics/http.ts';
 
 export interface AppDeps extends Services {
   /** Runs a snapshot (the daemon serialises them per archive). */
   snapshot: (archive: string, actor: string) => Promise<unknown>;
+  /** This process's HTTP counters (made by the daemon, which also counts the fast tree handler). */
+  metrics?: HttpMetrics;
 }
 
 /** The HTTP face: the JSON API under /api, the keys, and the published tree. */
@@ -24,6 +28,7 @@ export function createApp(deps: AppDeps) {
     res.type(f.endsWith('.asc') ? 'application/pgp-keys' : 'application/octet-stream');
     res.sendFile(join(keysDir, f), { dotfiles: 'deny' }, (e) => e && next(e));
   });
+  mountPeople(app, deps);
   app.use(treeHandler(deps.publisher.root, deps.repo, archiveTest(deps.config.archives.map((a) => a.name), deps.publisher.root)));
   app.use((_req: Request, _res: Response, next: NextFunction) => next(new AptfreezeError('NOT_FOUND', 'not found')));
   app.use(errorMiddleware(deps));

@@ -29,6 +29,8 @@ export interface FastTreeOptions {
   largeCacheBytes?: number;
   /** Largest file the large-file cache keeps (default a quarter of the budget). */
   largeCacheMaxFile?: number;
+  /** Told of every answer from a memory cache (metrics). */
+  onCacheHit?: (cache: 'url' | 'small' | 'large') => void;
 }
 
 interface Cached {
@@ -219,7 +221,10 @@ export function fastTreeHandler(publicRoot: string, repo: Repo, isArchive: (name
       } catch {
         // archive gone: fall through
       }
-      if (m === h.archiveMtimeMs) return sendHot(req, res, h);
+      if (m === h.archiveMtimeMs) {
+        opts.onCacheHit?.('url');
+        return sendHot(req, res, h);
+      }
       hot.delete(path);
     }
     let archiveMtimeMs = -1;
@@ -293,7 +298,7 @@ export function fastTreeHandler(publicRoot: string, repo: Repo, isArchive: (name
         c = { ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, body };
         if (cache.size >= cacheEntries) cache.delete(cache.keys().next().value!);
         cache.set(abs, c);
-      }
+      } else opts.onCacheHit?.('small');
       // Trust the archive directory's mtime only once it is safely in the past: timestamps are
       // coarse (a clock tick, or a second on some file systems), and a serial removed within the
       // same tick as an earlier change of the directory would otherwise leave it unchanged.
@@ -308,7 +313,10 @@ export function fastTreeHandler(publicRoot: string, repo: Repo, isArchive: (name
     if (serial !== 'project' && large.fits(st.size)) {
       const key = `${st.dev}:${st.ino}`;
       const body = large.get(key, st);
-      if (body) return res.end(body);
+      if (body) {
+        opts.onCacheHit?.('large');
+        return res.end(body);
+      }
       large.fill(key, abs, st).then((b) => {
         if (!b) return again();
         if (!res.destroyed) res.end(b);
