@@ -4,7 +4,7 @@ export interface ChartPoint {
   label: string;
   /** Pool files of the serial. */
   pool: number;
-  /** Package files that appeared or went in the serial. */
+  /** Package versions that came in or went out with the serial. */
   changed: number;
 }
 
@@ -28,7 +28,7 @@ export function chartSvg(points: readonly ChartPoint[], title: string): string {
   const bars = points
     .map((p, i) => {
       const y = yChanged(p.changed);
-      return `<rect x="${(x(i) - step * 0.3).toFixed(1)}" y="${y.toFixed(1)}" width="${(step * 0.6).toFixed(1)}" height="${(pad.t + ih - y).toFixed(1)}" class="bar"><title>${escapeHtml(`${p.label}: ${p.changed} changed`)}</title></rect>`;
+      return `<rect x="${(x(i) - step * 0.3).toFixed(1)}" y="${y.toFixed(1)}" width="${(step * 0.6).toFixed(1)}" height="${(pad.t + ih - y).toFixed(1)}" class="bar"><title>${escapeHtml(`${p.label}: ${p.changed} package versions in or out`)}</title></rect>`;
     })
     .join('');
   const line = points.map((p, i) => `${i ? 'L' : 'M'}${x(i).toFixed(1)},${yPool(p.pool).toFixed(1)}`).join(' ');
@@ -48,7 +48,7 @@ export function chartSvg(points: readonly ChartPoint[], title: string): string {
     points.length ? `<path d="${line}" class="line"/>` : '',
     dots,
     labels,
-    `<text x="${pad.l}" y="${h - 6}" class="legend pool-text">— pool files (left scale)</text><text x="${w - pad.r}" y="${h - 6}" text-anchor="end" class="legend changed-text">▮ packages changed (right scale)</text>`,
+    `<text x="${pad.l}" y="${h - 6}" class="legend pool-text">— pool files (left scale)</text><text x="${w - pad.r}" y="${h - 6}" text-anchor="end" class="legend changed-text">▮ package versions in + out (right scale)</text>`,
     '</svg>',
   ].join('');
 }

@@ -33,6 +33,7 @@ button{font:inherit;padding:.4rem 1rem;border:0;border-radius:.25rem;background:
 ul.timeline{list-style:none;padding:0;margin:0}
 ul.timeline li{border-left:3px solid var(--line);padding:.25rem 0 .75rem 1rem;position:relative}
 ul.timeline li::before{content:"";position:absolute;left:-.45rem;top:.6rem;width:.6rem;height:.6rem;border-radius:50%;background:var(--accent)}
+@media (max-width:40rem){table.stack thead{position:absolute;left:-9999px}table.stack tr{display:block;border-bottom:1px solid var(--line);padding:.35rem 0}table.stack th,table.stack td{display:block;border:0;padding:.1rem .25rem}table.stack td[data-label]::before{content:attr(data-label) ": ";font-weight:600}table.stack caption{text-align:left}}
 footer{border-top:1px solid var(--line);margin-top:2rem;padding-top:.5rem;padding-bottom:1rem;color:var(--muted);font-size:.9rem}
 `;
 
@@ -44,6 +45,7 @@ export function page(title: string, body: Raw): string {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${title} · aptfreeze</title>
+<link rel="icon" href="data:,">
 <style>${raw(css)}</style>
 </head>
 <body>

@@ -46,14 +46,14 @@ export function webRouter(deps: AppDeps): Router {
         html`<h1>Archives</h1>
 ${searchForm('', '')}
 <h2 id="archives">Mirrored archives</h2>
-${archives.length ? html`<div class="scroll"><table>
+${archives.length ? html`<div class="scroll"><table class="stack">
 <caption class="muted">Each archive's newest published serial and its snapshot schedule</caption>
 <thead><tr><th scope="col">Archive</th><th scope="col">Latest serial</th><th scope="col">Schedule</th><th scope="col">Serials</th><th scope="col">Upstream</th></tr></thead>
 <tbody>${archives.map(
           (a) => html`<tr><th scope="row"><a href="/web/archives/${a.name}">${a.name}</a></th>
-<td>${a.latest ? html`<a href="/web/archives/${a.name}/${a.latest}">${a.latest}</a>` : html`<span class="muted">none yet</span>`}</td>
-<td>${a.schedule ? html`<code>${a.schedule}</code>` : html`<span class="muted">on demand</span>`}</td>
-<td>${a.serials}</td><td><code class="hash">${a.url ?? ''}</code></td></tr>`,
+<td data-label="Latest serial">${a.latest ? html`<a href="/web/archives/${a.name}/${a.latest}">${a.latest}</a>` : html`<span class="muted">none yet</span>`}</td>
+<td data-label="Schedule">${a.schedule ? html`<code>${a.schedule}</code>` : html`<span class="muted">on demand</span>`}</td>
+<td data-label="Serials">${a.serials}</td><td data-label="Upstream"><code class="hash">${a.url ?? ''}</code></td></tr>`,
         )}</tbody></table></div>` : html`<p>No archive is configured.</p>`}
 <h2 id="operations">Operations running now</h2>
 ${ops.length ? operationsTable(ops) : html`<p class="muted">None.</p>`}
@@ -88,9 +88,9 @@ ${auditTable(recent)}
 ${raw(chartSvg(points, `${a}: pool files and packages changed per serial`))}
 <h2 id="timeline">Serials</h2>
 ${views.length ? html`<ul class="timeline">${views.map((v, i) => html`<li><a href="/web/archives/${a}/${v.serial}"><strong>${v.serial}</strong></a> ${stateBadge(v)}
-<br><span class="muted">published ${v.publishedAt ?? '—'}</span>
+<br><span class="muted">published ${when(v.publishedAt)}</span>
 <br>${stateText(v)}
-<br>${stat(v, 'poolFiles')} pool files; fetched ${stat(v, 'poolFetched')} files, ${bytes(stat(v, 'bytesFetched'))}; ${changedIn(i)} package files changed</li>`)}</ul>` : html`<p class="muted">No serial yet.</p>`}`,
+<br>${plural(stat(v, 'poolFiles'), 'pool file')}; fetched ${plural(stat(v, 'poolFetched'), 'pool file')}, ${bytes(stat(v, 'bytesFetched'))}; ${changeText(changes.get(v.serial)?.appeared ?? 0, i + 1 < views.length ? (changes.get(views[i + 1]!.serial)?.lastIn ?? 0) : 0)}</li>`)}</ul>` : html`<p class="muted">No serial yet.</p>`}`,
       ),
     );
   });
@@ -114,7 +114,7 @@ ${views.length ? html`<ul class="timeline">${views.map((v, i) => html`<li><a hre
         `${a} ${serial}`,
         html`<h1>${a} <span class="muted">serial</span> ${serial}</h1>
 <p>${stateBadge(v)} ${stateText(v)}</p>
-<p>Published ${v.publishedAt ?? '—'}${stamp ? html` (<a href="/archive/${a}/${stamp}/">browse as ${stamp}</a>)` : ''}. ${stat(v, 'poolFiles')} pool files.</p>
+<p>Published ${when(v.publishedAt)}${stamp ? html` (<a href="/archive/${a}/${stamp}/">browse as ${stamp}</a>)` : ''}. ${plural(stat(v, 'poolFiles'), 'pool file')}.</p>
 ${here
   ? html`<h2 id="sources">Use it</h2>
 <p>Save as <code>/etc/apt/sources.list.d/${a}.sources</code> (the service key is inline in <code>Signed-By</code>):</p>
@@ -122,7 +122,7 @@ ${here
 <h2 id="proof">Proof package</h2>
 <p><a href="/${a}/${serial}/proof.deb">aptfreeze-proof-${a}_${serial}_all.deb</a>: the upstream signed Release files, keys and indices of this serial, for <code>aptfreeze verify --proof</code>.</p>
 <h2 id="upstream">Upstream Release files</h2>
-<ul>${suites.map((s) => html`<li><code>${s.suite}</code>: upstream Date ${s.release_date}, fetched ${s.fetched_at} — <a href="/${a}/${serial}/dists/${s.suite}/InRelease">our InRelease</a></li>`)}</ul>
+<ul>${suites.map((s) => html`<li><code>${s.suite}</code>: upstream Date ${when(s.release_date)}, fetched ${when(s.fetched_at)} — <a href="/${a}/${serial}/dists/${s.suite}/InRelease">our InRelease</a></li>`)}</ul>
 <h2 id="diff">Changes since ${prev ? html`<a href="/web/archives/${a}/${prev.serial}">${prev.serial}</a>` : 'the start'}</h2>
 ${diff ? diffView(diff) : html`<p class="muted">The first published serial.</p>`}`
   : html`<p>This serial was collected; its files are gone (410).</p>`}`,
@@ -178,10 +178,10 @@ function stateBadge(v: SerialView): Raw {
 }
 
 function stateText(v: SerialView): Raw {
-  if (v.frozen) return html`frozen until ${v.frozen.until} for “${v.frozen.reason}” by ${v.frozen.by}`;
-  if (v.state === 'collected') return html`collected ${v.collectedAt ?? ''}`;
-  if (v.state === 'expired') return html`expired ${v.validUntil ?? ''}`;
-  return html`valid until ${v.validUntil ?? '—'}`;
+  if (v.frozen) return html`frozen until ${when(v.frozen.until)} for “${v.frozen.reason}” by ${v.frozen.by}`;
+  if (v.state === 'collected') return html`collected ${when(v.collectedAt)}`;
+  if (v.state === 'expired') return html`expired ${when(v.validUntil)}`;
+  return html`valid until ${when(v.validUntil)}`;
 }
 
 function searchForm(pkg: string, version: string): Raw {
@@ -193,13 +193,13 @@ function searchForm(pkg: string, version: string): Raw {
 }
 
 function resultsTable(entries: ProvenanceEntry[]): Raw {
-  return html`<div class="scroll"><table>
+  return html`<div class="scroll"><table class="stack">
 <thead><tr><th scope="col">Package</th><th scope="col">Archive</th><th scope="col">Suite / component</th><th scope="col">Serials</th><th scope="col">sha256</th></tr></thead>
 <tbody>${entries.map(
-    (e) => html`<tr><td>${e.package} ${e.version} <span class="muted">${e.architecture}</span></td>
-<td><a href="/web/archives/${e.archive}">${e.archive}</a></td><td>${e.suite} / ${e.component}</td>
-<td>${e.runs.map((r) => html`<a href="/web/archives/${e.archive}/${r.first}">${r.first}</a>${r.last !== r.first ? html` – <a href="/web/archives/${e.archive}/${r.last}">${r.last}</a>` : ''} <span class="muted">(${r.serials})</span> · <a href="/${e.archive}/${r.last}/${e.filename}">file</a><br>`)}</td>
-<td><code class="hash">${e.sha256}</code></td></tr>`,
+    (e) => html`<tr><td data-label="Package">${e.package} ${e.version} <span class="muted">${e.architecture}</span></td>
+<td data-label="Archive"><a href="/web/archives/${e.archive}">${e.archive}</a></td><td data-label="Suite / component">${e.suite} / ${e.component}</td>
+<td data-label="Serials">${e.runs.map((r) => html`<a href="/web/archives/${e.archive}/${r.first}">${r.first}</a>${r.last !== r.first ? html` – <a href="/web/archives/${e.archive}/${r.last}">${r.last}</a>` : ''} <span class="muted">(${plural(r.serials, 'serial')})</span> · <a href="/${e.archive}/${r.last}/${e.filename}">download</a><br>`)}</td>
+<td data-label="sha256"><code class="hash">${e.sha256}</code></td></tr>`,
   )}</tbody></table></div>`;
 }
 
@@ -220,8 +220,36 @@ function tagsTable(tags: Array<Record<string, unknown>>): Raw {
 
 function auditTable(rows: ReturnType<ReleaseRepo['listAudit']>): Raw {
   if (!rows.length) return html`<p class="muted">Nothing recorded yet.</p>`;
-  return html`<div class="scroll"><table><thead><tr><th scope="col">When</th><th scope="col">Who</th><th scope="col">What</th><th scope="col">Target</th><th scope="col">After</th></tr></thead>
-<tbody>${rows.map((e) => html`<tr><td>${e.at}</td><td>${e.actor}</td><td>${e.action}</td><td>${e.target}</td><td><code>${e.after === null ? '' : JSON.stringify(e.after)}</code></td></tr>`)}</tbody></table></div>`;
+  return html`<div class="scroll"><table class="stack"><thead><tr><th scope="col">When</th><th scope="col">Who</th><th scope="col">What</th><th scope="col">Target</th><th scope="col">Details</th></tr></thead>
+<tbody>${rows.map((e) => html`<tr><td data-label="When">${when(e.at)}</td><td data-label="Who">${e.actor}</td><td data-label="What">${e.action}</td><td data-label="Target">${e.target}</td><td data-label="Details">${details(e.after)}</td></tr>`)}</tbody></table></div>`;
+}
+
+/** An audit entry's `after` in words: the fields people read (state, until, reason), not the JSON. */
+function details(after: unknown): string {
+  if (after === null || typeof after !== 'object') return '';
+  const a = after as Record<string, unknown>;
+  const frozen = a['frozen'] as Record<string, unknown> | null | undefined;
+  const parts: string[] = [];
+  if (typeof a['state'] === 'string') parts.push(a['state']);
+  if (frozen && typeof frozen === 'object') parts.push(`until ${when(String(frozen['until']))}`, `“${String(frozen['reason'])}”`);
+  else if (typeof a['validUntil'] === 'string') parts.push(`valid until ${when(a['validUntil'])}`);
+  if (!parts.length) for (const [k, v] of Object.entries(a).slice(0, 4)) parts.push(`${k} ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`);
+  return parts.join(', ');
+}
+
+/** An ISO time as people read it: `2026-12-05 08:51:00 UTC`. */
+function when(iso: string | null | undefined): string {
+  if (!iso) return '—';
+  const t = Date.parse(iso);
+  return Number.isNaN(t) ? iso : `${new Date(t).toISOString().slice(0, 19).replace('T', ' ')} UTC`;
+}
+
+function changeText(added: number, gone: number): string {
+  return added || gone ? `package versions: ${added} in, ${gone} out` : 'no package changed';
+}
+
+function plural(n: number, one: string, many = `${one}s`): string {
+  return `${n} ${n === 1 ? one : many}`;
 }
 
 function diffView(d: SerialDiff): Raw {
