@@ -8,6 +8,8 @@ import { snapshotService } from './snapshot/service.ts';
 import { scheduleGc } from './release/schedule.ts';
 import { HttpMetrics } from './metrics/http.ts';
 import { peopleFirst } from './web/mount.ts';
+import { MrRepo } from './snapmr/repo.ts';
+import { mrIndexer } from './snapmr/index.ts';
 
 export interface Daemon {
   /** Null when this process runs only the schedules (the primary of `serve --workers N`). */
@@ -54,6 +56,10 @@ export async function startDaemon(s: Services, opts: { schedule?: boolean; http?
       );
     }
     tasks.push(scheduleGc(s));
+    // The snapshot.debian.org tables (and the SHA-1 of files stored before migration 006) brought
+    // up to date once at start, in the background, so the first /mr/ request does not pay for history.
+    const mr = new MrRepo(s.db);
+    mrIndexer({ ...s, mr })().catch((e: Error) => s.log.warn({ err: e.message }, 'indexing for the snapshot.debian.org reads failed; retried at the next request'));
   }
   if (server) s.log.info({ url, archives: s.config.archives.map((a) => a.name) }, 'aptfreeze serving');
   if (opts.schedule !== false) for (const n of s.config.notes) s.log.warn(n);

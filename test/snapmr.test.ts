@@ -71,6 +71,18 @@ function checkFileinfo(fi: Record<string, unknown[]>, hashes: string[]): void {
   }
 }
 
+describe('SHA-1 of pool files', () => {
+  it('is recorded at ingest, while the file is fetched and checked', async () => {
+    // No /mr/ request yet: nothing but the fetch path can have recorded these.
+    const db = f.h.services.db;
+    for (const name of ['hello_2.10-1.dsc', 'hello_2.10-1.tar.gz', 'hello-doc_2.10-2_all.deb']) {
+      const bytes = await readFile(join(work, 'upstream', 'pool', 'main', 'h', 'hello', name));
+      assert.equal(db.prepare('SELECT sha1 FROM blob_sha1 WHERE sha256 = ?').pluck().get(sha256(bytes)), sha1(bytes), name);
+    }
+    assert.equal(db.prepare('SELECT COUNT(*) FROM mr_serials').pluck().get(), 0);
+  });
+});
+
 describe('debsnap against the service', () => {
   it('downloads a source package and a binary package whose files are upstream\'s', async () => {
     const home = join(work, 'home');
@@ -158,6 +170,15 @@ describe('the /mr/ routes', () => {
     assert.equal(old.body.fileinfo[oldHash][0].first_seen, stamps[0], 'served by both serials: the first');
     const fresh = await get('/mr/binary/hello/2.10-2/binfiles?fileinfo=1');
     assert.equal(fresh.body.fileinfo[fresh.body.result[0].hash][0].first_seen, stamps[1], 'new in the second serial');
+  });
+
+  it('are rebuilt, SHA-1 included, for a data directory filled before migration 006', async () => {
+    const before = await get('/mr/package/hello/2.10-1/allfiles?fileinfo=1');
+    const db = f.h.services.db;
+    for (const t of ['blob_sha1', 'mr_files', 'mr_sources', 'mr_binaries', 'mr_indices', 'mr_serials']) db.prepare(`DELETE FROM ${t}`).run();
+    const after = await get('/mr/package/hello/2.10-1/allfiles?fileinfo=1');
+    assert.equal(after.status, 200);
+    assert.deepEqual(after.body, before.body);
   });
 
   it('answer 404 for an empty result and 400 for a hash that is not SHA-1', async () => {
