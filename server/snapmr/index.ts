@@ -24,12 +24,22 @@ const preference = ['none', 'gz', 'xz', 'zst', 'bz2', 'lz4'];
 export function mrIndexer(deps: IndexerDeps): () => Promise<void> {
   let running: Promise<void> | null = null;
   let again = false;
+  // The files lacking a SHA-1 are looked for once per process (data stored before migration 006, or
+  // a pair a crash lost) and after each new serial, not at every request: it scans every file row.
+  let checked = false;
   const run = async (): Promise<void> => {
     do {
       again = false;
+      let indexed = 0;
       const archives = new Set([...deps.config.archives.map((a) => a.name), ...deps.repo.listArchives().map((a) => a.name)]);
-      for (const a of archives) for (const s of deps.mr.serialsToIndex(a)) await indexSerial(deps, a, s.serial);
-      await fillMissingSha1(deps.mr, deps.store);
+      for (const a of archives) {
+        for (const s of deps.mr.serialsToIndex(a)) {
+          await indexSerial(deps, a, s.serial);
+          indexed++;
+        }
+      }
+      if (indexed || !checked) await fillMissingSha1(deps.mr, deps.store);
+      checked = true;
     } while (again);
   };
   return () => {

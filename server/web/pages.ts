@@ -198,7 +198,7 @@ function resultsTable(entries: ProvenanceEntry[]): Raw {
 <tbody>${entries.map(
     (e) => html`<tr><td data-label="Package">${e.package} ${e.version} <span class="muted">${e.architecture}</span></td>
 <td data-label="Archive"><a href="/web/archives/${e.archive}">${e.archive}</a></td><td data-label="Suite / component">${e.suite} / ${e.component}</td>
-<td data-label="Serials">${e.runs.map((r) => html`<a href="/web/archives/${e.archive}/${r.first}">${r.first}</a>${r.last !== r.first ? html` – <a href="/web/archives/${e.archive}/${r.last}">${r.last}</a>` : ''} <span class="muted">(${plural(r.serials, 'serial')})</span> · <a href="/${e.archive}/${r.last}/${e.filename}">download</a><br>`)}</td>
+<td data-label="Serials">${e.runs.map((r) => html`<a href="/web/archives/${e.archive}/${r.first}">${r.first}</a>${r.last !== r.first ? html` – <a href="/web/archives/${e.archive}/${r.last}">${r.last}</a>` : ''} <span class="muted">(${plural(r.serials, 'serial')})</span> · <a href="/${e.archive}/${r.last}/${e.filename.split('/').map(encodeURIComponent).join('/')}">download</a><br>`)}</td>
 <td data-label="sha256"><code class="hash">${e.sha256}</code></td></tr>`,
   )}</tbody></table></div>`;
 }
