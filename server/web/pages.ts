@@ -215,7 +215,7 @@ function operationsTable(ops: Array<Record<string, unknown>>): Raw {
 function tagsTable(tags: Array<Record<string, unknown>>): Raw {
   const cols = Object.keys(tags[0]!).filter((k) => !/manifest|json|blob|sha256/i.test(k)).slice(0, 5);
   return html`<div class="scroll"><table><thead><tr>${cols.map((c) => html`<th scope="col">${c}</th>`)}</tr></thead>
-<tbody>${tags.map((t) => html`<tr>${cols.map((c) => html`<td>${t[c] === null || t[c] === undefined ? '' : String(t[c])}</td>`)}</tr>`)}</tbody></table></div>`;
+<tbody>${tags.map((t) => html`<tr>${cols.map((c) => html`<td>${c === 'name' && typeof t[c] === 'string' ? html`<a href="/api/tags/${encodeURIComponent(t[c])}">${t[c]}</a>` : t[c] === null || t[c] === undefined ? '' : String(t[c])}</td>`)}</tr>`)}</tbody></table></div>`;
 }
 
 function auditTable(rows: ReturnType<ReleaseRepo['listAudit']>): Raw {

@@ -26,23 +26,36 @@ export class WebQueries {
     return this.db.prepare('SELECT DISTINCT version FROM package_presence WHERE package = ? LIMIT ?').pluck().all(pkg, limit) as string[];
   }
 
-  /** Operations pending or running, if this database has an operations table. */
+  /** Operations pending or running, newest first, if this database has an operations table. */
   runningOperations(): Array<Record<string, unknown>> {
-    if (!this.hasTable('operations')) return [];
-    try {
-      return this.db.prepare("SELECT * FROM operations WHERE state IN ('pending', 'running') ORDER BY rowid DESC LIMIT 50").all() as Array<Record<string, unknown>>;
-    } catch {
-      return [];
-    }
+    const cols = this.columns('operations');
+    if (!cols.includes('state')) return [];
+    return this.rows(`SELECT * FROM operations WHERE state IN ('pending', 'running')${this.newestFirst(cols)} LIMIT 50`);
   }
 
-  /** Tags, if this database has a tags table. */
+  /** Tags, newest first, if this database has a tags table. */
   tags(): Array<Record<string, unknown>> {
-    if (!this.hasTable('tags')) return [];
+    const cols = this.columns('tags');
+    if (!cols.length) return [];
+    return this.rows(`SELECT * FROM tags${this.newestFirst(cols)} LIMIT 200`);
+  }
+
+  /** The columns of a table (none when it does not exist). */
+  private columns(table: string): string[] {
+    if (!this.hasTable(table)) return [];
+    return (this.db.prepare(`PRAGMA table_info(${table})`).all() as Array<{ name: string }>).map((c) => c.name);
+  }
+
+  private newestFirst(cols: string[]): string {
+    const c = ['created_at', 'createdAt', 'id'].find((x) => cols.includes(x));
+    return c ? ` ORDER BY "${c}" DESC` : '';
+  }
+
+  private rows(sql: string): Array<Record<string, unknown>> {
     try {
-      return this.db.prepare('SELECT * FROM tags ORDER BY rowid DESC LIMIT 200').all() as Array<Record<string, unknown>>;
+      return this.db.prepare(sql).all() as Array<Record<string, unknown>>;
     } catch {
-      return [];
+      return []; // a shape other than expected: the section shows nothing rather than failing the page
     }
   }
 }
