@@ -116,6 +116,15 @@ describe('the web page', () => {
     await page.close();
   });
 
+  it('answers an unknown archive or serial with an HTML 404 page', async () => {
+    for (const p of ['/web/archives/nosuch', '/web/archives/debian/2000010101']) {
+      const res = await fetch(`${f.h.url}${p}`);
+      assert.equal(res.status, 404, p);
+      assert.match(res.headers.get('content-type') ?? '', /^text\/html/);
+      assert.match(await res.text(), /<h1>Not found<\/h1>/);
+    }
+  });
+
   it('finds a fixture package with the search form, with its sha256', async () => {
     const page = await browser.newPage();
     await page.goto(`${f.h.url}/`);

@@ -1,6 +1,6 @@
-import { Router, type Response } from 'express';
+import { Router, type Request, type Response, type NextFunction } from 'express';
 import { LRUCache } from 'lru-cache';
-import { AptfreezeError } from '../errors.ts';
+import { AptfreezeError, asAptfreezeError, httpStatus } from '../errors.ts';
 import type { AppDeps } from '../http/app.ts';
 import { describeSerial, listArchives, type SerialView } from '../snapshot/query.ts';
 import { diffSerials, type SerialDiff } from '../release/diff.ts';
@@ -146,6 +146,15 @@ ${diff ? diffView(diff) : html`<p class="muted">The first published serial.</p>`
 
   r.get('/web/audit', (_req, res) => {
     send(res, page('Audit log', html`<h1>Audit log</h1><p class="muted">Every change, newest first (the last 500).</p>${auditTable(audit.listAudit({ limit: 500 }))}`));
+  });
+  // People get an HTML page for a missing archive or serial (the JSON error is for programs).
+  r.use((err: unknown, _req: Request, res: Response, next: NextFunction) => {
+    if (res.headersSent) return next(err);
+    const e = asAptfreezeError(err);
+    const status = httpStatus(e.code);
+    if (status >= 500) return next(err);
+    res.status(status);
+    send(res, page('Not found', html`<h1>${status === 410 ? 'Gone' : status === 404 ? 'Not found' : 'Refused'}</h1><p>${e.message}</p><p><a href="/">All archives</a></p>`));
   });
   return r;
 }
