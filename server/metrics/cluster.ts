@@ -44,8 +44,18 @@ export function joinClusterMetrics(registry: Registry): void {
 export function metricsText(registry: Registry): Promise<string> {
   if (!cluster.isWorker || !process.send) return registry.metrics();
   const id = ++counter;
-  return new Promise((resolve, reject) => {
-    waiting.set(id, { resolve, reject });
+  const own = () => registry.metrics();
+  return new Promise<string>((resolve, reject) => {
+    // A primary that does not answer (not `serve`'s, or busy past reason): this worker's own figures.
+    const timer = setTimeout(() => {
+      waiting.delete(id);
+      own().then(resolve, reject);
+    }, 10_000);
+    const done = <T>(f: (x: T) => void) => (x: T) => {
+      clearTimeout(timer);
+      f(x);
+    };
+    waiting.set(id, { resolve: done(resolve), reject: done(reject) });
     process.send!({ type: ask, id });
   });
 }
