@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
+import { utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import YAML from 'yaml';
@@ -71,6 +72,16 @@ describe('/metrics', () => {
     assert.ok(v(mid, 'aptfreeze_http_requests_total{kind="api",status="2xx"}') > v(before, 'aptfreeze_http_requests_total{kind="api",status="2xx"}'));
     assert.ok(v(mid, 'aptfreeze_http_response_bytes_total{kind="pool"}') > 0);
     assert.ok(v(mid, 'aptfreeze_http_cache_hits_total{cache="small"}') >= 1);
+
+    // The URL cache of immutable small files trusts an archive directory changed more than 2 s ago: make it so.
+    const past = new Date(Date.now() - 60_000);
+    utimesSync(join(f.h.services.publisher.root, 'debian'), past, past);
+    const poolUrl = `${f.h.url}/debian/${serial}/pool/main/p/pkg1/pkg1_1.0-1_amd64.deb`;
+    let size = 0;
+    for (let i = 0; i < 3; i++) size = (await (await fetch(poolUrl)).arrayBuffer()).byteLength;
+    const hot = await scrape(f.h.url);
+    assert.ok(v(hot, 'aptfreeze_http_cache_hits_total{cache="url"}') >= 1, 'answered from the URL cache');
+    assert.ok(v(hot, 'aptfreeze_http_response_bytes_total{kind="pool"}') - v(mid, 'aptfreeze_http_response_bytes_total{kind="pool"}') >= 3 * size, 'its bytes counted too');
 
     const fr = await api(f.h, 'POST', `/archives/debian/serials/${serial}/freeze`, { token: rm, body: { until: '2099-06-30', reason: 'metrics' } });
     assert.equal(fr.status, 200, JSON.stringify(fr.body));

@@ -23,11 +23,15 @@ export class HttpMetrics {
   observe(handler: Handler): Handler {
     return (req, res) => {
       const url = req.url ?? '/';
+      const written = req.socket.bytesWritten;
       res.once('finish', () => {
         const kind = routeKind(url);
         this.requests.inc({ kind, status: statusClass(res.statusCode) });
-        const len = Number(res.getHeader('content-length'));
-        if (req.method !== 'HEAD' && res.statusCode !== 304 && Number.isFinite(len) && len > 0) this.bytes.inc({ kind }, len);
+        if (req.method === 'HEAD' || res.statusCode === 304) return;
+        // Headers written raw (writeHead with a prepared list, the file server's URL cache) are not
+        // readable back: then the bytes this response put on the socket, its headers included.
+        const len = Number(res.getHeader('content-length') ?? req.socket.bytesWritten - written);
+        if (Number.isFinite(len) && len > 0) this.bytes.inc({ kind }, len);
       });
       handler(req, res);
     };
