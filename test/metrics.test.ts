@@ -36,7 +36,7 @@ function parse(text: string): Map<string, number> {
 
 async function scrape(url: string): Promise<Map<string, number>> {
   const res = await fetch(`${url}/metrics`);
-  assert.equal(res.status, 200);
+  if (res.status !== 200) assert.fail(`/metrics: ${res.status} ${await res.text()}`);
   assert.match(res.headers.get('content-type') ?? '', /^text\/plain/);
   return parse(await res.text());
 }

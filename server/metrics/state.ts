@@ -2,6 +2,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Services } from '../services.ts';
+import { MetricsQueries } from './queries.ts';
 
 export type StateDeps = Pick<Services, 'db' | 'repo' | 'config' | 'now' | 'dataDir'>;
 
@@ -14,10 +15,9 @@ export type StateDeps = Pick<Services, 'db' | 'repo' | 'config' | 'now' | 'dataD
 export function registerStateMetrics(registry: Registry, deps: StateDeps): void {
   const reg = { registers: [registry], aggregator: 'first' as const };
   const archives = () => [...new Set([...deps.config.archives.map((a) => a.name), ...deps.repo.listArchives().map((a) => a.name)])];
+  const q = new MetricsQueries(deps.db);
   const lastRun = (archive: string) => {
-    const row = deps.db
-      .prepare("SELECT published_at, stats FROM serials WHERE archive = ? AND published_at IS NOT NULL AND state IN ('live', 'frozen', 'collected') ORDER BY serial DESC LIMIT 1")
-      .get(archive) as { published_at: string; stats: string | null } | undefined;
+    const row = q.lastRun(archive);
     if (!row) return null;
     let stats: Record<string, number> = {};
     try {
@@ -53,10 +53,7 @@ export function registerStateMetrics(registry: Registry, deps: StateDeps): void 
     ...reg,
     collect() {
       this.reset();
-      const now = deps.now().toISOString();
-      const rows = deps.db
-        .prepare("SELECT archive, CASE WHEN state = 'live' AND valid_until < ? THEN 'expired' ELSE state END AS st, COUNT(*) AS n FROM serials WHERE state != 'pending' GROUP BY archive, st")
-        .all(now) as Array<{ archive: string; st: string; n: number }>;
+      const rows = q.serialStates(deps.now());
       for (const a of archives()) for (const st of ['live', 'frozen', 'expired', 'collected', 'failed']) this.set({ archive: a, state: st }, 0);
       for (const r of rows) this.set({ archive: r.archive, state: r.st }, r.n);
     },
@@ -69,8 +66,7 @@ export function registerStateMetrics(registry: Registry, deps: StateDeps): void 
     ...reg,
     collect() {
       this.reset();
-      const rows = deps.db.prepare("SELECT archive, serial, frozen_until FROM serials WHERE state = 'frozen' AND frozen_until IS NOT NULL").all() as Array<{ archive: string; serial: string; frozen_until: string }>;
-      for (const r of rows) this.set({ archive: r.archive, serial: r.serial }, Date.parse(r.frozen_until) / 1000);
+      for (const r of q.freezes()) this.set({ archive: r.archive, serial: r.serial }, Date.parse(r.frozen_until) / 1000);
     },
   });
 
@@ -81,35 +77,19 @@ export function registerStateMetrics(registry: Registry, deps: StateDeps): void 
     ...reg,
     collect() {
       this.reset();
-      for (const r of operationCounts(deps)) this.inc({ kind: r.kind, outcome: r.outcome }, r.n);
+      for (const r of q.operations()) this.inc({ kind: r.kind, outcome: r.outcome }, r.n);
     },
   });
 
   let storeCache: { key: string; files: number; bytes: number } | null = null;
   const storeSize = () => {
     // Walked again only when something was recorded since (every change of the store writes an audit row).
-    const key = String(deps.db.prepare('SELECT MAX(id) FROM audit_log').pluck().get() ?? 0);
+    const key = String(q.lastAuditId());
     if (storeCache?.key !== key) storeCache = { key, ...walk(join(deps.dataDir, 'store', 'sha256')) };
     return storeCache;
   };
   new Gauge({ name: 'aptfreeze_store_bytes', help: 'Bytes in the content-addressed store', ...reg, collect() { this.set(storeSize().bytes); } });
   new Gauge({ name: 'aptfreeze_store_files', help: 'Files in the content-addressed store', ...reg, collect() { this.set(storeSize().files); } });
-}
-
-function operationCounts(deps: StateDeps): Array<{ kind: string; outcome: string; n: number }> {
-  const hasOps = deps.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'operations'").get() !== undefined;
-  if (hasOps) {
-    try {
-      return deps.db.prepare('SELECT kind, state AS outcome, COUNT(*) AS n FROM operations GROUP BY kind, state').all() as Array<{ kind: string; outcome: string; n: number }>;
-    } catch {
-      // another shape than expected: fall back to what the core tables say
-    }
-  }
-  const out = deps.db
-    .prepare("SELECT 'snapshot' AS kind, CASE WHEN state = 'failed' THEN 'failed' ELSE 'succeeded' END AS outcome, COUNT(*) AS n FROM serials WHERE state != 'pending' GROUP BY outcome")
-    .all() as Array<{ kind: string; outcome: string; n: number }>;
-  const audited = deps.db.prepare("SELECT action AS kind, 'succeeded' AS outcome, COUNT(*) AS n FROM audit_log WHERE action IN ('freeze', 'thaw', 'gc') GROUP BY action").all() as Array<{ kind: string; outcome: string; n: number }>;
-  return [...out, ...audited];
 }
 
 function walk(root: string): { files: number; bytes: number } {
