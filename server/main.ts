@@ -12,6 +12,10 @@ import { ThreadExecutor } from './ops/thread-executor.ts';
 import { localOps, type OpsClient } from './ops/client.ts';
 import { controlPath, listenControl, remoteOps } from './ops/control.ts';
 import { AptfreezeError, asAptfreezeError } from './errors.ts';
+import { HttpMetrics } from './metrics/http.ts';
+import { peopleFirst } from './web/mount.ts';
+import { MrRepo } from './snapmr/repo.ts';
+import { mrIndexer } from './snapmr/index.ts';
 
 export interface Daemon {
   /** Null when this process runs only the schedules and the runner (the primary of `serve --workers N`). */
@@ -64,11 +68,13 @@ export async function startDaemon(s: Services, opts: DaemonOptions = {}): Promis
   let server: Server | null = null;
   let tree: TreeServing | null = null;
   if (opts.http !== false) {
-    const app = createApp({ ...s, ops });
-    // The tree first (the hot path, without express); everything else goes to the app.
+    const metrics = new HttpMetrics();
+    const app = createApp({ ...s, ops, metrics });
+    // The tree first (the hot path, without express); everything else goes to the app; the people's side
+    // (/, /web, /metrics, /mr, /file, /archive, /<archive>/<stamp>/) goes to the app before the tree.
     const source = new FsTreeSource(s.publisher.root, s.config.archives.map((a) => a.name));
-    tree = new TreeServer(source, servingCatalog(s.repo), app, { cacheBytes: s.config.serve.cacheBytes });
-    const srv = createServer({ keepAliveTimeout: 65_000 }, tree.handle);
+    tree = new TreeServer(source, servingCatalog(s.repo), app, { cacheBytes: s.config.serve.cacheBytes, onCacheHit: metrics.cacheHit });
+    const srv = createServer({ keepAliveTimeout: 65_000 }, metrics.observe(peopleFirst(app, tree.handle)));
     await new Promise<void>((resolve, reject) => {
       srv.once('error', reject);
       srv.listen(s.config.listen.port, s.config.listen.host, () => resolve());
@@ -94,6 +100,10 @@ export async function startDaemon(s: Services, opts: DaemonOptions = {}): Promis
     const gc = scheduleGc(s, ops);
     ticks.set('gc', gc.tick);
     tasks.push(gc);
+    // The snapshot.debian.org tables (and the SHA-1 of files stored before migration 006) brought
+    // up to date once at start, in the background, so the first /mr/ request does not pay for history.
+    const mr = new MrRepo(s.db);
+    mrIndexer({ ...s, mr })().catch((e: Error) => s.log.warn({ err: e.message }, 'indexing for the snapshot.debian.org reads failed; retried at the next request'));
   }
   if (server) s.log.info({ url, archives: s.config.archives.map((a) => a.name) }, 'aptfreeze serving');
   if (opts.schedule !== false) for (const n of s.config.notes) s.log.warn(n);

@@ -9,6 +9,8 @@ import { loadOrCreateServiceKey, type ServiceKey } from './sign/key.ts';
 import { TokenService, newToken } from './auth/tokens.ts';
 import type { Logger } from './log.ts';
 import { finishResigning } from './release/finish-resign.ts';
+import { MrRepo } from './snapmr/repo.ts';
+import { sha1Recorder } from './snapmr/sha1.ts';
 
 /** Everything an operation needs, made once and passed in (no module-level singletons). */
 export interface Services {
@@ -53,6 +55,7 @@ export async function openServices(opts: OpenOptions): Promise<Services> {
   const repo = new Repo(db);
   const store = new FsBlobStore(join(dataDir, 'store'));
   await store.init();
+  store.sha1Sink = sha1Recorder(new MrRepo(db));
   const publicRoot = join(dataDir, 'public');
   mkdirSync(join(publicRoot, 'keys'), { recursive: true });
   const publisher = new Publisher(publicRoot, store);

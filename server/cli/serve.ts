@@ -17,6 +17,7 @@ function containStrayErrors(log: Logger): void {
   process.on('uncaughtException', (e) => log.error({ err: e instanceof Error ? `${e.name}: ${e.message}` : String(e) }, 'uncaught error (contained; the daemon goes on)'));
   process.on('unhandledRejection', (e) => log.error({ err: e instanceof Error ? `${e.name}: ${e.message}` : String(e) }, 'unhandled rejection (contained; the daemon goes on)'));
 }
+import { serveClusterMetrics } from '../metrics/cluster.ts';
 
 /**
  * `serve`: with --workers N > 1 (the default is the number of CPUs, at most 4),
@@ -54,6 +55,7 @@ export function register(program: Command, globals: () => GlobalOptions): void {
         });
         containStrayErrors(s.log);
         // The runner and its control socket first: the workers hand mutations to it.
+        serveClusterMetrics();
         const d = await startDaemon(s, { http: false });
         for (let i = 0; i < workers; i++) fork();
         const stop = async () => {

@@ -35,7 +35,8 @@ export interface Config {
 }
 
 /** Archive names that would shadow the service's own URL prefixes. */
-const reservedNames = new Set(['api', 'keys']);
+// The service's own URL prefixes (the people's side: web pages, metrics, snapshot.debian.org's reads) too.
+const reservedNames = new Set(['api', 'keys', 'archive', 'file', 'metrics', 'mr', 'web']);
 
 /** The packages a configuration made from the host's sources mirrors, so the first snapshot is small. */
 export const defaultPackageFilter = ['base-files', 'hello', 'apt', 'dpkg', 'ca-certificates'];

@@ -6,9 +6,14 @@ import type { Services } from '../services.ts';
 import { apiRouter } from './api.ts';
 import type { OpsClient } from '../ops/client.ts';
 
+import { mountPeople } from '../web/mount.ts';
+import type { HttpMetrics } from '../metrics/http.ts';
+
 export interface AppDeps extends Services {
   /** Where mutations go: the operations runner (server/ops/), in this process or through the control socket. */
   ops: OpsClient;
+  /** This process's HTTP counters (made by the daemon, which also counts the tree's answers). */
+  metrics?: HttpMetrics;
 }
 
 /** The HTTP face: the JSON API under /api and the keys (the published tree is served in front of it: serve-tree.ts). */
@@ -24,6 +29,7 @@ export function createApp(deps: AppDeps) {
     res.type(f.endsWith('.asc') ? 'application/pgp-keys' : 'application/octet-stream');
     res.sendFile(join(keysDir, f), { dotfiles: 'deny' }, (e) => e && next(e));
   });
+  mountPeople(app, deps);
   app.use((_req: Request, _res: Response, next: NextFunction) => next(new AptfreezeError('NOT_FOUND', 'not found')));
   app.use(errorMiddleware(deps));
   return app;

@@ -42,6 +42,8 @@ export interface TreeServerOptions {
   smallFileBytes?: number;
   /** The largest file kept in memory (default a quarter of the body budget, so one huge file cannot flush the rest). */
   maxCachedFile?: number;
+  /** Told of every answer a cache gave (for /metrics). */
+  onCacheHit?: (cache: 'url' | 'small' | 'large') => void;
 }
 
 /** What the serving module asks the catalog: no SQL, no rows. */
@@ -98,6 +100,7 @@ export class TreeServer<F extends TreeFile> implements TreeServing {
   private readonly pending = new Map<string, { version: string; body: Promise<Buffer | null> }>();
   private readonly smallFile: number;
   readonly budget: number;
+  private readonly onCacheHit: (cache: 'url' | 'small' | 'large') => void;
 
   constructor(
     private readonly source: TreeSource<F>,
@@ -106,6 +109,7 @@ export class TreeServer<F extends TreeFile> implements TreeServing {
     opts: TreeServerOptions = {},
   ) {
     this.budget = opts.cacheBytes ?? defaultCacheBytes;
+    this.onCacheHit = opts.onCacheHit ?? (() => {});
     this.smallFile = opts.smallFileBytes ?? defaultSmallFile;
     // A quarter for small files by URL, the rest for bodies: a Debian suite's hot set is a few
     // large indices, and each URL entry holds a body the file cache may hold too (counted twice).
@@ -131,7 +135,10 @@ export class TreeServer<F extends TreeFile> implements TreeServing {
     const rawPath = q < 0 ? url : url.slice(0, q);
     const hot = this.urls?.get(rawPath);
     if (hot && req.headers.range === undefined) {
-      if (this.source.archiveStamp(hot.archive)?.stamp === hot.stamp) return sendHot(req, res, hot);
+      if (this.source.archiveStamp(hot.archive)?.stamp === hot.stamp) {
+        this.onCacheHit('url');
+        return sendHot(req, res, hot);
+      }
       this.urls!.delete(rawPath);
     }
     const first = firstSegment(rawPath);
@@ -177,7 +184,10 @@ export class TreeServer<F extends TreeFile> implements TreeServing {
       }
     };
     const cached = this.files?.get(file.key);
-    if (cached && cached.version === file.version) return send(cached.body);
+    if (cached && cached.version === file.version) {
+      this.onCacheHit(file.size <= this.smallFile ? 'small' : 'large');
+      return send(cached.body);
+    }
     if (file.size <= this.smallFile) {
       const body = this.source.readSync(file);
       if (!body) return again();

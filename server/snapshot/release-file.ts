@@ -9,6 +9,8 @@ export interface OurReleaseOptions {
   extraComponents: string[];
   /** apt's `Snapshots:` field (apt >= 2.7), on the Release served under latest/. */
   snapshots?: string;
+  /** The archive's name: the Origin and Label of a Release whose upstream has none. */
+  archive: string;
 }
 
 /**
@@ -19,6 +21,12 @@ export interface OurReleaseOptions {
  */
 export function ourReleaseText(upstreamFields: ReadonlyArray<[string, string]>, sha256: ReleaseFileEntry[], opts: OurReleaseOptions): string {
   const fields: Array<[string, string]> = [];
+  // apt >= 2.7 looks a snapshot server up by Origin or Label (debmetaindex.cc, SnapshotServer()):
+  // a Release with neither makes `apt --snapshot` find none, even with a Snapshots field.
+  // Upstream's own values are kept (apt's built-in Label::Debian-Security override relies on them).
+  const has = (n: string) => upstreamFields.some(([k]) => k.toLowerCase() === n);
+  if (!has('origin')) fields.push(['Origin', opts.archive]);
+  if (!has('label')) fields.push(['Label', opts.archive]);
   for (const [name, value] of upstreamFields) {
     const lower = name.toLowerCase();
     if (hashFields.has(lower) || lower === 'valid-until' || lower === 'acquire-by-hash' || lower === 'snapshots') continue;

@@ -247,7 +247,7 @@ export async function takeSnapshot(ctx: SnapshotContext, archiveName: string, ac
         links.push({ path: `${d}/${e.path}`, sha256: e.hash, size: e.size });
         links.push({ path: `${d}/${dirname(e.path)}/by-hash/SHA256/${e.hash}`, sha256: e.hash, size: e.size });
       }
-      const text = ourReleaseText(w.up.release.fields, [...entries.values()], { validUntil, extraComponents: [proofComponent], snapshots: snapshotsUrl(ctx.config.baseUrl, archive.name) });
+      const text = ourReleaseText(w.up.release.fields, [...entries.values()], { validUntil, extraComponents: [proofComponent], snapshots: snapshotsUrl(ctx.config.baseUrl, archive.name), archive: archive.name });
       const signed = await signRelease(ctx.key, text);
       files.push({ path: `dists/${w.up.suite}/Release`, data: text });
       files.push({ path: `dists/${w.up.suite}/Release.gpg`, data: signed.releaseGpg });

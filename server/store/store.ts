@@ -60,6 +60,11 @@ export class FsBlobStore implements BlobStore {
   private dirty = false;
   /** Fan-out directories (`ab`) known to exist: created once, not at every commit. */
   private readonly fanOut = new Set<string>();
+  /**
+   * Told the SHA-1 of every streamed blob (fetched files), computed in the same pass as its
+   * sha256: snapshot.debian.org's API names files by SHA-1 (server/snapmr/).
+   */
+  sha1Sink?: (sha256: string, sha1: string) => void;
 
   constructor(private readonly base: string) {
     this.root = join(base, 'sha256');
@@ -131,6 +136,7 @@ export class FsBlobStore implements BlobStore {
     if (expected.size !== undefined && expected.size <= smallBlobBytes) return this.putSmallStream(source, expected.size, expected.sha256);
     const temp = this.tempName();
     const hash = createHash('sha256');
+    const sha1 = this.sha1Sink ? createHash('sha1') : null;
     let size = 0;
     const out = createWriteStream(temp, { mode: 0o444, flags: 'wx' });
     // An error of the file (ENOSPC, or a write still in flight when a failed download destroys
@@ -143,12 +149,14 @@ export class FsBlobStore implements BlobStore {
         // Endless data: stop at the first byte beyond the size the signed index gives.
         if (expected.size !== undefined && size > expected.size) throw tooLarge(size, expected.size);
         hash.update(chunk);
+        sha1?.update(chunk);
         if (!out.write(chunk)) await waitDrain(out);
       }
       await closeStream(out);
       const sha256 = hash.digest('hex');
       check(size, sha256, expected);
       await this.commit(temp, sha256);
+      if (sha1) this.sha1Sink?.(sha256, sha1.digest('hex'));
       return { sha256, size };
     } catch (e) {
       // Wait for the file to be closed (and so created) before removing it: no partial file is left.
@@ -164,6 +172,7 @@ export class FsBlobStore implements BlobStore {
    */
   private async putSmallStream(source: AsyncIterable<Uint8Array>, expectedSize: number, expectedSha256: string | undefined): Promise<BlobRef> {
     const hash = createHash('sha256');
+    const sha1 = this.sha1Sink ? createHash('sha1') : null;
     const chunks: Uint8Array[] = [];
     let size = 0;
     for await (const chunk of source) {
@@ -171,11 +180,13 @@ export class FsBlobStore implements BlobStore {
       // Endless data: stop at the first byte beyond the size the signed index gives.
       if (size > expectedSize) throw tooLarge(size, expectedSize);
       hash.update(chunk);
+      sha1?.update(chunk);
       chunks.push(chunk);
     }
     const sha256 = hash.digest('hex');
     check(size, sha256, { size: expectedSize, sha256: expectedSha256 });
     this.writeSmall(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size), sha256);
+    if (sha1) this.sha1Sink?.(sha256, sha1.digest('hex'));
     return { sha256, size };
   }
 

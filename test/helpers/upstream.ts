@@ -174,6 +174,8 @@ export interface FixtureSuite {
   signWith?: UpstreamKey;
   /** also <comp>/source/Sources (same compressions) and the .dsc + .tar.gz in pool */
   sources?: boolean;
+  /** false: a Release without Origin and Label (as some third-party and custom archives have) */
+  originLabel?: boolean;
   /** also <comp>/i18n/Translation-en.gz (and Description-md5 in Packages) */
   translations?: boolean;
 }
@@ -801,8 +803,7 @@ export async function buildUpstream(root: string, suites: FixtureSuite[], key: U
     }
 
     const fields = [
-      'Origin: Fixture',
-      'Label: Fixture',
+      ...(suite.originLabel === false ? [] : ['Origin: Fixture', 'Label: Fixture']),
       `Suite: ${suite.name}`,
       `Codename: ${suite.codename ?? suite.name}`,
       `Date: ${debianDate(date)}`,

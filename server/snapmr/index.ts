@@ -1,0 +1,112 @@
+import { readFile } from 'node:fs/promises';
+import { join, posix } from 'node:path';
+import type { Services } from '../services.ts';
+import { parseRelease } from '../debian/release.ts';
+import { compressionOf, stripCompression } from '../debian/compress.ts';
+import { checkRelativePath } from '../debian/paths.ts';
+import { stanzasOfBlob, packagesRef, sourcesRefs } from '../snapshot/parse-index.ts';
+import { proofComponent } from '../proof/manifest.ts';
+import type { MrRepo, MrBinaryRow } from './repo.ts';
+import { fillMissingSha1 } from './sha1.ts';
+
+export type IndexerDeps = Pick<Services, 'config' | 'repo' | 'store' | 'publisher' | 'log'> & { mr: MrRepo };
+
+/** Compressions read in order of preference: cheapest to read first. */
+const preference = ['none', 'gz', 'xz', 'zst', 'bz2', 'lz4'];
+
+/**
+ * Brings the snapshot.debian.org-compatible tables up to date with the published serials: each
+ * serial not indexed yet, oldest first, has its served Packages and Sources read, except those
+ * (by hash) already read for the archive, so the work is proportional to the indices that changed.
+ * Idempotent (INSERT OR IGNORE, one transaction per serial): two processes may run it at once.
+ * One run at a time per process: a caller arriving during a run waits for it and runs again.
+ */
+export function mrIndexer(deps: IndexerDeps): () => Promise<void> {
+  let running: Promise<void> | null = null;
+  let again = false;
+  // The files lacking a SHA-1 are looked for once per process (data stored before migration 006, or
+  // a pair a crash lost) and after each new serial, not at every request: it scans every file row.
+  let checked = false;
+  const run = async (): Promise<void> => {
+    do {
+      again = false;
+      let indexed = 0;
+      const archives = new Set([...deps.config.archives.map((a) => a.name), ...deps.repo.listArchives().map((a) => a.name)]);
+      for (const a of archives) {
+        for (const s of deps.mr.serialsToIndex(a)) {
+          await indexSerial(deps, a, s.serial);
+          indexed++;
+        }
+      }
+      if (indexed || !checked) await fillMissingSha1(deps.mr, deps.store);
+      checked = true;
+    } while (again);
+  };
+  return () => {
+    if (running) {
+      again = true;
+      return running;
+    }
+    running = run().finally(() => (running = null));
+    return running;
+  };
+}
+
+async function indexSerial(deps: IndexerDeps, archive: string, serial: string): Promise<void> {
+  const got = { indices: [] as string[], files: [] as Array<{ sha256: string; path: string; name: string; size: number }>, sources: [] as Array<{ source: string; version: string; sha256: string }>, binaries: [] as MrBinaryRow[] };
+  for (const { suite } of deps.repo.suiteSnapshots(archive, serial)) {
+    let text: string;
+    try {
+      text = await readFile(join(deps.publisher.serialDir(archive, serial), checkRelativePath(`dists/${suite}/Release`, 'Release path')), 'utf8');
+    } catch {
+      continue; // collected meanwhile
+    }
+    for (const v of servedIndices(parseRelease(text).sha256, (h) => deps.store.has(h))) {
+      if (deps.mr.indexSeen(archive, v.hash) || got.indices.includes(v.hash)) continue;
+      const where = `${archive}/${serial} dists/${suite}/${v.path}`;
+      for await (const st of stanzasOfBlob(deps.store, v.hash, v.path, deps.config.fetch.maxDecompressedBytes)) {
+        if (v.kind === 'packages') {
+          const name = st.get('Package');
+          const version = st.get('Version');
+          const arch = st.get('Architecture');
+          if (!name || !version || !arch) continue;
+          const ref = packagesRef(st, where);
+          // Policy 5.6.1: `Source: name (version)` when the source version differs, `Source: name` otherwise, absent when equal to the package.
+          const m = /^(\S+)(?:\s+\((\S+)\))?$/.exec(st.get('Source') ?? name);
+          got.binaries.push({ name, version, source: m?.[1] ?? name, source_version: m?.[2] ?? version, architecture: arch, sha256: ref.sha256 });
+          got.files.push({ sha256: ref.sha256, path: `/${posix.dirname(ref.path)}`, name: posix.basename(ref.path), size: ref.size });
+        } else {
+          const source = st.get('Package');
+          const version = st.get('Version');
+          if (!source || !version) continue;
+          for (const r of sourcesRefs(st, where)) {
+            got.sources.push({ source, version, sha256: r.sha256 });
+            got.files.push({ sha256: r.sha256, path: `/${posix.dirname(r.path)}`, name: posix.basename(r.path), size: r.size });
+          }
+        }
+      }
+      got.indices.push(v.hash);
+    }
+  }
+  deps.mr.recordSerial(archive, serial, got);
+  deps.log.debug({ archive, serial, files: got.files.length }, 'snapshot.debian.org tables updated');
+}
+
+/** One stored variant of each Packages and Sources index our Release lists (the proof component left out). */
+function servedIndices(entries: ReadonlyArray<{ path: string; hash: string }>, stored: (sha256: string) => boolean): Array<{ path: string; hash: string; kind: 'packages' | 'sources' }> {
+  const groups = new Map<string, Array<{ path: string; hash: string }>>();
+  for (const e of entries) {
+    const base = stripCompression(e.path);
+    const m = /^(.+)\/(?:binary-[^/]+\/Packages|source\/Sources)$/.exec(base);
+    if (!m || m[1] === proofComponent) continue;
+    if (!groups.has(base)) groups.set(base, []);
+    groups.get(base)!.push(e);
+  }
+  const out: Array<{ path: string; hash: string; kind: 'packages' | 'sources' }> = [];
+  for (const [base, variants] of groups) {
+    // Release lists the uncompressed name even where only .gz/.xz is served (as Debian's does): read one we hold.
+    const v = variants.filter((x) => stored(x.hash)).sort((x, y) => preference.indexOf(compressionOf(x.path)) - preference.indexOf(compressionOf(y.path)))[0];
+    if (v) out.push({ ...v, kind: base.endsWith('/Sources') ? 'sources' : 'packages' });
+  }
+  return out;
+}
