@@ -404,7 +404,8 @@ export class FsckCheck {
     const busy = this.busy.has(archive);
     for (const name of readdirSync(base)) {
       const abs = join(base, name);
-      if (name === 'latest' || name === 'project') continue;
+      // tags/: tag trees (server/tags/), recorded in their own tables.
+      if (name === 'latest' || name === 'project' || name === 'tags') continue;
       if (serialRe.test(name)) {
         const row = rows.get(name);
         if (row && (row.state === 'live' || row.state === 'frozen')) continue;

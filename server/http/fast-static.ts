@@ -230,7 +230,7 @@ export function fastTreeHandler(publicRoot: string, repo: Repo, isArchive: (name
       return fail(res, e);
     }
     const [archive, serial] = segs;
-    if (!archive || !serial || !isArchive(archive) || (!/^\d{10}$/.test(serial) && serial !== 'latest' && serial !== 'project')) {
+    if (!archive || !serial || !isArchive(archive) || (!/^\d{10}$/.test(serial) && serial !== 'latest' && serial !== 'project' && serial !== 'tags')) {
       return fail(res, new AptfreezeError('NOT_FOUND', 'not found'));
     }
     const archiveReal = rootReal + sep + archive;

@@ -71,7 +71,8 @@ export function treeHandler(publicRoot: string, repo: Repo, isArchive: (name: st
     }
     const [archive, serial] = segs;
     if (!archive || !serial || !isArchive(archive)) return next(new AptfreezeError('NOT_FOUND', 'not found'));
-    if (!/^\d{10}$/.test(serial) && serial !== 'latest' && serial !== 'project') return next(new AptfreezeError('NOT_FOUND', 'not found'));
+    // tags/<name>/...: a tag's tree (server/tags/tree.ts), resolved like a serial's.
+    if (!/^\d{10}$/.test(serial) && serial !== 'latest' && serial !== 'project' && serial !== 'tags') return next(new AptfreezeError('NOT_FOUND', 'not found'));
     const archiveReal = join(rootReal, archive);
     const rel = segs.slice(2).join('/');
     let abs: string;
