@@ -220,7 +220,7 @@ describe('a manifest naming packages the serial lacks', () => {
     const yaml = parseBuildManifest(tailsManifest(S1, F1));
     const json = parseBuildManifest(JSON.parse(JSON.stringify({ origin_references: { debian: { reference: Number(S1) }, filt: { reference: F1 } }, packages: { binary: yaml.binary, source: yaml.source } })));
     assert.equal(emitBuildManifest(json), emitBuildManifest(yaml));
-    assert.deepEqual(parseBuildManifest(emitBuildManifest(yaml)), yaml);
+    assert.equal(emitBuildManifest(parseBuildManifest(emitBuildManifest(yaml))), emitBuildManifest(yaml));
   });
 });
 
