@@ -231,6 +231,18 @@ describe('who may make and delete tags', () => {
     const audit = await api<{ entries: Array<{ action: string; actor: string; target: string }> }>(f.h, 'GET', '/audit?action=tag-create', { token: admin });
     assert.deepEqual(audit.body.entries.map((e) => [e.actor, e.target]), [['release-manager-test', 'tag/tails-6.0']]);
   });
+
+  it('makes one of two concurrent creations of a name, and the other is a conflict', async () => {
+    const post = () => api(f.h, 'POST', '/tags', { token: rm, body: { name: 'twin', manifest: tailsManifest(S1, F1) } });
+    const rs = await Promise.all([post(), post()]);
+    assert.deepEqual(rs.map((r) => r.status).sort(), [201, 409]);
+    assert.equal(rs.find((r) => r.status === 409)!.body.error.code, 'CONFLICT');
+    const del = await api(f.h, 'DELETE', '/tags/twin', { token: admin });
+    assert.equal(del.status, 200);
+    assert.equal((await api(f.h, 'DELETE', '/tags/twin', { token: admin })).body.error.code, 'NOT_FOUND');
+    const audit = await api<{ entries: Array<{ action: string; target: string }> }>(f.h, 'GET', '/audit?action=tag-delete', { token: admin });
+    assert.deepEqual(audit.body.entries.map((e) => e.target), ['tag/twin']);
+  });
 });
 
 describe('gc with tags present', () => {

@@ -61,14 +61,13 @@ export async function createTag(s: TagDeps, req: TagCreateRequest, actor: string
   const tags = new TagRepo(s.db);
   if (tags.get(name)) throw new AptfreezeError('CONFLICT', `tag ${name} exists`);
   const locks = tagResources(name, bm);
-  const held: string[] = [];
+  let held = false;
   const committed: Array<{ archive: string }> = [];
   const staged: string[] = [];
   try {
-    for (const l of locks) {
-      if (!s.repo.tryLock(l, process.pid, s.now())) throw new AptfreezeError('CONFLICT', `${l} is held by another operation`);
-      held.push(l);
-    }
+    const busy = tags.tryLockExclusive(locks, process.pid, s.now());
+    if (busy.length) throw new AptfreezeError('CONFLICT', `held by another operation: ${busy.join(', ')} (a snapshot or gc of the archive, or the same tag)`);
+    held = true;
     if (tags.get(name)) throw new AptfreezeError('CONFLICT', `tag ${name} exists`);
 
     const serials: SerialSource[] = [];
@@ -119,7 +118,7 @@ export async function createTag(s: TagDeps, req: TagCreateRequest, actor: string
     if (!tags.get(name)) for (const c of committed) await removeTag(s.publisher.root, c.archive, name).catch(() => {});
     throw asAptfreezeError(e);
   } finally {
-    for (const l of held) s.repo.unlock(l, process.pid);
+    if (held) tags.unlock(locks, process.pid);
   }
 }
 

@@ -17,10 +17,10 @@ export function tagDeleteResources(name: string): string[] {
  */
 export async function deleteTag(s: Pick<Services, 'db' | 'repo' | 'publisher' | 'now' | 'config' | 'log'>, nameIn: unknown, actor: string): Promise<TagView> {
   const name = checkTagName(nameIn);
-  const [lock] = tagDeleteResources(name);
-  if (!s.repo.tryLock(lock!, process.pid, s.now())) throw new AptfreezeError('CONFLICT', `${lock} is held by another operation`);
+  const locks = tagDeleteResources(name);
+  const tags = new TagRepo(s.db);
+  if (tags.tryLockExclusive(locks, process.pid, s.now()).length) throw new AptfreezeError('CONFLICT', `tag ${name} is being created or deleted`);
   try {
-    const tags = new TagRepo(s.db);
     const view = describeTag(s, name);
     if (!view) throw new AptfreezeError('NOT_FOUND', `no tag ${name}`);
     const now = s.now();
@@ -32,6 +32,6 @@ export async function deleteTag(s: Pick<Services, 'db' | 'repo' | 'publisher' | 
     s.log.info({ tag: name }, 'tag deleted');
     return view;
   } finally {
-    s.repo.unlock(lock!, process.pid);
+    tags.unlock(locks, process.pid);
   }
 }
