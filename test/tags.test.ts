@@ -275,6 +275,10 @@ describe('gc with tags present', () => {
     assert.equal(dl.code, 0, dl.stderr);
     assert.equal(sha256(await readFile(dl.files[0]!)), deb.sha256);
 
+    // fsck counts a tag's blobs as referenced, and its tree as no stray file.
+    const fsckWithTag = await f.h.cli(['fsck', '--json']);
+    assert.equal(fsckWithTag.code, 0, fsckWithTag.stdout + fsckWithTag.stderr);
+
     const del = await api(f.h, 'DELETE', '/tags/tails-6.0', { token: admin });
     assert.equal(del.status, 200, JSON.stringify(del.body));
     assert.equal(await status(`${f.h.url}/debian/tags/tails-6.0/dists/bookworm/InRelease`), 404);
