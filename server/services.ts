@@ -8,6 +8,8 @@ import { Publisher } from './publish/tree.ts';
 import { loadOrCreateServiceKey, type ServiceKey } from './sign/key.ts';
 import { TokenService, newToken } from './auth/tokens.ts';
 import type { Logger } from './log.ts';
+import { recoverTags } from './tags/tree.ts';
+import { TagRepo } from './tags/tag-repo.ts';
 
 /** Everything an operation needs, made once and passed in (no module-level singletons). */
 export interface Services {
@@ -91,6 +93,8 @@ export async function recover(s: Services): Promise<void> {
       s.repo.unlock(`snapshot:${a}`, process.pid);
     }
   }
+  const tags = new TagRepo(s.db);
+  for (const a of archives) orphans.push(...(await recoverTags(s.publisher.root, a, (name) => tags.archiveOf(name, a) !== undefined, (name) => tags.lockHeld(`tag:${name}`))));
   const removed = orphans;
   for (const a of archives) {
     if (locked.has(a)) continue;

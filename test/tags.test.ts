@@ -245,6 +245,37 @@ describe('who may make and delete tags', () => {
   });
 });
 
+describe('`aptfreeze manifest` on a chroot with a package no serial served', () => {
+  it('refuses it, naming every such package', async () => {
+    const root = join(f.dir, 'chroot-odd');
+    await mkdir(join(root, 'var', 'lib', 'dpkg'), { recursive: true });
+    const stanza = (p: string, v: string, a: string) => `Package: ${p}\nStatus: install ok installed\nArchitecture: ${a}\nVersion: ${v}\n`;
+    await writeFile(join(root, 'var', 'lib', 'dpkg', 'status'), [stanza('hello', '2.10-3', 'amd64'), stanza('local-hack', '0.1', 'amd64'), stanza('bar', '0.0-1', 'amd64')].join('\n'));
+    const r = await f.h.cli(['manifest', '--root', root, '--serial', `debian=${S1}`]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^aptfreeze: PACKAGES_MISSING: /);
+    assert.match(r.stderr, /local-hack=0\.1\/amd64/);
+    assert.match(r.stderr, /bar=0\.0-1\/amd64/);
+    assert.doesNotMatch(r.stderr, /hello=/);
+    assert.equal(r.stdout, '');
+  });
+});
+
+describe('a restart after a tag creation was interrupted', () => {
+  it('removes the unrecorded tree and the staging leftovers, and keeps the recorded tag', async () => {
+    const tags = join(f.h.services.publisher.root, 'debian', 'tags');
+    await mkdir(join(tags, 'ghost', 'dists', 'bookworm'), { recursive: true });
+    await writeFile(join(tags, 'ghost', 'dists', 'bookworm', 'InRelease'), 'left by a crash');
+    await mkdir(join(tags, '.staging-other-0123abcd', 'pool'), { recursive: true });
+    assert.equal(await status(`${f.h.url}/debian/tags/ghost/dists/bookworm/InRelease`), 200);
+    await f.h.reconfigure(() => {});
+    assert.equal(existsSync(join(tags, 'ghost')), false);
+    assert.equal(existsSync(join(tags, '.staging-other-0123abcd')), false);
+    assert.equal(await status(`${f.h.url}/debian/tags/ghost/dists/bookworm/InRelease`), 404);
+    assert.equal(await status(`${f.h.url}/debian/tags/tails-6.0/dists/bookworm/InRelease`), 200);
+  });
+});
+
 describe('gc with tags present', () => {
   const helloDeb = () => f.build.debs.find((d) => d.name === 'hello' && d.version === '2.10-3')!;
 

@@ -74,6 +74,12 @@ export class TagRepo {
     })();
   }
 
+  /** Whether a live process holds a lock. */
+  lockHeld(name: string): boolean {
+    const row = this.db.prepare('SELECT pid FROM locks WHERE name = ?').get(name) as { pid: number } | undefined;
+    return row !== undefined && processAlive(row.pid);
+  }
+
   /** Returns whether the tag was there. */
   delete(name: string): boolean {
     return this.db.prepare('DELETE FROM tags WHERE name = ?').run(name).changes === 1;

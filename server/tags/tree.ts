@@ -70,3 +70,23 @@ export async function removeTag(publicRoot: string, archive: string, name: strin
   await fsp.rename(dest, trash);
   await fsp.rm(trash, { recursive: true, force: true });
 }
+
+/**
+ * Crash recovery of tag trees (at start, from services.ts): staging and trash directories, and
+ * trees with no recorded tag (a creation killed between its rename and its record), unless a
+ * live process holds that tag's lock (it may be creating it right now). `recorded` says which
+ * tags the database holds for an archive; `busy` whether a tag's lock is held.
+ */
+export async function recoverTags(publicRoot: string, archive: string, recorded: (name: string) => boolean, busy: (name: string) => boolean): Promise<string[]> {
+  const dir = tagsDir(publicRoot, archive);
+  if (!existsSync(dir)) return [];
+  const removed: string[] = [];
+  for (const entry of await fsp.readdir(dir)) {
+    const m = /^\.(?:staging|trash)-(.+)-[0-9a-f]{8}$/.exec(entry);
+    const name = m ? m[1]! : entry;
+    if (busy(name) || (!m && recorded(name))) continue;
+    await fsp.rm(join(dir, entry), { recursive: true, force: true });
+    removed.push(`${archive}/tags/${entry}`);
+  }
+  return removed;
+}
