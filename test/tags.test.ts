@@ -164,6 +164,14 @@ describe('a Tails-format manifest written by hand', () => {
     assert.equal(overall(await verifyWithProof(proof, f.key.keyringPath, [bar])), 'failed');
   });
 
+  it('passes `verify --snapshot` of its URL, pool included', async () => {
+    const r = await f.h.cli(['verify', '--snapshot', `${f.h.url}/debian/tags/tails-6.0/`, '--keyring', f.key.keyringPath, '--service-key', keyring, '--pool']);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    // And the tag's tree in the filtered archive.
+    const other = await f.h.cli(['verify', '--snapshot', `${f.h.url}/filt/tags/tails-6.0/`, '--keyring', f.key.keyringPath, '--service-key', keyring]);
+    assert.equal(other.code, 0, other.stdout + other.stderr);
+  });
+
   it('is printed by `tag show` and reachable through `sources <archive> tag:<name>`', async () => {
     const shown = await f.h.cli(['tag', 'show', 'tails-6.0', '--json']);
     assert.equal(shown.code, 0, shown.stderr);
