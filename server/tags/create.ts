@@ -70,6 +70,7 @@ export async function createTag(s: TagDeps, req: TagCreateRequest, actor: string
     held = true;
     if (tags.get(name)) throw new AptfreezeError('CONFLICT', `tag ${name} exists`);
 
+    const t0 = Date.now();
     const serials: SerialSource[] = [];
     for (const [archive, serial] of [...bm.origins].sort()) serials.push(await openSerial(s, archive, serial));
     const want = wanted(bm);
@@ -82,12 +83,14 @@ export async function createTag(s: TagDeps, req: TagCreateRequest, actor: string
       throw new AptfreezeError('PACKAGES_MISSING', `${missing.length} package(s) of the manifest are in none of the referenced serials (${where}): ${missing.join(', ')}`, { details: { missing } });
     }
 
+    const t1 = Date.now();
     const text = typeof req.manifest === 'string' ? req.manifest : emitBuildManifest(bm);
     const buildManifest = await s.store.putBuffer(Buffer.from(text));
     const createdAt = s.now();
     const built: Array<{ row: TagArchiveRow; links: TreeLink[]; files: TreeFile[] }> = [];
     for (const sel of selections) built.push(await buildArchive(s, name, sel, createdAt, buildManifest));
 
+    const t2 = Date.now();
     for (const b of built) {
       // A tree with no row: left by a creation interrupted between its rename and its record.
       await removeTag(s.publisher.root, b.row.archive, name);
@@ -110,7 +113,7 @@ export async function createTag(s: TagDeps, req: TagCreateRequest, actor: string
         createdAt,
       );
     })();
-    s.log.info({ tag: name, archives: built.map((b) => `${b.row.archive}/${b.row.serial}`) }, 'tag created');
+    s.log.info({ tag: name, archives: built.map((b) => `${b.row.archive}/${b.row.serial}`), ms: { select: t1 - t0, build: t2 - t1, publish: Date.now() - t2 } }, 'tag created');
     return describeTag(s, name)!;
   } catch (e) {
     for (const d of staged) await removeDir(d);
