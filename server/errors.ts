@@ -25,6 +25,7 @@ export const errorCodes = {
   HASH_MISMATCH: 502, // a file whose sha256 is not the one its signed index lists
   SIZE_MISMATCH: 502, // a file whose size is not the one its signed index lists
   MALFORMED: 502, // outside data (a Release, an index, a package) that does not parse
+  PACKAGES_MISSING: 422, // a build manifest names packages its referenced serials do not hold (details.missing lists them all)
   VERIFY_FAILED: 422, // the auditor's check found a broken link
   VERIFY_UNTRUSTED: 422, // the chain holds, but the upstream signature is by no key the auditor trusts
   DISK_FULL: 507, // the data directory's filesystem is full (ENOSPC, EDQUOT)

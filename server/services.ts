@@ -11,6 +11,8 @@ import type { Logger } from './log.ts';
 import { finishResigning } from './release/finish-resign.ts';
 import { MrRepo } from './snapmr/repo.ts';
 import { sha1Recorder } from './snapmr/sha1.ts';
+import { recoverTags } from './tags/tree.ts';
+import { TagRepo } from './tags/tag-repo.ts';
 
 /** Everything an operation needs, made once and passed in (no module-level singletons). */
 export interface Services {
@@ -100,6 +102,8 @@ export async function recover(s: Services): Promise<void> {
       s.repo.unlock([archiveLock(a)], process.pid);
     }
   }
+  const tags = new TagRepo(s.db);
+  for (const a of archives) orphans.push(...(await recoverTags(s.publisher.root, a, (name) => tags.archiveOf(name, a) !== undefined, (name) => tags.lockHeld(`tag:${name}`))));
   const removed = orphans;
   // A freeze or thaw interrupted half-way through its Release files (crash or power cut): finish it from the database's record.
   const notes: string[] = [];

@@ -13,6 +13,8 @@ const allowed: Record<string, Role[]> = {
   snapshot: ['admin', 'release-manager'],
   freeze: ['admin', 'release-manager'],
   thaw: ['admin', 'release-manager'],
+  'tag-create': ['admin', 'release-manager'],
+  'tag-delete': ['admin'],
   gc: ['admin'],
   tokens: ['admin'],
   audit: ['admin'],

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { AptfreezeError } from '../errors.ts';
 import { parseDuration } from '../config/duration.ts';
-import { readPins, writePin, checkArchiveName, type PinValue } from '../pins/files.ts';
+import { readPins, writePin, checkArchiveName, isTagPin, type PinValue } from '../pins/files.ts';
 import { ServerClient } from '../pins/client.ts';
 import { checkPins, formatResolved, parseResolved, reproduce, resolvePins, type PinCheck } from '../pins/resolve.ts';
 
@@ -71,7 +71,15 @@ export function register(program: Command): void {
         const serial = pin === 'latest' ? (archives.find((a) => a.name === archive)?.latest ?? null) : pin;
         let state: string | null = null;
         let validUntil: string | null = null;
-        if (serial) {
+        if (serial && isTagPin(serial)) {
+          state = await client.tag(serial.slice(4), archive).then(
+            () => 'tag',
+            (e: unknown) => {
+              if (!(e instanceof AptfreezeError) || e.code !== 'NOT_FOUND') throw e;
+              return 'unknown';
+            },
+          );
+        } else if (serial) {
           try {
             const v = await client.serial(archive, serial);
             state = v.state;

@@ -5,7 +5,8 @@ import { withServices, type GlobalOptions } from './context.ts';
 import { AptfreezeError } from '../errors.ts';
 import type { Services } from '../services.ts';
 import { proofComponent } from '../proof/manifest.ts';
-import { readPins } from '../pins/files.ts';
+import { readPins, isTagPin } from '../pins/files.ts';
+import { TagRepo } from '../tags/tag-repo.ts';
 import { ServerClient } from '../pins/client.ts';
 import { parseResolved } from '../pins/resolve.ts';
 
@@ -36,7 +37,7 @@ export function sourcesText(p: SourcesParts): string {
     `X-Aptfreeze-Archive: ${p.archive}`,
     `X-Aptfreeze-Serial: ${p.serial}`,
     'Types: deb',
-    `URIs: ${p.baseUrl.replace(/\/+$/, '')}/${p.archive}/${p.serial}/`,
+    `URIs: ${p.baseUrl.replace(/\/+$/, '')}/${p.archive}/${uriPath(p.serial)}/`,
     `Suites: ${p.suites.join(' ')}`,
     `Components: ${[...p.components, ...(p.proof ? [proofComponent] : [])].join(' ')}`,
     `Architectures: ${p.architectures.join(' ')}`,
@@ -45,10 +46,17 @@ export function sourcesText(p: SourcesParts): string {
   ].join('\n');
 }
 
+/** A serial or latest is its own path segment; a tag `tag:<name>` is served at tags/<name>/. */
+function uriPath(serial: string): string {
+  return isTagPin(serial) ? `tags/${serial.slice(4)}` : serial;
+}
+
 export function sourcesStanza(s: Services, archive: string, serial: string, opts: { proof?: boolean } = {}): string {
   const cfg = s.config.archives.find((a) => a.name === archive);
   if (!cfg) throw new AptfreezeError('NOT_FOUND', `unknown archive ${archive}`);
-  if (serial !== 'latest') {
+  if (isTagPin(serial)) {
+    if (!new TagRepo(s.db).archiveOf(serial.slice(4), archive)) throw new AptfreezeError('NOT_FOUND', `no tag ${serial.slice(4)} of ${archive}`);
+  } else if (serial !== 'latest') {
     const row = s.repo.getSerial(archive, serial);
     if (!row || row.state === 'pending' || row.state === 'failed') throw new AptfreezeError('NOT_FOUND', `no serial ${serial} of ${archive}`);
     if (row.state === 'collected') throw new AptfreezeError('GONE', `${archive}/${serial} was collected`);
@@ -74,7 +82,8 @@ export async function sourcesForSet(client: ServerClient, set: ReadonlyMap<strin
     if (!a || a.suites.length === 0) throw new AptfreezeError('NOT_FOUND', `${client.base}: archive ${archive} is not configured there`);
     if (serial === 'latest') {
       if (!a.latest) throw new AptfreezeError('NOT_FOUND', `${archive} has no published serial yet`);
-    } else await client.serial(archive, serial);
+    } else if (isTagPin(serial)) await client.tag(serial.slice(4), archive);
+    else await client.serial(archive, serial);
     stanzas.push(sourcesText({ archive, serial, baseUrl: client.base, suites: a.suites, components: a.components, architectures: a.architectures, keyArmored, proof: opts.proof }));
   }
   return stanzas.join('\n');
@@ -92,7 +101,7 @@ export function register(program: Command, globals: () => GlobalOptions): void {
     .command('sources')
     .description('print a deb822 .sources file: for an archive at a serial (or latest), or for a builder\'s pin set (--pins or --resolved, from --server)')
     .argument('[archive]')
-    .argument('[serial]', 'a serial YYYYMMDDNN or latest')
+    .argument('[serial]', 'a serial YYYYMMDDNN, latest, or tag:<name>')
     .option('--proof', `also list the ${proofComponent} component`)
     .option('--pins <dir>', 'a pins directory (<dir>/<archive>/serial); latest stays latest')
     .option('--resolved <file>', 'a resolved pin set written by `pins resolve` (exact serials)')
@@ -113,7 +122,7 @@ export function register(program: Command, globals: () => GlobalOptions): void {
         return;
       }
       if (!archive || !serial) throw new AptfreezeError('BAD_REQUEST', 'sources: expected <archive> <serial|latest> (or --pins <dir> / --resolved <file>)');
-      if (serial !== 'latest' && !/^\d{10}$/.test(serial)) throw new AptfreezeError('BAD_REQUEST', `not a serial: ${serial} (expected YYYYMMDDNN or latest)`);
+      if (serial !== 'latest' && !/^\d{10}$/.test(serial) && !isTagPin(serial)) throw new AptfreezeError('BAD_REQUEST', `not a serial: ${serial} (expected YYYYMMDDNN, latest or tag:<name>)`);
       await withServices(globals(), async (s) => {
         process.stdout.write(sourcesStanza(s, archive, serial, opts));
       });

@@ -41,8 +41,10 @@ export async function verifySnapshot(o: VerifySnapshotOptions): Promise<ChainRep
   const base = new URL(o.url.endsWith('/') ? o.url : `${o.url}/`);
   const parts = base.pathname.split('/').filter(Boolean);
   if (parts.length < 2) throw new AptfreezeError('BAD_REQUEST', `--snapshot: expected <server>/<archive>/<serial>/, got ${o.url}`);
-  const [archive, serial] = parts.slice(-2) as [string, string];
-  const server = new URL(`/${parts.slice(0, -2).map((p) => `${p}/`).join('')}`, base);
+  // A tag is <server>/<archive>/tags/<name>/ (server/tags/): its proof names the tag and the serial it came from.
+  const tag = parts.length >= 3 && parts[parts.length - 2] === 'tags' ? parts[parts.length - 1]! : undefined;
+  const [archive, serial] = (tag === undefined ? parts.slice(-2) : [parts[parts.length - 3]!, `tag:${tag}`]) as [string, string];
+  const server = new URL(`/${parts.slice(0, tag === undefined ? -2 : -3).map((p) => `${p}/`).join('')}`, base);
   const agent = new Agent({ connections: o.concurrency + 2, keepAliveTimeout: 10_000 });
   const http = new Http(agent);
   try {
@@ -68,8 +70,9 @@ export async function verifySnapshot(o: VerifySnapshotOptions): Promise<ChainRep
     const proofReport = verifier.proofReport();
     proofReport.subject = `proof ${proofUrl}`;
     const m = bundle.manifest;
-    if (m.archive !== archive || (serial !== 'latest' && m.serial !== serial)) {
-      proofReport.steps.push({ link: 'proof', status: 'fail', detail: `${proofUrl} is the proof of ${m.archive} ${m.serial}, not of ${archive} ${serial}` });
+    const sameSubject = tag === undefined ? m.tag === undefined && (serial === 'latest' || m.serial === serial) : m.tag === tag;
+    if (m.archive !== archive || !sameSubject) {
+      proofReport.steps.push({ link: 'proof', status: 'fail', detail: `${proofUrl} is the proof of ${m.archive} ${m.tag === undefined ? m.serial : `tag:${m.tag}`}, not of ${archive} ${serial}` });
       Object.assign(proofReport, report(proofReport.subject, proofReport.steps));
     }
     const reports: ChainReport[] = [proofReport];

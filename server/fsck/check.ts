@@ -8,7 +8,8 @@ import { archiveLock, type Repo, type SerialRow } from '../db/repo.ts';
 import type { ReleaseRepo } from '../release/release-repo.ts';
 import type { FsBlobStore } from '../store/store.ts';
 import { poolId, signedNames, type Publisher, type TreeLink } from '../publish/tree.ts';
-import { readManifest, type SerialManifest } from '../snapshot/manifest.ts';
+import { readManifest, manifestBlobsSync, type SerialManifest } from '../snapshot/manifest.ts';
+import { syncReader } from '../snapshot/refs.ts';
 import { parseRelease, type ParsedRelease } from '../debian/release.ts';
 import { verifyDetached, verifyInRelease } from '../pgp/verify.ts';
 import { problem, type FsckReport, type Problem } from './report.ts';
@@ -399,7 +400,8 @@ export class FsckCheck {
     const busy = this.busy.has(archive);
     for (const name of readdirSync(base)) {
       const abs = join(base, name);
-      if (name === 'latest' || name === 'project') continue;
+      // tags/: tag trees (server/tags/), recorded in their own tables.
+      if (name === 'latest' || name === 'project' || name === 'tags') continue;
       if (serialRe.test(name)) {
         const row = rows.get(name);
         if (row && (row.state === 'live' || row.state === 'frozen')) continue;
@@ -450,6 +452,16 @@ export class FsckCheck {
     if (this.busy.size) {
       this.notes.push('unreferenced blobs not judged: a snapshot is running and may be about to reference them');
       return;
+    }
+    // Tags (server/tags/) keep the blobs their manifests list, whatever became of their serials.
+    const read = syncReader(this.ctx.store);
+    for (const m of this.ctx.rr.tagManifests()) {
+      this.referenced.add(m);
+      try {
+        manifestBlobsSync(read, m, this.referenced);
+      } catch (e) {
+        this.add(problem('missing-manifest', `a tag's manifest ${m} is unreadable: ${(e as Error).message}`, {}));
+      }
     }
     // Derived blobs (the parsed pool references of an index) live as long as their index does.
     for (const d of this.ctx.rr.derivedBlobs()) if (this.referenced.has(d.of)) this.referenced.add(d.blob);

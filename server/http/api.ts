@@ -8,6 +8,7 @@ import * as provenanceRoutes from './provenance-routes.ts';
 import * as operationRoutes from './operation-routes.ts';
 import { resultOf } from '../ops/client.ts';
 import { accepted, waitOf } from './operation-routes.ts';
+import * as tagRoutes from './tag-routes.ts';
 
 export function bearer(req: Request): string | undefined {
   const h = req.headers.authorization;
@@ -18,6 +19,8 @@ export function bearer(req: Request): string | undefined {
 /** JSON API: reads are public, mutations need a bearer token of a fitting role. */
 export function apiRouter(deps: AppDeps): Router {
   const r = Router();
+  // Before the 16 KiB body parser: a build manifest is larger (tag-routes.ts parses its own).
+  tagRoutes.routes(r, deps);
   r.use(express.json({ limit: '16kb', strict: true }));
   const principal = (req: Request, action: string): Principal => authorize(deps.tokens.authenticate(bearer(req)), action);
 

@@ -66,7 +66,7 @@ export const latestByHash = /^dists\/.+\/by-hash\/SHA256\/[0-9a-f]{64}$/;
 /** What the tree's URL names: `<archive>/<serial|latest|project>/<rel>`. */
 export interface TreePath {
   archive: string;
-  /** A ten-digit serial, `latest`, or `project` (the trace file). */
+  /** A ten-digit serial, `latest`, `project` (the trace file) or `tags`. */
   serial: string;
   /** The path below it, e.g. `dists/bookworm/InRelease`. */
   rel: string;
@@ -76,7 +76,8 @@ export interface TreePath {
 /** The tree path of decoded segments, or NOT_FOUND. Another kind of top directory (tags/) is added here. */
 export function treePath(segs: string[]): TreePath {
   const [archive, serial] = segs;
-  if (!archive || !serial || segs.length < 3 || (!serialRe.test(serial) && serial !== 'latest' && serial !== 'project')) {
+  // tags/<name>/...: a tag's tree (server/tags/tree.ts), resolved like a serial's.
+  if (!archive || !serial || segs.length < 3 || (!serialRe.test(serial) && serial !== 'latest' && serial !== 'project' && serial !== 'tags')) {
     throw new AptfreezeError('NOT_FOUND', 'not found');
   }
   return { archive, serial, rel: segs.slice(2).join('/'), segs };

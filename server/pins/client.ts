@@ -47,6 +47,13 @@ export class ServerClient {
     return v;
   }
 
+  /** A tag the server holds for an archive (NOT_FOUND when it has none of that name, or not for that archive). */
+  async tag(name: string, archive: string): Promise<{ name: string; archives: Array<{ archive: string; serial: string }> }> {
+    const t = (await this.get(`/api/tags/${encodeURIComponent(name)}`)) as { name: string; archives: Array<{ archive: string; serial: string }> };
+    if (!t.archives.some((a) => a.archive === archive)) throw new AptfreezeError('NOT_FOUND', `${this.base}: tag ${name} holds nothing of ${archive}`);
+    return t;
+  }
+
   async keyArmored(): Promise<string> {
     return (await this.request('/keys/aptfreeze.asc')).text();
   }

@@ -2,10 +2,11 @@ import { mkdirSync, readdirSync, readFileSync, existsSync, lstatSync } from 'nod
 import { join } from 'node:path';
 import { AptfreezeError } from '../errors.ts';
 import { writeFileAtomicSync } from '../util/atomic-write.ts';
+import { isTagName } from '../tags/name.ts';
 
 /**
  * The builder's pin files: `<dir>/<archive>/serial`, one line holding a
- * serial (YYYYMMDDNN) or `latest`. Plain files so that a build tree can
+ * serial (YYYYMMDDNN), `latest`, or `tag:<name>`. Plain files so that a build tree can
  * commit them and a review shows a bump as a one-line diff.
  */
 export type PinValue = string;
@@ -18,8 +19,13 @@ export function checkArchiveName(name: string): string {
   return name;
 }
 
+/** A pin naming a tag: `tag:<name>` (server/tags/); a tag never moves and never expires. */
+export function isTagPin(value: string): boolean {
+  return value.startsWith('tag:') && isTagName(value.slice(4));
+}
+
 export function checkPinValue(value: string, where: string): PinValue {
-  if (value !== 'latest' && !serialRe.test(value)) throw new AptfreezeError('BAD_REQUEST', `${where}: expected a serial YYYYMMDDNN or latest, found ${JSON.stringify(value)}`);
+  if (value !== 'latest' && !serialRe.test(value) && !isTagPin(value)) throw new AptfreezeError('BAD_REQUEST', `${where}: expected a serial YYYYMMDDNN, latest or tag:<name>, found ${JSON.stringify(value)}`);
   return value;
 }
 

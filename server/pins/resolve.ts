@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { AptfreezeError, isAptfreezeError } from '../errors.ts';
 import type { ServerClient } from './client.ts';
-import { checkArchiveName, serialRe, type PinValue } from './files.ts';
+import { checkArchiveName, isTagPin, serialRe, type PinValue } from './files.ts';
 
 /**
  * A resolved pin set: what one build used. `resolve` writes it; given back
@@ -20,7 +20,8 @@ const resolvedSchema = z.strictObject({
   resolvedAt: z.iso.datetime(),
   archives: z.record(
     z.string().regex(/^[a-z0-9][a-z0-9.+-]{0,62}$/),
-    z.strictObject({ pin: z.union([z.literal('latest'), z.string().regex(serialRe)]), serial: z.string().regex(serialRe) }),
+    // A tag pin resolves to itself: a tag never moves.
+    z.strictObject({ pin: z.union([z.literal('latest'), z.string().regex(serialRe), z.string().refine(isTagPin)]), serial: z.union([z.string().regex(serialRe), z.string().refine(isTagPin)]) }),
   ),
 });
 
@@ -57,6 +58,11 @@ export async function resolvePins(client: ServerClient, pins: ReadonlyMap<string
     checkArchiveName(archive);
     const info = archives.find((a) => a.name === archive);
     if (!info) throw new AptfreezeError('NOT_FOUND', `${client.base}: unknown archive ${archive}`);
+    if (isTagPin(pin)) {
+      await client.tag(pin.slice(4), archive);
+      out.archives[archive] = { pin, serial: pin };
+      continue;
+    }
     const serial = pin === 'latest' ? info.latest : pin;
     if (!serial) throw new AptfreezeError('NOT_FOUND', `${archive} has no published serial yet`);
     await client.serial(archive, serial);
@@ -67,7 +73,7 @@ export async function resolvePins(client: ServerClient, pins: ReadonlyMap<string
 
 /** A resolved set given back: every serial must still be served; the set itself is returned unchanged. */
 export async function reproduce(client: ServerClient, r: ResolvedSet): Promise<ResolvedSet> {
-  for (const [archive, { serial }] of Object.entries(r.archives)) await client.serial(archive, serial);
+  for (const [archive, { serial }] of Object.entries(r.archives)) await (isTagPin(serial) ? client.tag(serial.slice(4), archive) : client.serial(archive, serial));
   return r;
 }
 
@@ -94,6 +100,17 @@ export async function checkPins(client: ServerClient, pins: ReadonlyMap<string, 
     const info = archives.find((a) => a.name === archive);
     const serial = given ?? (pin === 'latest' ? (info?.latest ?? null) : pin);
     const base = { archive, pin, serial };
+    if (serial && isTagPin(serial)) {
+      // A tag has no Valid-Until: it passes any --min-valid while the server holds it.
+      try {
+        await client.tag(serial.slice(4), archive);
+        out.push({ ...base, state: 'tag', validUntil: null, ok: true });
+      } catch (e) {
+        if (!isAptfreezeError(e) || e.code !== 'NOT_FOUND') throw e;
+        out.push({ ...base, state: null, validUntil: null, ok: false, problem: 'unknown tag' });
+      }
+      continue;
+    }
     if (!info || !serial) {
       out.push({ ...base, state: null, validUntil: null, ok: false, problem: info ? 'no published serial' : 'unknown archive' });
       continue;

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { buildDebParts } from '../debian/deb.ts';
 import type { BlobStore } from '../store/store.ts';
-import { parseProofManifest, proofInstallDir, proofPackageName, proofServedPath, proofUpstreamPath, type ProofManifest } from './manifest.ts';
+import { parseProofManifest, proofInstallDir, proofPackageName, proofServedPath, proofUpstreamPath, proofVersion, type ProofManifest } from './manifest.ts';
 
 /**
  * Builds the proof package of a snapshot from its manifest and the stored
@@ -14,7 +14,7 @@ export async function buildProofDeb(manifest: ProofManifest, store: BlobStore): 
 
 /** The same bytes as a list of buffers (the indices it holds are not copied again). */
 export async function buildProofDebParts(manifest: ProofManifest, store: BlobStore): Promise<Buffer[]> {
-  const dir = proofInstallDir(manifest.archive, manifest.serial);
+  const dir = proofInstallDir(manifest.archive, manifest.serial, manifest.tag);
   const files: Array<{ path: string; data: Buffer }> = [];
   files.push({ path: `${dir}/manifest.json`, data: Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`) });
   files.push({ path: `${dir}/${manifest.keyring.name}`, data: await store.read(manifest.keyring.sha256) });
@@ -29,13 +29,13 @@ export async function buildProofDebParts(manifest: ProofManifest, store: BlobSto
   const installedKb = Math.ceil(files.reduce((n, f) => n + f.data.length, 0) / 1024);
   const control = [
     `Package: ${proofPackageName(manifest.archive)}`,
-    `Version: ${manifest.serial}`,
+    `Version: ${proofVersion(manifest)}`,
     'Architecture: all',
     'Maintainer: aptfreeze <aptfreeze@localhost>',
     `Installed-Size: ${installedKb}`,
     'Section: misc',
     'Priority: optional',
-    `Description: upstream signatures and indices of ${manifest.archive} snapshot ${manifest.serial}`,
+    `Description: upstream signatures and indices of ${subjectOf(manifest)}`,
     ' The upstream InRelease (or Release and Release.gpg) files exactly as fetched,',
     ' the upstream keyring, the upstream index files (and the served copies of',
     ' filtered ones) and a manifest, so that',
@@ -70,7 +70,7 @@ export function proofStanza(manifest: ProofManifest, deb: Buffer | Buffer[], poo
   const size = parts.reduce((n, p) => n + p.length, 0);
   return [
     `Package: ${proofPackageName(manifest.archive)}`,
-    `Version: ${manifest.serial}`,
+    `Version: ${proofVersion(manifest)}`,
     'Architecture: all',
     'Maintainer: aptfreeze <aptfreeze@localhost>',
     'Section: misc',
@@ -79,7 +79,12 @@ export function proofStanza(manifest: ProofManifest, deb: Buffer | Buffer[], poo
     `Size: ${size}`,
     `MD5sum: ${md5}`,
     `SHA256: ${sha256}`,
-    `Description: upstream signatures and indices of ${manifest.archive} snapshot ${manifest.serial}`,
+    `Description: upstream signatures and indices of ${subjectOf(manifest)}`,
     '',
   ].join('\n');
+}
+
+/** What a proof is of, for its Description: a snapshot, or a tag taken from one. */
+function subjectOf(m: ProofManifest): string {
+  return m.tag === undefined ? `${m.archive} snapshot ${m.serial}` : `${m.archive} tag ${m.tag} (from snapshot ${m.serial})`;
 }

@@ -1,6 +1,6 @@
 import { AptfreezeError } from '../errors.ts';
 import { parseStanzas } from '../debian/deb822.ts';
-import { parseProofManifest, proofInstallDir, proofPackageName, type ProofManifest } from './manifest.ts';
+import { parseProofManifest, proofInstallDir, proofPackageName, proofVersion, type ProofManifest } from './manifest.ts';
 
 /**
  * A proof package's contents as the verifier sees them: the manifest and the
@@ -15,7 +15,8 @@ export interface ProofBundle {
   files: ReadonlyMap<string, Buffer>;
 }
 
-const MANIFEST_RE = /^usr\/share\/aptfreeze\/proofs\/([^/]+)\/([^/]+)\/manifest\.json$/;
+// A serial's proof installs to proofs/<archive>/<serial>/, a tag's to proofs/<archive>/tags/<name>/.
+const MANIFEST_RE = /^usr\/share\/aptfreeze\/proofs\/([^/]+)\/(?:tags\/)?([^/]+)\/manifest\.json$/;
 
 /**
  * The bundle of a proof package read by readDeb (its data files by path, and its control text).
@@ -27,7 +28,7 @@ export function bundleFromDeb(deb: { control: string; files: ReadonlyMap<string,
     throw new AptfreezeError('MALFORMED', `not a proof package: expected one usr/share/aptfreeze/proofs/<archive>/<serial>/manifest.json, found ${manifests.length}`);
   }
   const manifest = parseProofManifest(deb.files.get(manifests[0]!)!);
-  const dir = proofInstallDir(manifest.archive, manifest.serial);
+  const dir = proofInstallDir(manifest.archive, manifest.serial, manifest.tag);
   if (`${dir}/manifest.json` !== manifests[0]) throw new AptfreezeError('MALFORMED', `proof manifest of ${manifest.archive}/${manifest.serial} installed at ${manifests[0]}`);
   let control;
   try {
@@ -35,7 +36,7 @@ export function bundleFromDeb(deb: { control: string; files: ReadonlyMap<string,
   } catch (e) {
     throw new AptfreezeError('MALFORMED', `proof package control: ${(e as Error).message}`, { cause: e });
   }
-  if (control?.get('Package') !== proofPackageName(manifest.archive) || control.get('Version') !== manifest.serial) {
+  if (control?.get('Package') !== proofPackageName(manifest.archive) || control.get('Version') !== proofVersion(manifest)) {
     throw new AptfreezeError('MALFORMED', `proof package is ${control?.get('Package')} ${control?.get('Version')}, its manifest is of ${manifest.archive} ${manifest.serial}`);
   }
   return bundleFromFiles(manifest, dir, deb.files);
@@ -46,7 +47,7 @@ export function bundleFromDirectory(files: ReadonlyMap<string, Buffer>): ProofBu
   const m = files.get('manifest.json');
   if (!m) throw new AptfreezeError('MALFORMED', 'not a proof directory: no manifest.json');
   const manifest = parseProofManifest(m);
-  const dir = proofInstallDir(manifest.archive, manifest.serial);
+  const dir = proofInstallDir(manifest.archive, manifest.serial, manifest.tag);
   const prefixed = new Map<string, Buffer>();
   for (const [p, b] of files) prefixed.set(`${dir}/${p}`, b);
   return bundleFromFiles(manifest, dir, prefixed);

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { AptfreezeError } from '../errors.ts';
 import { checkRelativePath } from '../debian/paths.ts';
+import { isTagName, tagProofVersion } from '../tags/name.ts';
 
 /**
  * The proof package's manifest.json: everything an auditor needs to find each
@@ -13,6 +14,11 @@ export interface ProofManifest {
   archive: string;
   upstreamUrl: string;
   serial: string;
+  /**
+   * A tag's proof (server/tags/): the tag's name. `serial` is then the serial the tag's packages
+   * were taken from, and every index is `filtered` (the tag serves only the listed stanzas).
+   */
+  tag?: string;
   /** The serial's creation, whole seconds: also the mtime of every file of the package. */
   createdAt: string;
   /** The upstream keyring the snapshot checked the signatures with (reported to the auditor, never trusted). */
@@ -51,8 +57,13 @@ export function proofPackageName(archive: string): string {
   return `aptfreeze-proof-${archive}`;
 }
 
-export function proofInstallDir(archive: string, serial: string): string {
-  return `usr/share/aptfreeze/proofs/${archive}/${serial}`;
+export function proofInstallDir(archive: string, serial: string, tag?: string): string {
+  return tag === undefined ? `usr/share/aptfreeze/proofs/${archive}/${serial}` : `usr/share/aptfreeze/proofs/${archive}/tags/${tag}`;
+}
+
+/** The proof package's version: the serial, or for a tag `<serial>+tag.<name>` (tags/name.ts). */
+export function proofVersion(m: Pick<ProofManifest, 'serial' | 'tag'>): string {
+  return m.tag === undefined ? m.serial : tagProofVersion(m.serial, m.tag);
 }
 
 export function proofPoolPath(archive: string, serial: string): string {
@@ -92,6 +103,7 @@ const schema = z
     archive: z.string().regex(/^[a-z0-9][a-z0-9.+-]*$/),
     upstreamUrl: z.string(),
     serial: z.string().regex(/^\d{10}$/),
+    tag: z.string().refine(isTagName, 'a tag name').optional(),
     createdAt: z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'an ISO date'),
     keyring: z.object({ name: z.enum(['keyring.gpg', 'keyring.asc']), sha256: hex64, size }),
     suites: z

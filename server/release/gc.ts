@@ -33,6 +33,13 @@
  *    tree no serial or staging tree links to is renamed aside in the locked
  *    step (so a snapshot starting after it builds a new one rather than
  *    extend it) and deleted after the locks are released.
+ *    Tags (server/tags/) are never collected: the manifest of each tag's
+ *    tree counts as a remaining manifest (ReleaseRepo.remainingManifests),
+ *    so a blob only a tag lists survives the serial it came from; a tag
+ *    creation holds the snapshot locks of its archives until its manifest is
+ *    recorded, so the sweep never runs between its reading a serial's blobs
+ *    and recording them. Tag trees hard-link their own pool files (no
+ *    shared pool tree), so the pool step never touches them.
  *    A derived blob (the cached pool references of an index, index_refs)
  *    counts as referenced while its index is: the cache stays useful for
  *    indices still served, and one whose blob is swept is a cache miss.
@@ -410,7 +417,7 @@ async function dryRunSweep(s: GcDeps, report: GcReport, archives: string[]): Pro
     return;
   }
   const collected = new Set(report.collected.map((c) => `${c.archive}/${c.serial}`));
-  const manifests = new Set<string>();
+  const manifests = new Set<string>(new ReleaseRepo(s.db).tagManifests());
   for (const a of archives) for (const r of s.repo.listSerials(a)) if (!collected.has(`${a}/${r.serial}`) && r.manifest_sha256) manifests.add(r.manifest_sha256);
   const referenced = new Set<string>();
   await referencedBy(s, manifests, referenced, new Set());

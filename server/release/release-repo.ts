@@ -53,9 +53,20 @@ export class ReleaseRepo {
     return r.changes === 1;
   }
 
-  /** The manifests of every serial whose files must stay (published or being frozen/thawed). */
+  /**
+   * The manifests of every serial whose files must stay (published or being frozen/thawed),
+   * and of every tag: tags are never collected, their blobs stay until the tag is deleted.
+   */
   remainingManifests(): string[] {
-    return this.db.prepare("SELECT DISTINCT manifest_sha256 FROM serials WHERE state IN ('live', 'frozen') AND manifest_sha256 IS NOT NULL").pluck().all() as string[];
+    return this.db
+      .prepare("SELECT manifest_sha256 FROM serials WHERE state IN ('live', 'frozen') AND manifest_sha256 IS NOT NULL UNION SELECT manifest_sha256 FROM tag_archives")
+      .pluck()
+      .all() as string[];
+  }
+
+  /** The manifests of every tag's trees. */
+  tagManifests(): string[] {
+    return this.db.prepare('SELECT DISTINCT manifest_sha256 FROM tag_archives').pluck().all() as string[];
   }
 
   /**

@@ -4,7 +4,10 @@ import { emitRelease, formatDebianDate, formatHashList, parseRelease, type Relea
 const hashFields = new Set(['md5sum', 'sha1', 'sha256', 'sha512']);
 
 export interface OurReleaseOptions {
-  validUntil: Date;
+  /** null: no Valid-Until at all (a tag, kept and valid for good). */
+  validUntil: Date | null;
+  /** Default true. false for a tree without by-hash copies (a tag never changes under a reader). */
+  byHash?: boolean;
   /** Components we add (aptfreeze-proof). */
   extraComponents: string[];
   /** apt's `Snapshots:` field (apt >= 2.7), on the Release served under latest/. */
@@ -37,8 +40,8 @@ export function ourReleaseText(upstreamFields: ReadonlyArray<[string, string]>, 
     }
     fields.push([name, value]);
   }
-  fields.push(['Valid-Until', formatDebianDate(opts.validUntil)]);
-  fields.push(['Acquire-By-Hash', 'yes']);
+  if (opts.validUntil) fields.push(['Valid-Until', formatDebianDate(opts.validUntil)]);
+  if (opts.byHash !== false) fields.push(['Acquire-By-Hash', 'yes']);
   if (opts.snapshots) fields.push(['Snapshots', opts.snapshots]);
   const sorted = [...sha256].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   fields.push(['SHA256', formatHashList(sorted)]);

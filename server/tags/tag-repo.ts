@@ -1,0 +1,87 @@
+import type { Db } from '../db/open.ts';
+import { processAlive } from '../util/process.ts';
+
+export interface TagRow {
+  name: string;
+  created_at: string;
+  created_by: string;
+  build_manifest: string;
+}
+
+export interface TagArchiveRow {
+  tag: string;
+  archive: string;
+  serial: string;
+  manifest_sha256: string;
+  binaries: number;
+  sources: number;
+  bytes: number;
+}
+
+/** The SQL of tags (migrations/007_tags.sql), kept beside the module that owns them, as release/release-repo.ts is. */
+export class TagRepo {
+  constructor(readonly db: Db) {}
+
+  get(name: string): TagRow | undefined {
+    return this.db.prepare('SELECT * FROM tags WHERE name = ?').get(name) as TagRow | undefined;
+  }
+
+  list(): TagRow[] {
+    return this.db.prepare('SELECT * FROM tags ORDER BY name').all() as TagRow[];
+  }
+
+  archives(name: string): TagArchiveRow[] {
+    return this.db.prepare('SELECT * FROM tag_archives WHERE tag = ? ORDER BY archive').all(name) as TagArchiveRow[];
+  }
+
+  /** Tags that cover an archive (a pin or sources line `tag:<name>` needs the archive covered). */
+  archiveOf(name: string, archive: string): TagArchiveRow | undefined {
+    return this.db.prepare('SELECT * FROM tag_archives WHERE tag = ? AND archive = ?').get(name, archive) as TagArchiveRow | undefined;
+  }
+
+  insert(tag: TagRow, archives: TagArchiveRow[]): void {
+    this.db.prepare('INSERT INTO tags (name, created_at, created_by, build_manifest) VALUES (?, ?, ?, ?)').run(tag.name, tag.created_at, tag.created_by, tag.build_manifest);
+    const ins = this.db.prepare('INSERT INTO tag_archives (tag, archive, serial, manifest_sha256, binaries, sources, bytes) VALUES (?, ?, ?, ?, ?, ?, ?)');
+    for (const a of archives) ins.run(a.tag, a.archive, a.serial, a.manifest_sha256, a.binaries, a.sources, a.bytes);
+  }
+
+  /**
+   * Takes every named lock (rows of the `locks` table the snapshot and gc share) or none; unlike
+   * Repo.tryLock it is not re-entrant: a row held by this very process is busy too, so two tag
+   * operations of one daemon exclude each other as two processes do. A dead holder's row is
+   * taken over. Returns the busy names.
+   */
+  tryLockExclusive(names: readonly string[], pid: number, now: Date): string[] {
+    return this.db
+      .transaction(() => {
+        const get = this.db.prepare('SELECT pid FROM locks WHERE name = ?');
+        const busy = names.filter((n) => {
+          const row = get.get(n) as { pid: number } | undefined;
+          return row !== undefined && processAlive(row.pid);
+        });
+        if (busy.length) return busy;
+        const put = this.db.prepare('INSERT OR REPLACE INTO locks (name, pid, acquired_at) VALUES (?, ?, ?)');
+        for (const n of names) put.run(n, pid, now.toISOString());
+        return [];
+      })
+      .immediate();
+  }
+
+  unlock(names: readonly string[], pid: number): void {
+    const del = this.db.prepare('DELETE FROM locks WHERE name = ? AND pid = ?');
+    this.db.transaction(() => {
+      for (const n of names) del.run(n, pid);
+    })();
+  }
+
+  /** Whether a live process holds a lock. */
+  lockHeld(name: string): boolean {
+    const row = this.db.prepare('SELECT pid FROM locks WHERE name = ?').get(name) as { pid: number } | undefined;
+    return row !== undefined && processAlive(row.pid);
+  }
+
+  /** Returns whether the tag was there. */
+  delete(name: string): boolean {
+    return this.db.prepare('DELETE FROM tags WHERE name = ?').run(name).changes === 1;
+  }
+}
