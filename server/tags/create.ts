@@ -237,7 +237,7 @@ async function buildArchive(s: TagDeps, name: string, sel: Selection, createdAt:
   const files: TreeFile[] = [];
   for (const suite of src.suites) {
     const entries = [...(served.get(suite)?.values() ?? []), ...proofEntries];
-    const text = ourReleaseText(releaseFields(s, src, suite), entries, { archive, validUntil: null, byHash: false, extraComponents: src.proof ? [proofComponent] : [] });
+    const text = ourReleaseText(releaseFields(s, src, suite), entries, { archive: src.archive, validUntil: null, byHash: false, extraComponents: src.proof ? [proofComponent] : [] });
     const signed = await signRelease(s.key, text);
     files.push({ path: `dists/${suite}/Release`, data: text }, { path: `dists/${suite}/Release.gpg`, data: signed.releaseGpg }, { path: `dists/${suite}/InRelease`, data: signed.inRelease });
   }
