@@ -24,7 +24,9 @@ export async function startDaemon(s: Services, opts: { schedule?: boolean; http?
   if (opts.http !== false) {
     const app = createApp({ ...s, snapshot });
     const isArchive = archiveTest(s.config.archives.map((a) => a.name), s.publisher.root);
-    const srv = createServer({ keepAliveTimeout: 65_000 }, fastTreeHandler(s.publisher.root, s.repo, isArchive, app));
+    const fast = fastTreeHandler(s.publisher.root, s.repo, isArchive, app);
+    // A repository's kept .buildinfo files are not under a serial: express serves them (server/http/upload-routes.ts).
+    const srv = createServer({ keepAliveTimeout: 65_000 }, (req, res) => (/^\/[^/]+\/buildinfo\//.test(req.url ?? '') ? app(req, res) : fast(req, res)));
     await new Promise<void>((resolve, reject) => {
       srv.once('error', reject);
       srv.listen(s.config.listen.port, s.config.listen.host, () => resolve());

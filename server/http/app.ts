@@ -5,6 +5,8 @@ import { AptfreezeError, asAptfreezeError, httpStatus } from '../errors.ts';
 import type { Services } from '../services.ts';
 import { treeHandler, archiveTest } from './static.ts';
 import { apiRouter } from './api.ts';
+import { uploadRouter, uploadChallenge, buildinfoRouter, repositoryApi } from './upload-routes.ts';
+import { UploadsService } from '../uploads/service.ts';
 
 export interface AppDeps extends Services {
   /** Runs a snapshot (the daemon serialises them per archive). */
@@ -17,6 +19,11 @@ export function createApp(deps: AppDeps) {
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('query parser', 'simple');
+  // Custom repositories (server/uploads/): dput's PUTs, the API's uploads list, kept .buildinfo files.
+  const uploads = new UploadsService(deps);
+  app.use('/upload', uploadRouter(deps, uploads), uploadChallenge);
+  app.use('/api/repositories', repositoryApi(deps, uploads));
+  app.use(buildinfoRouter(deps));
   app.use('/api', apiRouter(deps));
   const keysDir = join(deps.publisher.root, 'keys');
   app.get(['/keys/aptfreeze.asc', '/keys/aptfreeze.gpg'], (req, res, next) => {
