@@ -69,10 +69,17 @@ export function uploadRouter(deps: AppDeps, uploads: UploadsService): Router {
   return r;
 }
 
-/** Adds the 401 challenge dput needs to send Basic credentials. */
+/**
+ * Adds the 401 challenge dput needs to send Basic credentials. A refusal
+ * before the body was read (over the cap, a conflict found early) drains what
+ * is left, so the client reads the answer instead of a reset, and closes the
+ * connection.
+ */
 export function uploadChallenge(err: unknown, req: Request, res: Response, next: NextFunction): void {
   if (err instanceof AptfreezeError && err.code === 'UNAUTHORIZED') res.setHeader('WWW-Authenticate', `Basic realm="${uploadRealm}"`);
-  next(err);
+  if (req.complete) return next(err);
+  res.setHeader('Connection', 'close');
+  void drain(req).then(() => next(err));
 }
 
 /** Kept .buildinfo files: `GET /<repository>/buildinfo/<first letter>/<source>/<file>`. */

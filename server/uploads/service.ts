@@ -51,7 +51,14 @@ export class UploadsService {
     const cfg = this.repository(repository);
     await expireSessions(this.sessionDeps(), cfg);
     const session = await openSession(this.sessionDeps(), cfg.name, actor, sessionName);
-    const { size } = await putSessionFile(this.sessionDeps(), cfg, session, file, body);
+    let size: number;
+    try {
+      ({ size } = await putSessionFile(this.sessionDeps(), cfg, session, file, body));
+    } catch (e) {
+      const err = asAptfreezeError(e);
+      if (err.code === 'PAYLOAD_TOO_LARGE') this.d.repo.appendAudit({ actor, action: 'upload.refuse', target: `${cfg.name}/${file}`, after: { code: err.code, message: err.message } }, this.d.now());
+      throw err;
+    }
     if (/\.(deb|udeb)$/.test(file)) await this.checkEarly(cfg, session, file, actor);
     if (!file.endsWith('.changes')) return { file, size };
     return { file, size, upload: await this.process(cfg, session, file, actor) };

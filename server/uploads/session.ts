@@ -21,6 +21,9 @@ export interface SessionDeps {
   now: () => Date;
 }
 
+/** Bytes past the cap still read (and dropped) before the connection is cut. */
+const drainBytes = 64 * 1024 * 1024;
+
 const sessionNameRe = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 export function incomingRoot(dataDir: string, repository: string): string {
@@ -81,9 +84,12 @@ export async function putSessionFile(d: SessionDeps, repo: RepositoryConfig, s: 
   try {
     for await (const chunk of body) {
       size += chunk.length;
-      if (size > budget) throw new AptfreezeError('PAYLOAD_TOO_LARGE', `${name}: the upload is over the repository's cap (${repo.maxFileBytes} bytes a file, ${repo.maxUploadBytes} an upload)`);
+      // Over the cap: the rest is read and dropped (up to a bound), so the client reads our answer rather than a reset.
+      if (size > budget + drainBytes) break;
+      if (size > budget) continue;
       await fh.write(chunk);
     }
+    if (size > budget) throw new AptfreezeError('PAYLOAD_TOO_LARGE', `${name}: the upload is over the repository's cap (${repo.maxFileBytes} bytes a file, ${repo.maxUploadBytes} an upload)`);
     await fh.close();
     await fsp.rename(tmp, dest);
   } catch (e) {

@@ -117,7 +117,7 @@ export async function buildUpload(key: UploaderKey, spec: UploadSpec): Promise<B
     for (const f of readdirSync(join(dir, 'src'))) if (statSync(join(dir, 'src', f)).isFile()) writeFileSync(join(dir, f), readFileSync(join(dir, 'src', f)));
     dsc = join(dir, `${source}_${version}.dsc`);
     const signer = spec.dscSigner ?? key;
-    writeFileSync(dsc, await signer.clearsign(readFileSync(dsc, 'utf8')));
+    writeFileSync(dsc, await signer.clearsign(readFileSync(dsc, 'utf8'), spec.signDate));
     files.push(join(dir, `${source}_${version}.tar.xz`), dsc);
   }
   const root = join(dir, 'pkg');
