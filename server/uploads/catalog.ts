@@ -170,9 +170,13 @@ export class Catalog {
     return this.db.prepare('SELECT * FROM uploads WHERE repository = ? ORDER BY id').all(repository) as UploadRow[];
   }
 
-  /** Marks the uploads not yet published as published by this serial. */
-  setSerial(repository: string, serial: string): number {
-    return this.db.prepare('UPDATE uploads SET serial = ? WHERE repository = ? AND serial IS NULL').run(serial, repository).changes;
+  /** Marks the uploads up to `upTo` not yet published as published by this serial. */
+  setSerial(repository: string, serial: string, upTo: number): number {
+    return this.db.prepare('UPDATE uploads SET serial = ? WHERE repository = ? AND serial IS NULL AND id <= ?').run(serial, repository, upTo).changes;
+  }
+
+  lastUploadId(repository: string): number {
+    return (this.db.prepare('SELECT MAX(id) FROM uploads WHERE repository = ?').pluck().get(repository) as number | null) ?? 0;
   }
 
   // --- overlays

@@ -84,7 +84,7 @@ export async function processUpload(
   publish: (cfg: RepositoryConfig, actor: string) => Promise<RepoPublishResult>,
 ): Promise<UploadResult> {
   const catalog = new Catalog(d.db);
-  let accepted: { result: UploadResult; changed: boolean };
+  let accepted: { result: UploadResult; changed: boolean; id: number };
   try {
     accepted = await serialised(`repository:${cfg.name}`, () => accept(d, catalog, cfg, session, changesName, actor));
   } catch (e) {
@@ -98,10 +98,11 @@ export async function processUpload(
   const { result } = accepted;
   if (!accepted.changed) return result;
   const published = await publish(cfg, actor);
-  return { ...result, serial: published.serial };
+  // The serial that first held it: a publish that started after the upload was accepted may have taken it already.
+  return { ...result, serial: catalog.upload(accepted.id)?.serial ?? published.serial };
 }
 
-async function accept(d: UploadDeps, catalog: Catalog, cfg: RepositoryConfig, session: SessionRow, changesName: string, actor: string): Promise<{ result: UploadResult; changed: boolean }> {
+async function accept(d: UploadDeps, catalog: Catalog, cfg: RepositoryConfig, session: SessionRow, changesName: string, actor: string): Promise<{ result: UploadResult; changed: boolean; id: number }> {
   const dir = sessionDir(d.dataDir, session);
   const read = (name: string) => readFile(join(dir, name));
   const now = d.now();
@@ -187,7 +188,7 @@ async function accept(d: UploadDeps, catalog: Catalog, cfg: RepositoryConfig, se
   }
   const changesBlob = await d.store.putBuffer(changesBytes);
   const buildEnv = buildinfo ? resolveBuildEnv(d.repo, buildinfo.depends, new Set(d.config.repositories.map((r) => r.name))) : undefined;
-  const { changed } = catalog.accept(
+  const { changed, id } = catalog.accept(
     {
       repository: cfg.name,
       suite: changes.distribution,
@@ -213,7 +214,7 @@ async function accept(d: UploadDeps, catalog: Catalog, cfg: RepositoryConfig, se
     { actor, action: changed ? 'upload.accept' : 'upload.noop', target: `${cfg.name}/${changes.distribution}/${changes.source}_${changes.version}`, after: { signer: sig.fingerprint, files: changes.files.map((f) => f.name), ...(buildinfo?.taintedBy.length ? { buildTaintedBy: buildinfo.taintedBy } : {}) } },
     now,
   );
-  return { result, changed };
+  return { result, changed, id };
 }
 
 /** The component from the Files section (`contrib/net`), when it names one of the repository's; else its first. */

@@ -66,9 +66,12 @@ export async function publishRepository(d: RepoPublishDeps, cfg: RepositoryConfi
     const held = new Map<number, PackageRow>();
     const provenance: PublishedPackagesIndex[] = [];
     const bySuite = new Map<string, PackageRow[]>();
-    for (const suite of suites) {
-      const rows = catalog.suitePackages(name, suite);
-      bySuite.set(suite, rows);
+    // One consistent read of the catalog: the uploads up to `upTo` are the ones this serial publishes.
+    const upTo = d.db.transaction(() => {
+      for (const suite of suites) bySuite.set(suite, catalog.suitePackages(name, suite));
+      return catalog.lastUploadId(name);
+    })();
+    for (const rows of bySuite.values()) {
       for (const r of rows) {
         held.set(r.id, r);
         for (const f of JSON.parse(r.files) as PoolFile[]) pool.set(f.path, f);
@@ -144,7 +147,7 @@ export async function publishRepository(d: RepoPublishDeps, cfg: RepositoryConfi
       suites.map((suite) => ({ suite, release_date: createdAt.toISOString(), upstream_sha256: sha256(files.find((f) => f.path === `dists/${suite}/InRelease`)!.data), signers: '[]', fetched_at: createdAt.toISOString() })),
       (db) => {
         record(db);
-        new Catalog(db).setSerial(name, published);
+        new Catalog(db).setSerial(name, published, upTo);
       },
     );
     d.repo.appendAudit({ actor, action: 'repository.publish', target: `${name}/${serial}`, after: { state: 'live', validUntil: validUntil.toISOString(), packages: held.size } }, publishedAt);
