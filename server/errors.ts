@@ -41,6 +41,7 @@ export const errorCodes = {
   UPLOAD_HASH_MISMATCH: 422, // an uploaded file whose size or sha256 is not the one its .changes (or .buildinfo) lists
   UPLOAD_CONTROL_MISMATCH: 422, // a .deb whose control fields disagree with the .changes
   UPLOAD_BAD_SUITE: 422, // a Distribution that is not a suite of the repository, or an architecture or component it does not carry
+  DOWNGRADE: 409, // a suite merge that would lower a package's version (allowed only when forced)
   DISK_FULL: 507, // the data directory's filesystem is full (ENOSPC, EDQUOT)
   INTERNAL: 500,
 } as const;

@@ -8,6 +8,7 @@ import * as sources from './sources.ts';
 import * as releaseCommands from './release-commands.ts';
 import * as provenanceCommands from './provenance-commands.ts';
 import * as fsck from './fsck.ts';
+import * as upload from './upload.ts';
 
 export function buildProgram(): Command {
   const program = new Command('aptfreeze')
@@ -17,7 +18,7 @@ export function buildProgram(): Command {
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   const globals = () => program.opts<GlobalOptions>();
-  for (const m of [serve, snapshot, serials, sources, releaseCommands, provenanceCommands, fsck]) m.register(program, globals);
+  for (const m of [serve, snapshot, serials, sources, releaseCommands, provenanceCommands, fsck, upload]) m.register(program, globals);
   return program;
 }
 
