@@ -25,11 +25,12 @@ describe('when eight clients upload at once', () => {
   });
   after(async () => h?.close());
 
-  it('publishes all eight, and each serial lists exactly what was accepted before it', async () => {
+  it('publishes all eight, and each serial lists exactly what was accepted before it', async (t) => {
     const results = await Promise.all(ups.map((u, i) => putUpload(h.url, '/upload/ours', tokens[i]!, u.files)));
     for (const r of results) assert.equal(r.status, 201, JSON.stringify(r.body));
     const serialOf = new Map(results.map((r, i) => [`pkg${i}`, r.body.upload.serial as string]));
     const serials = h.services.repo.listSerials('ours').map((s) => s.serial).sort();
+    t.diagnostic(`8 uploads made ${serials.length} serial(s)`);
     // Uploads arriving together share a serial: fewer serials than uploads, never more.
     assert.ok(serials.length >= 1 && serials.length <= 8, `serials: ${serials.join(' ')}`);
     for (const s of serials) {
