@@ -231,6 +231,13 @@ describe('uploads to a custom repository', () => {
     });
   });
 
+  describe('the data directory', () => {
+    it('stays consistent for fsck, buildinfo files and upload sessions included', async () => {
+      const r = await h.cli(['fsck', '--json']);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+    });
+  });
+
   describe('sessions', () => {
     it('removes an incomplete session once idle for the repository\'s sessionTimeout', async () => {
       const up = await buildUpload(alice, { source: 'idle', version: '1.0' });
