@@ -46,7 +46,8 @@ export function sourcesText(p: SourcesParts): string {
 }
 
 export function sourcesStanza(s: Services, archive: string, serial: string, opts: { proof?: boolean } = {}): string {
-  const cfg = s.config.archives.find((a) => a.name === archive);
+  // A custom repository (server/uploads/) has suites, components and architectures like an archive.
+  const cfg = s.config.archives.find((a) => a.name === archive) ?? s.config.repositories.find((r) => r.name === archive);
   if (!cfg) throw new AptfreezeError('NOT_FOUND', `unknown archive ${archive}`);
   if (serial !== 'latest') {
     const row = s.repo.getSerial(archive, serial);
