@@ -28,6 +28,21 @@ export const errorCodes = {
   PACKAGES_MISSING: 422, // a build manifest names packages its referenced serials do not hold (details.missing lists them all)
   VERIFY_FAILED: 422, // the auditor's check found a broken link
   VERIFY_UNTRUSTED: 422, // the chain holds, but the upstream signature is by no key the auditor trusts
+  UPLOAD_MALFORMED: 400, // an uploaded .changes, .dsc, .buildinfo or .deb that does not parse
+  UPLOAD_UNSIGNED: 403, // a .changes (or .dsc) without an OpenPGP clearsignature
+  UPLOAD_BAD_SIGNATURE: 403, // a signature that does not match the signed text
+  UPLOAD_UNKNOWN_KEY: 403, // signed, but by no key of the repository's uploaders keyring
+  UPLOAD_KEY_EXPIRED: 403, // signed by an uploaders key that has expired or been revoked
+  UPLOAD_DENIED: 403, // the uploader rules do not allow this key for this suite and source
+  UPLOAD_REPLAY: 403, // a .changes signature seen before
+  UPLOAD_SIGNATURE_AGE: 403, // a signature older than the configured age, or from the future
+  UPLOAD_SIGNER_MISMATCH: 403, // a .dsc not signed by the key that signed its .changes
+  UPLOAD_INCOMPLETE: 422, // a file the .changes lists was not uploaded
+  UPLOAD_UNLISTED: 422, // a file was uploaded that the .changes does not list
+  UPLOAD_HASH_MISMATCH: 422, // an uploaded file whose size or sha256 is not the one its .changes (or .buildinfo) lists
+  UPLOAD_CONTROL_MISMATCH: 422, // a .deb whose control fields disagree with the .changes
+  UPLOAD_BAD_SUITE: 422, // a Distribution that is not a suite of the repository, or an architecture or component it does not carry
+  DOWNGRADE: 409, // a suite merge that would lower a package's version (allowed only when forced)
   DISK_FULL: 507, // the data directory's filesystem is full (ENOSPC, EDQUOT)
   INTERNAL: 500,
 } as const;

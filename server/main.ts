@@ -71,10 +71,12 @@ export async function startDaemon(s: Services, opts: DaemonOptions = {}): Promis
     const metrics = new HttpMetrics();
     const app = createApp({ ...s, ops, metrics });
     // The tree first (the hot path, without express); everything else goes to the app; the people's side
-    // (/, /web, /metrics, /mr, /file, /archive, /<archive>/<stamp>/) goes to the app before the tree.
-    const source = new FsTreeSource(s.publisher.root, s.config.archives.map((a) => a.name));
+    // (/, /web, /metrics, /mr, /file, /archive, /<archive>/<stamp>/) and a repository's kept .buildinfo
+    // files (not under a serial: server/http/upload-routes.ts) go to the app before the tree.
+    const source = new FsTreeSource(s.publisher.root, [...s.config.archives, ...s.config.repositories].map((a) => a.name));
     tree = new TreeServer(source, servingCatalog(s.repo), app, { cacheBytes: s.config.serve.cacheBytes, onCacheHit: metrics.cacheHit });
-    const srv = createServer({ keepAliveTimeout: 65_000 }, metrics.observe(peopleFirst(app, tree.handle)));
+    const treeHandle = tree.handle;
+    const srv = createServer({ keepAliveTimeout: 65_000 }, metrics.observe(peopleFirst(app, (req, res) => (/^\/[^/]+\/buildinfo\//.test(req.url ?? '') ? app(req, res) : treeHandle(req, res)))));
     await new Promise<void>((resolve, reject) => {
       srv.once('error', reject);
       srv.listen(s.config.listen.port, s.config.listen.host, () => resolve());

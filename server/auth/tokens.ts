@@ -2,7 +2,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Repo } from '../db/repo.ts';
 import { AptfreezeError } from '../errors.ts';
 
-export type Role = 'admin' | 'release-manager';
+export type Role = 'admin' | 'release-manager' | 'uploader';
 export interface Principal {
   name: string;
   role: Role;
@@ -18,6 +18,8 @@ const allowed: Record<string, Role[]> = {
   gc: ['admin'],
   tokens: ['admin'],
   audit: ['admin'],
+  upload: ['admin', 'uploader'],
+  suite: ['admin', 'release-manager'],
 };
 
 export function hashToken(token: string): string {

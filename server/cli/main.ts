@@ -10,6 +10,7 @@ import * as provenanceCommands from './provenance-commands.ts';
 import * as fsck from './fsck.ts';
 import * as tag from './tag.ts';
 import * as manifest from './manifest.ts';
+import * as upload from './upload.ts';
 
 export function buildProgram(): Command {
   const program = new Command('aptfreeze')
@@ -19,7 +20,7 @@ export function buildProgram(): Command {
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   const globals = () => program.opts<GlobalOptions>();
-  for (const m of [serve, snapshot, serials, sources, releaseCommands, provenanceCommands, fsck, tag, manifest]) m.register(program, globals);
+  for (const m of [serve, snapshot, serials, sources, releaseCommands, provenanceCommands, fsck, tag, manifest, upload]) m.register(program, globals);
   return program;
 }
 

@@ -52,7 +52,8 @@ function uriPath(serial: string): string {
 }
 
 export function sourcesStanza(s: Services, archive: string, serial: string, opts: { proof?: boolean } = {}): string {
-  const cfg = s.config.archives.find((a) => a.name === archive);
+  // A custom repository (server/uploads/) has suites, components and architectures like an archive.
+  const cfg = s.config.archives.find((a) => a.name === archive) ?? s.config.repositories.find((r) => r.name === archive);
   if (!cfg) throw new AptfreezeError('NOT_FOUND', `unknown archive ${archive}`);
   if (isTagPin(serial)) {
     if (!new TagRepo(s.db).archiveOf(serial.slice(4), archive)) throw new AptfreezeError('NOT_FOUND', `no tag ${serial.slice(4)} of ${archive}`);

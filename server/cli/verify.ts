@@ -5,6 +5,7 @@ import { ProofVerifier } from '../verify/proof-verifier.ts';
 import { formatReport, overall, type ChainReport, type Verdict } from '../verify/report.ts';
 import { hashFile, inflate, loadKeyring, loadProof } from './verify-load.ts';
 import { verifySnapshot } from './verify-snapshot.ts';
+import { loadUploadsProof, verifyUploadsProof } from './verify-uploads.ts';
 
 interface VerifyOptions {
   proof?: string;
@@ -49,6 +50,9 @@ export function register(program: Command): void {
 /** `verify --proof`: the proof's own report, then one per package file. */
 export async function verifyWithProof(proofPath: string, keyringPath: string, files: string[]): Promise<ChainReport[]> {
   if (files.length === 0) throw new AptfreezeError('BAD_REQUEST', 'verify --proof: name at least one package file');
+  // A custom repository's proof: packages back to the uploader's signature.
+  const uploads = await loadUploadsProof(proofPath);
+  if (uploads) return verifyUploadsProof(proofPath, uploads, keyringPath, files);
   const [bundle, trustedKeys] = await Promise.all([loadProof(proofPath), loadKeyring(keyringPath)]);
   const verifier = await ProofVerifier.create({ bundle, trustedKeys, now: new Date(), inflate });
   const reports = [verifier.proofReport()];

@@ -2,7 +2,7 @@ import { readFileSync, existsSync, accessSync, constants } from 'node:fs';
 import { resolve, dirname } from 'node:path';
 import YAML from 'yaml';
 import { AptfreezeError } from '../errors.ts';
-import { configSchema, defaults, type ArchiveConfig } from './schema.ts';
+import { configSchema, defaults, type ArchiveConfig, type RepositoryConfig } from './schema.ts';
 import { parseDuration } from './duration.ts';
 import { readHostSources, hostArchitecture, archiveNameFor } from './host-sources.ts';
 
@@ -30,13 +30,15 @@ export interface Config {
   /** The built-in server: `cacheBytes`, the byte budget of one process's serving caches. */
   readonly serve: { readonly cacheBytes: number };
   readonly archives: ReadonlyArray<Readonly<ArchiveConfig>>;
+  /** Local archives whose packages are uploaded (server/uploads/). */
+  readonly repositories: ReadonlyArray<Readonly<RepositoryConfig>>;
   /** Things the operator should read at start (e.g. how the default was built). */
   readonly notes: readonly string[];
 }
 
 /** Archive names that would shadow the service's own URL prefixes. */
 // The service's own URL prefixes (the people's side: web pages, metrics, snapshot.debian.org's reads) too.
-const reservedNames = new Set(['api', 'keys', 'archive', 'file', 'metrics', 'mr', 'web']);
+const reservedNames = new Set(['api', 'keys', 'archive', 'file', 'metrics', 'mr', 'web', 'upload']);
 
 /** The packages a configuration made from the host's sources mirrors, so the first snapshot is small. */
 export const defaultPackageFilter = ['base-files', 'hello', 'apt', 'dpkg', 'ca-certificates'];
@@ -104,6 +106,32 @@ function validate(doc: unknown, file: string, baseDir: string, notes: string[], 
     }
     archives.push(Object.freeze({ ...a, keyring, name }));
   }
+  const repositories: RepositoryConfig[] = [];
+  for (const [name, r] of Object.entries(raw.repositories ?? {})) {
+    if (reservedNames.has(name)) problems.push(`repositories.${name}: the name is reserved for the service's own URLs (expected another name)`);
+    if (raw.archives[name]) problems.push(`repositories.${name}: an archive has the same name (expected one name per URL prefix)`);
+    const keyring = resolve(baseDir, r.uploaders.keyring);
+    try {
+      accessSync(keyring, constants.R_OK);
+    } catch {
+      problems.push(`repositories.${name}.uploaders.keyring: ${keyring} is not a readable file (expected the uploaders' keyring, binary or armored)`);
+    }
+    r.uploaders.rules.forEach((rule, i) => {
+      for (const who of [...rule.allow, ...rule.deny]) {
+        if (who !== '*' && !/^[0-9A-Fa-f]{40}$/.test(who) && !r.uploaders.groups[who]) problems.push(`repositories.${name}.uploaders.rules.${i}: ${who} is neither a group, a full fingerprint nor * (expected one of them)`);
+      }
+    });
+    repositories.push(
+      Object.freeze({
+        ...r,
+        uploaders: Object.freeze({ ...r.uploaders, keyring }),
+        name,
+        maxSignatureAgeMs: parseDuration(r.maxSignatureAge),
+        clockSkewMs: parseDuration(r.clockSkew),
+        sessionTimeoutMs: parseDuration(r.sessionTimeout),
+      }),
+    );
+  }
   const [host, portText] = splitHostPort(raw.listen);
   const port = Number(portText);
   if (!(port >= 0 && port <= 65535)) problems.push(`listen: port ${portText} out of range (expected 0-65535)`);
@@ -128,6 +156,7 @@ function validate(doc: unknown, file: string, baseDir: string, notes: string[], 
     }),
     serve: Object.freeze({ cacheBytes: raw.serve.cacheBytes }),
     archives: Object.freeze(archives),
+    repositories: Object.freeze(repositories),
     notes: Object.freeze(notes),
   });
 }

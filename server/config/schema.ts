@@ -26,6 +26,15 @@ export const defaults = {
   serve: {
     cacheBytes: 128 * 1024 * 1024, // bytes: the serving caches of one process (each `serve --workers` worker)
   },
+  repository: {
+    requireBuildinfo: true, // an upload must carry a .buildinfo
+    maxUploadBytes: 512 * 1024 * 1024, // bytes: all files of one upload together
+    maxFileBytes: 256 * 1024 * 1024, // bytes: one uploaded file
+    maxControlBytes: 1024 * 1024, // bytes: a .deb's control.tar once decompressed (bomb defence)
+    maxSignatureAge: '365d', // a .changes signed longer ago than this is refused (dak refuses a year)
+    clockSkew: '5m', // a signature this far in the future is still accepted
+    sessionTimeout: '1h', // an incomplete upload session (no .changes yet) is removed after this much silence
+  },
 } as const;
 
 // An archive name is also part of its proof package's name, so it follows Debian's package-name rules.
@@ -47,6 +56,44 @@ export const archiveSchema = z.strictObject({
   keyring: z.string().min(1, 'expected the path of a keyring file'),
   schedule: cronExpr.optional(),
   packages: z.array(z.string().regex(/^[a-z0-9][a-z0-9+.-]*$/, 'expected a Debian package name')).min(1).optional(),
+});
+
+const fingerprintRe = /^[0-9A-Fa-f]{40}$/;
+const globRe = /^[A-Za-z0-9.+~_*\/-]+$/;
+
+/**
+ * Who may upload what: aptly's uploaders.json shape (groups of keys, rules in
+ * order, each with deny before allow), with the condition spelt as suite and
+ * source globs. Keys are named by full fingerprint only: a short key id is
+ * refused (it can be collided).
+ */
+export const uploadersSchema = z.strictObject({
+  keyring: z.string().min(1, 'expected the path of the uploaders keyring (binary or armored)'),
+  groups: z.record(z.string().regex(/^[A-Za-z0-9_-]+$/, 'expected a group name'), z.array(z.string().regex(fingerprintRe, 'expected a full 40-hex-digit key fingerprint'))).default({}),
+  rules: z
+    .array(
+      z.strictObject({
+        suites: z.array(z.string().regex(globRe, 'expected a suite name or glob')).min(1).default(['*']),
+        sources: z.array(z.string().regex(globRe, 'expected a source package name or glob')).min(1).default(['*']),
+        allow: z.array(z.string().min(1)).default([]),
+        deny: z.array(z.string().min(1)).default([]),
+      }),
+    )
+    .default([]),
+});
+
+export const repositorySchema = z.strictObject({
+  suites: z.array(z.string().regex(segmentPathRe, 'expected a suite name (letters, digits, . _ + ~ - and /)')).min(1, 'expected at least one suite'),
+  components: z.array(z.string().regex(segmentPathRe, 'expected a component name')).min(1, 'expected at least one component').default(['main']),
+  architectures: z.array(z.string().regex(archRe, 'expected a Debian architecture name')).min(1, 'expected at least one architecture'),
+  uploaders: uploadersSchema,
+  requireBuildinfo: z.boolean().default(defaults.repository.requireBuildinfo),
+  maxUploadBytes: z.number().int().min(1024).default(defaults.repository.maxUploadBytes),
+  maxFileBytes: z.number().int().min(1024).default(defaults.repository.maxFileBytes),
+  maxControlBytes: z.number().int().min(1024).default(defaults.repository.maxControlBytes),
+  maxSignatureAge: duration.default(defaults.repository.maxSignatureAge),
+  clockSkew: duration.default(defaults.repository.clockSkew),
+  sessionTimeout: duration.default(defaults.repository.sessionTimeout),
 });
 
 export const configSchema = z.strictObject({
@@ -74,7 +121,14 @@ export const configSchema = z.strictObject({
     })
     .default(() => ({ ...defaults.serve })),
   archives: z.record(z.string().regex(nameRe, 'expected an archive name: lower-case letters, digits, . + -'), archiveSchema),
+  repositories: z.record(z.string().regex(nameRe, 'expected a repository name: lower-case letters, digits, . + -'), repositorySchema).default({}),
 });
 
 export type ArchiveConfig = z.infer<typeof archiveSchema> & { name: string };
+export type RepositoryConfig = Omit<z.infer<typeof repositorySchema>, 'maxSignatureAge' | 'clockSkew' | 'sessionTimeout'> & {
+  name: string;
+  maxSignatureAgeMs: number;
+  clockSkewMs: number;
+  sessionTimeoutMs: number;
+};
 export type RawConfig = z.infer<typeof configSchema>;

@@ -417,6 +417,9 @@ export class FsckCheck {
         }
       } else if (name.startsWith('.staging-') || name.startsWith('.latest-') || name.startsWith('.tmp-')) {
         if (!busy) this.add({ ...problem('staging', 'left by an interrupted snapshot', { archive, path: this.rel(abs), repair: 'remove it' }), fix: { abs } });
+      } else if (name === 'buildinfo' && this.ctx.repo.listArchives().some((a) => a.name === archive && a.url.startsWith('upload:'))) {
+        // A custom repository's kept .buildinfo files (server/uploads/buildinfo-files.ts).
+        continue;
       } else {
         this.add({ ...problem('unexpected-file', 'not a serial, latest, project or .pools', { archive, path: this.rel(abs), repair: 'remove it' }), fix: { abs } });
       }

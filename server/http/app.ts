@@ -8,6 +8,8 @@ import type { OpsClient } from '../ops/client.ts';
 
 import { mountPeople } from '../web/mount.ts';
 import type { HttpMetrics } from '../metrics/http.ts';
+import { uploadRouter, uploadChallenge, buildinfoRouter, repositoryApi } from './upload-routes.ts';
+import { UploadsService } from '../uploads/service.ts';
 
 export interface AppDeps extends Services {
   /** Where mutations go: the operations runner (server/ops/), in this process or through the control socket. */
@@ -22,6 +24,11 @@ export function createApp(deps: AppDeps) {
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('query parser', 'simple');
+  // Custom repositories (server/uploads/): dput's PUTs, the API's uploads list, kept .buildinfo files.
+  const uploads = new UploadsService(deps);
+  app.use('/upload', uploadRouter(deps, uploads), uploadChallenge);
+  app.use('/api/repositories', repositoryApi(deps, uploads));
+  app.use(buildinfoRouter(deps));
   app.use('/api', apiRouter(deps));
   const keysDir = join(deps.publisher.root, 'keys');
   app.get(['/keys/aptfreeze.asc', '/keys/aptfreeze.gpg'], (req, res, next) => {

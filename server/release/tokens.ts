@@ -5,7 +5,7 @@ import { ReleaseRepo } from './release-repo.ts';
 
 export type TokenDeps = Pick<Services, 'tokens' | 'repo' | 'db' | 'now'>;
 
-const roles: readonly Role[] = ['admin', 'release-manager'];
+const roles: readonly Role[] = ['admin', 'release-manager', 'uploader'];
 const nameRe = /^[A-Za-z][A-Za-z0-9._@+-]{0,63}$/;
 
 export function parseRole(v: unknown): Role {

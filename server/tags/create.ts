@@ -1,3 +1,4 @@
+import { archiveLock } from '../db/repo.ts';
 import { readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -37,7 +38,7 @@ export interface TagCreateRequest {
  * the locks are released, and from then on gc keeps what it lists.
  */
 export function tagResources(name: string, manifest: Pick<BuildManifest, 'origins'>): string[] {
-  return [`tag:${name}`, ...[...manifest.origins.keys()].sort().map((a) => `snapshot:${a}`)];
+  return [`tag:${name}`, ...[...manifest.origins.keys()].sort().map(archiveLock)];
 }
 
 /**

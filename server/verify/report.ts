@@ -28,6 +28,10 @@ export const links = {
   'index-vs-upstream': "the served index is upstream's, verbatim or filtered",
   /** The served proof.deb is the one the signed aptfreeze-proof index lists. */
   'proof-package': 'the proof package is the one the signed index lists',
+  /** Custom repositories: a .changes in the proof, the one its manifest names, lists the package's name, size and sha256. */
+  changes: "an uploaded .changes in the proof lists this size and sha256",
+  /** Custom repositories: that .changes is signed by a key of the auditor's keyring. */
+  'uploader-signature': "the .changes is signed by a key of the auditor's keyring",
   /** A served pool file has the size and sha256 its (checked) index lists. */
   'pool-file': 'the pool files match their index stanzas',
 } as const;
