@@ -26,6 +26,7 @@ import { proofComponent, type ProofManifest, type ProofSuite, type ProofIndex } 
 import { writeManifest, readManifest, refsPrefix, refsChainPrefix, type SerialManifest } from './manifest.ts';
 import { loadRefs, writeRefs, syncReader, refsChain, type ReadBlobSync } from './refs.ts';
 import { prepareProvenance, type PublishedPackagesIndex, type ListedPackage } from '../provenance/record.ts';
+import { previousIndices, updateByPdiff } from './pdiff.ts';
 
 export interface SnapshotContext {
   config: Config;
@@ -46,6 +47,8 @@ export interface SnapshotStats {
   suites: number;
   indexFiles: number;
   indexFetched: number;
+  /** Indices brought up to date by upstream's pdiffs (not fetched whole). */
+  indexPatched?: number;
   poolFiles: number;
   poolFetched: number;
   bytesFetched: number;
@@ -116,6 +119,8 @@ export async function takeSnapshot(ctx: SnapshotContext, archiveName: string, ac
 
     await step('indices');
     let indexFetched = 0;
+    // Where upstream publishes pdiffs, an index the store lacks is first patched from the previous serial's copy.
+    const pdiff = await patchIndices(ctx, fetcher, archive, suites);
     // A variant absent from the store is fetched only when no other variant of its index is stored:
     // upstream may list variants it does not serve (Debian lists uncompressed Packages it does not ship),
     // and asking again for those on every run would make an unchanged cycle cost more than a few requests.
@@ -237,6 +242,9 @@ export async function takeSnapshot(ctx: SnapshotContext, archiveName: string, ac
       for (const e of proof.indexEntries) entries.set(e.path, e);
       // A filtered index is listed only in the compressions we wrote for it.
       for (const e of w.up.release.sha256) if (w.filteredBases.has(stripCompression(e.path)) && !w.filtered.has(e.path)) entries.delete(e.path);
+      // An index served uncompressed (brought up to date by pdiffs) is listed only in the variants served: apt
+      // would otherwise ask for the compressed ones first and get a 404 for each.
+      for (const e of w.up.release.sha256) if (e.path !== stripCompression(e.path) && w.have.has(stripCompression(e.path)) && !w.have.has(e.path) && w.groups.some((g) => g.base === stripCompression(e.path))) entries.delete(e.path);
       const served = [...w.have.values()]
         .filter((v) => !w.filteredBases.has(stripCompression(v.path)))
         .concat([...w.filtered.values()], proof.indexEntries);
@@ -278,9 +286,10 @@ export async function takeSnapshot(ctx: SnapshotContext, archiveName: string, ac
       suites: suites.length,
       indexFiles: indexJobs.length,
       indexFetched,
+      indexPatched: pdiff.patched,
       poolFiles,
       poolFetched: uniqueMissing.length,
-      bytesFetched: fetcher.stats.bytes,
+      bytesFetched: fetcher.stats.bytes + pdiff.bytes,
       requests: fetcher.stats.requests,
       retries: fetcher.stats.retries,
       ms: Date.now() - started,
@@ -448,6 +457,23 @@ async function parseSources(ctx: SnapshotContext, v: ReleaseFileEntry, where: st
   return out;
 }
 
+
+/** Brings each index the store lacks up to date by pdiffs where upstream has them; counts what it did. */
+async function patchIndices(ctx: SnapshotContext, fetcher: Fetcher, archive: ArchiveConfig, suites: SuiteWork[]): Promise<{ patched: number; bytes: number }> {
+  const out = { patched: 0, bytes: 0 };
+  const todo = suites.flatMap((w) => w.groups.filter((g) => g.kind !== 'other' && !g.variants.some((v) => ctx.store.has(v.hash))).map((g) => ({ w, g })));
+  if (!todo.length || !todo.some(({ w, g }) => w.up.release.sha256.some((e) => e.path === `${g.base}.diff/Index`))) return out;
+  const previous = await previousIndices(ctx.store, ctx.repo, archive.name);
+  if (!previous.size) return out;
+  const deps = { store: ctx.store, fetcher, log: ctx.log, maxBytes: indexDecompressCap(ctx) };
+  await mapLimit(todo, ctx.config.fetch.concurrency, async ({ w, g }) => {
+    const r = await updateByPdiff(deps, archive.url, w.up, g, previous);
+    if (!r) return;
+    out.patched++;
+    out.bytes += r.bytes;
+  });
+  return out;
+}
 
 function kindOrder(g: IndexGroup): number {
   return g.kind === 'packages' ? 0 : g.kind === 'sources' ? 1 : 2;
