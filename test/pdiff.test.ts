@@ -18,6 +18,7 @@ import { applyEdScript, parsePdiffIndex } from '../server/debian/pdiff.ts';
 import { snapshotService } from '../server/snapshot/service.ts';
 import { isAptfreezeError } from '../server/errors.ts';
 import { mulberry32 } from '../scripts/bench/generate.ts';
+import { verifyWithProof } from '../server/cli/verify.ts';
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 const code = (c: string) => (e: unknown) => isAptfreezeError(e) && e.code === c;
@@ -115,6 +116,11 @@ describe('an upstream publishing pdiffs (the bench generator)', () => {
     assert.match(release, new RegExp(` ${sha256(plain)} +${plain.length} ${INDEX}$`, 'm'));
     assert.doesNotMatch(release, new RegExp(`${INDEX}\\.(gz|xz)$`, 'm'));
     assert.notEqual(first.serial, second.serial);
+    // The proof holds a compressed copy of the patched index, and a package it lists chains back to the upstream signature.
+    const changed = state.packages[state.packages.length - 1]!;
+    const reports = await verifyWithProof(path.join(h.dataDir, 'public', 'bench', second.serial, 'proof.deb'), key.keyringPath, [path.join(state.root, changed.filename)]);
+    assert.deepEqual(reports.map((r) => r.verdict), ['verified', 'verified']);
+    assert.match(reports[1]!.steps.find((x) => x.link === 'index-in-release')!.detail, /uncompressed content/);
   });
 
   it('falls back to the whole index when a patch is not the one the Index lists', async () => {

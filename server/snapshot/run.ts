@@ -74,6 +74,8 @@ interface SuiteWork {
   filtered: Map<string, ReleaseFileEntry>;
   /** Index groups (paths without compression suffix) served filtered. */
   filteredBases: Set<string>;
+  /** Our compressed copies of uncompressed indices, held by the proof (kept with the serial). */
+  proofCopies: ReleaseFileEntry[];
 }
 
 const indexDecompressCap = (ctx: SnapshotContext) => ctx.config.fetch.maxDecompressedBytes;
@@ -111,7 +113,7 @@ export async function takeSnapshot(ctx: SnapshotContext, archiveName: string, ac
       const up = await fetchUpstreamRelease(fetcher, archive.url, suite, keys, { now: ctx.now(), requireValidNow: true }, ctx.config.fetch.maxReleaseBytes);
       checkFreshness(up, ctx.now(), ctx.repo.lastAcceptedDate(archive.name, suite));
       const groups = planIndices(up.release, { suite, components: archive.components, architectures: archive.architectures, sources: archive.sources, translations: archive.translations });
-      suites.push({ up, groups, have: new Map(), filtered: new Map(), filteredBases: new Set() });
+      suites.push({ up, groups, have: new Map(), filtered: new Map(), filteredBases: new Set(), proofCopies: [] });
     }
     serial = ctx.repo.allocateSerial(archive.name, ctx.now());
     const createdAt = ctx.now();
@@ -268,6 +270,7 @@ export async function takeSnapshot(ctx: SnapshotContext, archiveName: string, ac
         ...suites.flatMap((w) => proof.manifest.suites.find((s) => s.suite === w.up.suite)!.releaseFiles.map((f) => ({ path: `@upstream/${w.up.suite}/${f.name}`, sha256: f.sha256, size: f.size }))),
         // Every upstream variant fetched, including those not linked (none are, today) and full indices of filtered ones.
         ...suites.flatMap((w) => [...w.have.values()].map((e) => ({ path: `@upstream/${w.up.suite}/${e.path}`, sha256: e.hash, size: e.size }))),
+        ...suites.flatMap((w) => w.proofCopies.map((e) => ({ path: `@proof-copy/${w.up.suite}/${e.path}`, sha256: e.hash, size: e.size }))),
         // The pool set: refs heads, and the bases of delta refs (kept while a head needs them).
         ...[...heads].flatMap(([key, h]) => (refsChain(ctx.store, h) ?? [h]).map((sha, i) => ({ path: i === 0 ? `${refsPrefix}${key}` : `${refsChainPrefix}${key}/${i}`, sha256: sha, size: ctx.store.size(sha) }))),
       ],
@@ -530,6 +533,9 @@ async function makeProof(ctx: SnapshotContext, archive: ArchiveConfig, serial: s
       const chosen = [...available].sort((a, b) => a.size - b.size)[0];
       // And of a filtered index, the smallest served copy, so that the auditor can check its stanzas.
       const servedChosen = available.map((v) => w.filtered.get(v.path)).filter((f) => f !== undefined).sort((a, b) => a.size - b.size)[0];
+      // Only the uncompressed variant (an index brought up to date by pdiffs): the proof holds a zstd copy of
+      // it instead, which the auditor checks through the uncompressed hash the upstream Release lists.
+      const copy = chosen && chosen.size > 64 * 1024 && compressionOf(chosen.path) === 'none' ? await ctx.store.putBuffer(await compressBuffer('zst', await ctx.store.read(chosen.hash))) : null;
       for (const v of available) {
         const f = w.filtered.get(v.path);
         indices.push({
@@ -538,8 +544,12 @@ async function makeProof(ctx: SnapshotContext, archive: ArchiveConfig, serial: s
           sha256: v.hash,
           served: f ? 'filtered' : 'verbatim',
           ...(f ? { servedSha256: f.hash, servedSize: f.size, servedInProof: f === servedChosen } : {}),
-          inProof: v === chosen,
+          inProof: v === chosen && !copy,
         });
+      }
+      if (copy) {
+        indices.push({ path: `${chosen!.path}.zst`, size: copy.size, sha256: copy.sha256, served: 'verbatim', inProof: true });
+        w.proofCopies.push({ path: `${chosen!.path}.zst`, hash: copy.sha256, size: copy.size });
       }
     }
     proofSuites.push({
