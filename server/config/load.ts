@@ -97,7 +97,9 @@ function validate(doc: unknown, file: string, baseDir: string, notes: string[], 
     } catch {
       problems.push(`archives.${name}.keyring: ${keyring} is not a readable file (expected the upstream's keyring, binary or armored)`);
     }
-    archives.push(Object.freeze({ ...a, keyring, name }));
+    // A filtered archive keeps a handful of packages: whole Translation files would be most of what it
+    // fetches and of its proof, so they are mirrored (filtered to the kept packages) only when asked.
+    archives.push(Object.freeze({ ...a, keyring, name, translations: a.translations ?? !a.packages }));
   }
   const [host, portText] = splitHostPort(raw.listen);
   const port = Number(portText);

@@ -40,7 +40,8 @@ export const archiveSchema = z.strictObject({
   components: z.array(z.string().regex(segmentPathRe, 'expected a component name')).min(1, 'expected at least one component'),
   architectures: z.array(z.string().regex(archRe, 'expected a Debian architecture name')).min(1, 'expected at least one architecture'),
   sources: z.boolean().default(false),
-  translations: z.boolean().default(true),
+  // Default: true, but false for an archive with a `packages` filter (resolved in load.ts; README "Filtered mirrors").
+  translations: z.boolean().optional(),
   keyring: z.string().min(1, 'expected the path of a keyring file'),
   schedule: cronExpr.optional(),
   packages: z.array(z.string().regex(/^[a-z0-9][a-z0-9+.-]*$/, 'expected a Debian package name')).min(1).optional(),
@@ -68,5 +69,5 @@ export const configSchema = z.strictObject({
   archives: z.record(z.string().regex(nameRe, 'expected an archive name: lower-case letters, digits, . + -'), archiveSchema),
 });
 
-export type ArchiveConfig = z.infer<typeof archiveSchema> & { name: string };
+export type ArchiveConfig = Omit<z.infer<typeof archiveSchema>, 'translations'> & { name: string; translations: boolean };
 export type RawConfig = z.infer<typeof configSchema>;

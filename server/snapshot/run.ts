@@ -158,6 +158,11 @@ export async function takeSnapshot(ctx: SnapshotContext, archiveName: string, ac
     for (const w of suites) {
       const ordered = [...w.groups].sort((a, b) => kindOrder(a) - kindOrder(b));
       for (const g of ordered) {
+        if (g.kind === 'translation' && filter) {
+          const tv = preferredVariant(g.variants, (e) => w.have.has(e.path));
+          if (tv) await writeFiltered(ctx, w, g, await keptTranslations(ctx, tv, filter));
+          continue;
+        }
         if (g.kind !== 'packages' && g.kind !== 'sources') continue;
         const v = preferredVariant(g.variants, (e) => w.have.has(e.path))!;
         const where = `${w.up.suite}/${v.path}`;
@@ -476,6 +481,12 @@ async function patchIndices(ctx: SnapshotContext, fetcher: Fetcher, archive: Arc
     out.bytes += r.bytes;
   });
   return out;
+}
+/** The stanzas of a Translation file that describe packages the filter keeps, whole and byte for byte. */
+async function keptTranslations(ctx: SnapshotContext, v: ReleaseFileEntry, filter: Set<string>): Promise<Buffer[]> {
+  const kept: Buffer[] = [];
+  for await (const s of stanzasOfBlob(ctx.store, v.hash, v.path, indexDecompressCap(ctx))) if (filter.has(s.get('Package') ?? '')) kept.push(s.raw);
+  return kept;
 }
 
 function kindOrder(g: IndexGroup): number {
