@@ -185,7 +185,7 @@ async function main(): Promise<number> {
     const peerKey = await createKey(path.join(work, 'keys'), 'Bench Peer Signing');
     const upRoot = path.join(upBase, 'debian');
     say('generating the upstream…');
-    const gen = await generateUpstream(upRoot, keys, { packages: opts.packages, seed: opts.seed, xzPreset: opts.xzPreset });
+    const gen = await generateUpstream(upRoot, keys, { packages: opts.packages, seed: opts.seed, xzPreset: opts.xzPreset, pdiffs: opts.pdiffs });
     const state: UpstreamState = gen.state;
     results.generation.first = gen.stats;
     say(`generated ${gen.stats.packages} packages (${gen.stats.sources} sources; Packages ${mb(gen.stats.packagesBytes)}, pool ${mb(gen.stats.poolBytesWritten)}) in ${ms(gen.stats.ms)}`);

@@ -23,6 +23,7 @@ import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import { buildDeb, type DebEntry } from './debfile.ts';
 import { clearsign, detachSign, type BenchKey } from './keys.ts';
+import { writePdiffs, type PdiffHistory } from './pdiff.ts';
 
 const gzip = promisify(zlib.gzip);
 const MTIME = 1_700_000_000;
@@ -41,6 +42,8 @@ export interface GenOptions {
   xzPreset?: number;
   /** Release Date; default now - 2 h */
   date?: Date;
+  /** also publish pdiffs (Packages.diff/Index and merged patches from the last `pdiffs` states), as Debian does; default 0 (none) */
+  pdiffs?: number;
 }
 
 export interface BenchPackage {
@@ -89,6 +92,7 @@ export interface UpstreamState {
   generation: number;
   /** internal: what the next mutation needs */
   rng: () => number;
+  pdiff?: PdiffHistory;
   names: Set<string>;
   opts: Required<Omit<GenOptions, 'date'>>;
 }
@@ -417,6 +421,10 @@ async function writeIndices(state: UpstreamState, key: BenchKey): Promise<{ ms: 
     { path: `${dir}/Packages.gz`, ...hashes(gz), written: true },
     { path: `${dir}/Packages.xz`, ...hashes(xzData), written: true },
   ];
+  if (state.pdiff) {
+    const { index } = await writePdiffs(suiteDir, `${dir}/Packages`, plain, state.date, state.pdiff);
+    files.push({ path: `${dir}/Packages.diff/Index`, ...hashes(index), written: true });
+  }
   const byHash = path.join(suiteDir, dir, 'by-hash', 'SHA256');
   mkdirSync(byHash, { recursive: true });
   for (const [f, data] of [
@@ -482,6 +490,7 @@ export async function generateUpstream(root: string, key: BenchKey, options: Gen
     payloadMin: options.payloadMin ?? 200,
     payloadMax: options.payloadMax ?? 8192,
     xzPreset: options.xzPreset ?? 2,
+    pdiffs: options.pdiffs ?? 0,
   };
   const rng = mulberry32(opts.seed);
   const ctx: GenCtx = { rng, names: new Set<string>(), packages: [], core: [], opts };
@@ -503,6 +512,7 @@ export async function generateUpstream(root: string, key: BenchKey, options: Gen
     rng,
     names: ctx.names,
     opts,
+    ...(opts.pdiffs > 0 ? { pdiff: { stateDir: path.join(path.resolve(root), '.pdiff-states'), states: [], keep: opts.pdiffs } } : {}),
   };
   const td = performance.now();
   const written = await writeDebs(state.root, state.packages);

@@ -13,6 +13,8 @@ export interface BenchOptions {
   connections: number;
   seed: number;
   xzPreset: number;
+  /** upstream publishes pdiffs from its last N states (0: none, as before) */
+  pdiffs: number;
   /** where the measured tools' directories go (a fresh directory is made inside) */
   workdir: string;
   /** where the generated upstream goes (default: /dev/shm when it has room: generation is not measured) */
@@ -33,6 +35,7 @@ export interface BenchOptions {
 export const usage = `usage: npm run bench -- [options]
   --quick              2,000 packages and 3 s per serving measurement (under two minutes)
   --packages N         binary packages in the generated upstream (default 60000)
+  --pdiffs N           the upstream also publishes pdiffs (Packages.diff/) from its last N states (default 0: none)
   --seconds S          wrk duration per serving measurement (default 10; 3 with --quick)
   --connections N      wrk connections (default 32)
   --seed N             generator seed
@@ -70,6 +73,7 @@ export function parseOptions(argv: string[], repoRoot: string): BenchOptions {
     connections: envNum('connections') ?? 32,
     seed: envNum('seed') ?? 20261127,
     xzPreset: envNum('xz_preset') ?? 2,
+    pdiffs: 0,
     workdir: process.env['npm_config_workdir'] || os.tmpdir(),
     upstreamDir: process.env['npm_config_upstream_dir'] || null,
     out: path.join(repoRoot, 'bench-results'),
@@ -112,6 +116,9 @@ export function parseOptions(argv: string[], repoRoot: string): BenchOptions {
         break;
       case '--seed':
         o.seed = Math.round(num());
+        break;
+      case '--pdiffs':
+        o.pdiffs = Math.round(num());
         break;
       case '--xz-preset':
         o.xzPreset = Math.round(Number(val()));

@@ -4,8 +4,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { readFile, readdir, stat } from 'node:fs/promises';
+import { open, readFile, readdir, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import zstdBinding from 'zstd-napi/binding.js';
@@ -131,17 +130,27 @@ async function walk(dir: string): Promise<string[]> {
   return out.sort();
 }
 
-/** The sha256 and size of a file, streamed. */
-export async function hashFile(path: string): Promise<{ sha256: string; size: number }> {
+/**
+ * The sha256 and size of a file, read through one reusable buffer: an auditor hashing a
+ * thousand packages (1.4 GB) through read streams spent more time collecting their chunks
+ * than hashing them. `buf` may be shared by sequential calls.
+ */
+export async function hashFile(path: string, buf: Buffer = Buffer.allocUnsafe(1 << 20)): Promise<{ sha256: string; size: number }> {
   const h = createHash('sha256');
   let size = 0;
+  let fh;
   try {
-    for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) {
-      h.update(chunk as Buffer);
-      size += (chunk as Buffer).length;
+    fh = await open(path, 'r');
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+      if (bytesRead === 0) break;
+      h.update(buf.subarray(0, bytesRead));
+      size += bytesRead;
     }
   } catch (e) {
     throw new AptfreezeError('NOT_FOUND', `${path}: ${(e as Error).message}`, { cause: e });
+  } finally {
+    await fh?.close();
   }
   return { sha256: h.digest('hex'), size };
 }

@@ -57,8 +57,9 @@ export async function verifyWithProof(proofPath: string, keyringPath: string, fi
   const verifier = await ProofVerifier.create({ bundle, trustedKeys, now: new Date(), inflate });
   const reports = [verifier.proofReport()];
   reports[0]!.subject = `proof ${basename(proofPath)}`;
+  const buf = Buffer.allocUnsafe(1 << 20);
   for (const f of files) {
-    const { sha256, size } = await hashFile(f);
+    const { sha256, size } = await hashFile(f, buf);
     reports.push(verifier.verifyPackage({ name: f, sha256, size }));
   }
   return reports;

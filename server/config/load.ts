@@ -104,7 +104,9 @@ function validate(doc: unknown, file: string, baseDir: string, notes: string[], 
     } catch {
       problems.push(`archives.${name}.keyring: ${keyring} is not a readable file (expected the upstream's keyring, binary or armored)`);
     }
-    archives.push(Object.freeze({ ...a, keyring, name }));
+    // A filtered archive keeps a handful of packages: whole Translation files would be most of what it
+    // fetches and of its proof, so they are mirrored (filtered to the kept packages) only when asked.
+    archives.push(Object.freeze({ ...a, keyring, name, translations: a.translations ?? !a.packages }));
   }
   const repositories: RepositoryConfig[] = [];
   for (const [name, r] of Object.entries(raw.repositories ?? {})) {

@@ -52,7 +52,8 @@ export const archiveSchema = z.strictObject({
   components: z.array(z.string().regex(segmentPathRe, 'expected a component name')).min(1, 'expected at least one component'),
   architectures: z.array(z.string().regex(archRe, 'expected a Debian architecture name')).min(1, 'expected at least one architecture'),
   sources: z.boolean().default(false),
-  translations: z.boolean().default(true),
+  // Default: true, but false for an archive with a `packages` filter (resolved in load.ts; README "Filtered mirrors").
+  translations: z.boolean().optional(),
   keyring: z.string().min(1, 'expected the path of a keyring file'),
   schedule: cronExpr.optional(),
   packages: z.array(z.string().regex(/^[a-z0-9][a-z0-9+.-]*$/, 'expected a Debian package name')).min(1).optional(),
@@ -124,7 +125,7 @@ export const configSchema = z.strictObject({
   repositories: z.record(z.string().regex(nameRe, 'expected a repository name: lower-case letters, digits, . + -'), repositorySchema).default({}),
 });
 
-export type ArchiveConfig = z.infer<typeof archiveSchema> & { name: string };
+export type ArchiveConfig = Omit<z.infer<typeof archiveSchema>, 'translations'> & { name: string; translations: boolean };
 export type RepositoryConfig = Omit<z.infer<typeof repositorySchema>, 'maxSignatureAge' | 'clockSkew' | 'sessionTimeout'> & {
   name: string;
   maxSignatureAgeMs: number;

@@ -68,6 +68,11 @@ export function decompressStream(kind: Compression, input: Input, opts: Decompre
 
 /** Reads a whole decompressed stream into one Buffer (same errors as decompressStream). */
 export async function decompressBuffer(kind: Compression, data: Buffer, opts: DecompressOptions): Promise<Buffer> {
+  // Uncompressed (a proof package's data.tar, tens of MB): the bytes themselves, not a copy.
+  if (kind === 'none') {
+    if (data.length > opts.maxBytes) throw tooLarge(kind, opts.maxBytes);
+    return data;
+  }
   const parts: Buffer[] = [];
   for await (const chunk of decompressStream(kind, oneChunk(data), opts)) parts.push(chunk);
   return Buffer.concat(parts);

@@ -26,6 +26,7 @@ import { proofComponent, type ProofManifest, type ProofSuite, type ProofIndex } 
 import { writeManifest, readManifest, refsPrefix, refsChainPrefix, type SerialManifest } from './manifest.ts';
 import { loadRefs, writeRefs, syncReader, refsChain, type ReadBlobSync } from './refs.ts';
 import { prepareProvenance, type PublishedPackagesIndex, type ListedPackage } from '../provenance/record.ts';
+import { previousIndices, updateByPdiff } from './pdiff.ts';
 
 export interface SnapshotContext {
   config: Config;
@@ -48,6 +49,8 @@ export interface SnapshotStats {
   suites: number;
   indexFiles: number;
   indexFetched: number;
+  /** Indices brought up to date by upstream's pdiffs (not fetched whole). */
+  indexPatched?: number;
   poolFiles: number;
   poolFetched: number;
   bytesFetched: number;
@@ -73,6 +76,8 @@ interface SuiteWork {
   filtered: Map<string, ReleaseFileEntry>;
   /** Index groups (paths without compression suffix) served filtered. */
   filteredBases: Set<string>;
+  /** Our compressed copies of uncompressed indices, held by the proof (kept with the serial). */
+  proofCopies: ReleaseFileEntry[];
 }
 
 const indexDecompressCap = (ctx: SnapshotContext) => ctx.config.fetch.maxDecompressedBytes;
@@ -109,7 +114,7 @@ export async function takeSnapshot(ctx: SnapshotContext, archiveName: string, ac
       const up = await fetchUpstreamRelease(fetcher, archive.url, suite, keys, { now: ctx.now(), requireValidNow: true }, ctx.config.fetch.maxReleaseBytes);
       checkFreshness(up, ctx.now(), ctx.repo.lastAcceptedDate(archive.name, suite));
       const groups = planIndices(up.release, { suite, components: archive.components, architectures: archive.architectures, sources: archive.sources, translations: archive.translations });
-      suites.push({ up, groups, have: new Map(), filtered: new Map(), filteredBases: new Set() });
+      suites.push({ up, groups, have: new Map(), filtered: new Map(), filteredBases: new Set(), proofCopies: [] });
     }
     serial = ctx.repo.allocateSerial(archive.name, ctx.now());
     const createdAt = ctx.now();
@@ -117,6 +122,8 @@ export async function takeSnapshot(ctx: SnapshotContext, archiveName: string, ac
 
     await step('indices');
     let indexFetched = 0;
+    // Where upstream publishes pdiffs, an index the store lacks is first patched from the previous serial's copy.
+    const pdiff = await patchIndices(ctx, fetcher, archive, suites);
     // A variant absent from the store is fetched only when no other variant of its index is stored:
     // upstream may list variants it does not serve (Debian lists uncompressed Packages it does not ship),
     // and asking again for those on every run would make an unchanged cycle cost more than a few requests.
@@ -152,6 +159,11 @@ export async function takeSnapshot(ctx: SnapshotContext, archiveName: string, ac
     for (const w of suites) {
       const ordered = [...w.groups].sort((a, b) => kindOrder(a) - kindOrder(b));
       for (const g of ordered) {
+        if (g.kind === 'translation' && filter) {
+          const tv = preferredVariant(g.variants, (e) => w.have.has(e.path));
+          if (tv) await writeFiltered(ctx, w, g, await keptTranslations(ctx, tv, filter));
+          continue;
+        }
         if (g.kind !== 'packages' && g.kind !== 'sources') continue;
         const v = preferredVariant(g.variants, (e) => w.have.has(e.path))!;
         const where = `${w.up.suite}/${v.path}`;
@@ -239,6 +251,9 @@ export async function takeSnapshot(ctx: SnapshotContext, archiveName: string, ac
       for (const e of proof.indexEntries) entries.set(e.path, e);
       // A filtered index is listed only in the compressions we wrote for it.
       for (const e of w.up.release.sha256) if (w.filteredBases.has(stripCompression(e.path)) && !w.filtered.has(e.path)) entries.delete(e.path);
+      // An index served uncompressed (brought up to date by pdiffs) is listed only in the variants served: apt
+      // would otherwise ask for the compressed ones first and get a 404 for each.
+      for (const e of w.up.release.sha256) if (e.path !== stripCompression(e.path) && w.have.has(stripCompression(e.path)) && !w.have.has(e.path) && w.groups.some((g) => g.base === stripCompression(e.path))) entries.delete(e.path);
       const served = [...w.have.values()]
         .filter((v) => !w.filteredBases.has(stripCompression(v.path)))
         .concat([...w.filtered.values()], proof.indexEntries);
@@ -262,6 +277,7 @@ export async function takeSnapshot(ctx: SnapshotContext, archiveName: string, ac
         ...suites.flatMap((w) => proof.manifest.suites.find((s) => s.suite === w.up.suite)!.releaseFiles.map((f) => ({ path: `@upstream/${w.up.suite}/${f.name}`, sha256: f.sha256, size: f.size }))),
         // Every upstream variant fetched, including those not linked (none are, today) and full indices of filtered ones.
         ...suites.flatMap((w) => [...w.have.values()].map((e) => ({ path: `@upstream/${w.up.suite}/${e.path}`, sha256: e.hash, size: e.size }))),
+        ...suites.flatMap((w) => w.proofCopies.map((e) => ({ path: `@proof-copy/${w.up.suite}/${e.path}`, sha256: e.hash, size: e.size }))),
         // The pool set: refs heads, and the bases of delta refs (kept while a head needs them).
         ...[...heads].flatMap(([key, h]) => (refsChain(ctx.store, h) ?? [h]).map((sha, i) => ({ path: i === 0 ? `${refsPrefix}${key}` : `${refsChainPrefix}${key}/${i}`, sha256: sha, size: ctx.store.size(sha) }))),
       ],
@@ -280,9 +296,10 @@ export async function takeSnapshot(ctx: SnapshotContext, archiveName: string, ac
       suites: suites.length,
       indexFiles: indexJobs.length,
       indexFetched,
+      indexPatched: pdiff.patched,
       poolFiles,
       poolFetched: uniqueMissing.length,
-      bytesFetched: fetcher.stats.bytes,
+      bytesFetched: fetcher.stats.bytes + pdiff.bytes,
       requests: fetcher.stats.requests,
       retries: fetcher.stats.retries,
       ms: Date.now() - started,
@@ -449,6 +466,29 @@ async function parseSources(ctx: SnapshotContext, v: ReleaseFileEntry, where: st
 }
 
 
+/** Brings each index the store lacks up to date by pdiffs where upstream has them; counts what it did. */
+async function patchIndices(ctx: SnapshotContext, fetcher: Fetcher, archive: ArchiveConfig, suites: SuiteWork[]): Promise<{ patched: number; bytes: number }> {
+  const out = { patched: 0, bytes: 0 };
+  const todo = suites.flatMap((w) => w.groups.filter((g) => g.kind !== 'other' && !g.variants.some((v) => ctx.store.has(v.hash))).map((g) => ({ w, g })));
+  if (!todo.length || !todo.some(({ w, g }) => w.up.release.sha256.some((e) => e.path === `${g.base}.diff/Index`))) return out;
+  const previous = await previousIndices(ctx.store, ctx.repo, archive.name);
+  if (!previous.size) return out;
+  const deps = { store: ctx.store, fetcher, log: ctx.log, maxBytes: indexDecompressCap(ctx) };
+  await mapLimit(todo, ctx.config.fetch.concurrency, async ({ w, g }) => {
+    const r = await updateByPdiff(deps, archive.url, w.up, g, previous);
+    if (!r) return;
+    out.patched++;
+    out.bytes += r.bytes;
+  });
+  return out;
+}
+/** The stanzas of a Translation file that describe packages the filter keeps, whole and byte for byte. */
+async function keptTranslations(ctx: SnapshotContext, v: ReleaseFileEntry, filter: Set<string>): Promise<Buffer[]> {
+  const kept: Buffer[] = [];
+  for await (const s of stanzasOfBlob(ctx.store, v.hash, v.path, indexDecompressCap(ctx))) if (filter.has(s.get('Package') ?? '')) kept.push(s.raw);
+  return kept;
+}
+
 function kindOrder(g: IndexGroup): number {
   return g.kind === 'packages' ? 0 : g.kind === 'sources' ? 1 : 2;
 }
@@ -504,6 +544,9 @@ async function makeProof(ctx: SnapshotContext, archive: ArchiveConfig, serial: s
       const chosen = [...available].sort((a, b) => a.size - b.size)[0];
       // And of a filtered index, the smallest served copy, so that the auditor can check its stanzas.
       const servedChosen = available.map((v) => w.filtered.get(v.path)).filter((f) => f !== undefined).sort((a, b) => a.size - b.size)[0];
+      // Only the uncompressed variant (an index brought up to date by pdiffs): the proof holds a zstd copy of
+      // it instead, which the auditor checks through the uncompressed hash the upstream Release lists.
+      const copy = chosen && chosen.size > 64 * 1024 && compressionOf(chosen.path) === 'none' ? await ctx.store.putBuffer(await compressBuffer('zst', await ctx.store.read(chosen.hash))) : null;
       for (const v of available) {
         const f = w.filtered.get(v.path);
         indices.push({
@@ -512,8 +555,12 @@ async function makeProof(ctx: SnapshotContext, archive: ArchiveConfig, serial: s
           sha256: v.hash,
           served: f ? 'filtered' : 'verbatim',
           ...(f ? { servedSha256: f.hash, servedSize: f.size, servedInProof: f === servedChosen } : {}),
-          inProof: v === chosen,
+          inProof: v === chosen && !copy,
         });
+      }
+      if (copy) {
+        indices.push({ path: `${chosen!.path}.zst`, size: copy.size, sha256: copy.sha256, served: 'verbatim', inProof: true });
+        w.proofCopies.push({ path: `${chosen!.path}.zst`, hash: copy.sha256, size: copy.size });
       }
     }
     proofSuites.push({

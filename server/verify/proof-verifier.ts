@@ -23,6 +23,7 @@ import type { ProofBundle } from '../proof/bundle.ts';
 import { proofServedPath, proofUpstreamPath, type ProofIndex, type ProofSuite } from '../proof/manifest.ts';
 import { checkSignature, signedReleaseOf, unverifiedText } from './signature.ts';
 import { DEFAULT_MAX_INDEX_BYTES, isPackagesIndex, packageEntry, plainIndex, sha256, stanzaKey, stanzasOf, type Inflate, type PackageEntry } from './indices.ts';
+import { entriesAt, entriesNamed, PackagesLookup } from './packages-lookup.ts';
 import { report, type ChainReport, type Step } from './report.ts';
 
 export interface ProofVerifierOptions {
@@ -74,9 +75,12 @@ interface IndexFile {
   sha256?: string;
   /** Filled by analyse(): the decompressed text's sha256 and size, or the error reading it. */
   plain?: { sha256: string; size: number } | { error: string; code: string };
-  /** Stanza identities (Packages, Sources) of the decompressed text. */
+  /** The decompressed text, decoded once and kept while the verifier lives. */
+  text?: Buffer;
+  /** Packages: where each package's stanza is (a scan, no parse). */
+  lookup?: PackagesLookup;
+  /** Every stanza's identity, made only where a whole index must be compared (a filtered Sources). */
   keys?: Set<string>;
-  packages?: PackageEntry[];
 }
 
 interface Candidate {
@@ -87,10 +91,6 @@ interface Candidate {
 export class ProofVerifier {
   private readonly suites: SuiteState[] = [];
   private readonly proofKeyFingerprints: string[] = [];
-  private readonly byHash = new Map<string, Candidate[]>();
-  private readonly byName = new Map<string, Candidate[]>();
-  /** Filtered indices: packages listed upstream but not served, by sha256 (for a clear message). */
-  private readonly filteredOut = new Map<string, Candidate>();
   private analysed = false;
   private readonly maxIndexBytes: number;
 
@@ -116,7 +116,7 @@ export class ProofVerifier {
   verifyPackage(pkg: PackageFile): ChainReport {
     this.analyse();
     const readStep: Step = { link: 'package', status: 'ok', detail: `size ${pkg.size}, sha256 ${pkg.sha256}`, data: { sha256: pkg.sha256, size: pkg.size } };
-    const found = (this.byHash.get(pkg.sha256) ?? []).filter((c) => c.entry.size === pkg.size);
+    const found = this.candidates(pkg.sha256, 'served').filter((c) => c.entry.size === pkg.size);
     if (found.length === 0) return report(pkg.name, [readStep, this.notFound(pkg)]);
     const reports = found.map((c) => report(pkg.name, [readStep, ...this.chainOf(c)], { package: describe(c) }));
     const best = reports.find((r) => r.verdict === 'verified') ?? reports.find((r) => r.verdict === 'untrusted') ?? reports[0]!;
@@ -198,7 +198,7 @@ export class ProofVerifier {
       },
     ];
     if (c.file.role === 'served') {
-      const inUpstream = g.upstream?.keys?.has(c.entry.key) ?? false;
+      const inUpstream = g.upstream ? this.upstreamHas(g.upstream, c.entry) : false;
       steps.push(
         inUpstream
           ? { link: 'upstream-stanza', status: 'ok', detail: `byte-identical to a stanza of upstream's ${g.suite.ps.suite}/${g.upstream!.entry.path}` }
@@ -289,21 +289,22 @@ export class ProofVerifier {
     if (!f.data) return { link: 'upstream-stanza', status: 'fail', detail: `${label}: not in the proof` };
     const up = g.upstream;
     if (!up?.data) return { link: 'upstream-stanza', status: 'fail', detail: `${label}: the proof holds no full upstream index of it` };
-    this.readStanzas(up);
-    if (!up.keys) return { link: 'upstream-stanza', status: 'fail', detail: `${label}: upstream's index cannot be read` };
-    let plain: Buffer;
-    try {
-      plain = plainIndex(f.entry.path, f.data, this.opts.inflate, this.maxIndexBytes);
-    } catch (e) {
-      const err = asAptfreezeError(e);
-      return { link: 'upstream-stanza', status: 'fail', code: err.code, detail: `${label}: ${err.message}` };
+    const upText = this.textOf(up);
+    if (!upText) return { link: 'upstream-stanza', status: 'fail', detail: `${label}: upstream's index cannot be read` };
+    const plain = this.textOf(f);
+    if (!plain) {
+      const p = f.plain as { error: string; code: string };
+      return { link: 'upstream-stanza', status: 'fail', code: p.code, detail: `${label}: ${p.error}` };
     }
     let n = 0;
     const foreign: string[] = [];
     try {
       for (const s of stanzasOf(plain)) {
         n++;
-        if (!up.keys.has(stanzaKey(s.raw))) foreign.push(`${s.get('Package') ?? '?'} ${s.get('Version') ?? '?'}`);
+        // A Packages stanza is looked up by its hash in upstream's; anything else against every stanza of upstream's.
+        const e = isPackagesIndex(f.entry.path) ? packageEntry(s) : null;
+        const known = e ? this.upstreamHas(up, e) : this.keysOf(up).has(stanzaKey(s.raw));
+        if (!known) foreign.push(`${s.get('Package') ?? '?'} ${s.get('Version') ?? '?'}`);
       }
     } catch (e) {
       const err = asAptfreezeError(e);
@@ -319,18 +320,18 @@ export class ProofVerifier {
     const label = `${f.group.suite.ps.suite}/${f.entry.path}${f.role === 'served' ? ' (served)' : ''}`;
     const p = f.plain;
     if (p && 'error' in p) return { link: 'stanza', status: 'fail', code: p.code, detail: `${label}: ${p.error}` };
-    return { link: 'stanza', status: 'ok', detail: `${label}: ${f.packages?.length ?? 0} packages` };
+    return { link: 'stanza', status: 'ok', detail: `${label}: ${f.lookup?.count ?? 0} packages` };
   }
 
   /** Why no stanza lists this file: a changed file, one filtered out, or one this proof knows nothing of. */
   private notFound(pkg: PackageFile): Step {
-    const out = this.filteredOut.get(pkg.sha256);
-    if (out && out.entry.size === pkg.size) {
+    const out = this.candidates(pkg.sha256, 'filtered-out').find((c) => c.entry.size === pkg.size);
+    if (out) {
       return { link: 'stanza', status: 'fail', detail: `listed upstream in ${where(out.file)}, but filtered out: the snapshot did not serve it`, data: describe(out) };
     }
     const base = pkg.name.split('/').pop()!;
-    const same = this.byName.get(base);
-    if (same?.length) {
+    const same = this.servedFiles().flatMap((file) => (file.lookup ? entriesNamed(file.lookup, base).map((entry) => ({ file, entry })) : []));
+    if (same.length) {
       const c = same[0]!;
       return {
         link: 'stanza',
@@ -411,70 +412,92 @@ export class ProofVerifier {
     return out;
   }
 
-  /** Reads every Packages index once: the lookup tables by sha256 and by file name. */
+  /** Decodes every Packages index once and notes where each package's stanza is; nothing is parsed yet. */
   private analyse(): void {
     if (this.analysed) return;
     this.analysed = true;
     for (const f of this.allFiles()) {
       if (!f.data || !isPackagesIndex(f.entry.path)) continue;
-      this.readStanzas(f);
-      const g = f.group;
-      // What the snapshot served: a verbatim index's upstream file, a filtered index's served copy
-      // (or, for a proof without one, upstream's with the filter unknown).
-      const servedFile = g.filtered && g.served ? g.served : g.upstream;
-      for (const entry of f.packages ?? []) {
-        const c = { file: f, entry };
-        if (f === servedFile) {
-          push(this.byHash, entry.sha256, c);
-          push(this.byName, entry.filename.split('/').pop()!, c);
-        } else if (f.role === 'upstream' && !this.filteredOut.has(entry.sha256)) this.filteredOut.set(entry.sha256, c);
-      }
+      const text = this.textOf(f);
+      if (text) f.lookup = new PackagesLookup(text);
     }
-    for (const [sha] of this.byHash) this.filteredOut.delete(sha);
   }
 
-  /** Decompresses and parses an index file once, keeping only stanza identities and package entries. */
-  private readStanzas(f: IndexFile): void {
-    if (f.keys || (f.plain && 'error' in f.plain) || !f.data) return;
-    try {
-      const plain = plainIndex(f.entry.path, f.data, this.opts.inflate, this.maxIndexBytes);
-      f.plain = { sha256: sha256(plain), size: plain.length };
-      const keys = new Set<string>();
-      const packages: PackageEntry[] = [];
-      const isPackages = isPackagesIndex(f.entry.path);
-      for (const s of stanzasOf(plain)) {
-        const e = isPackages ? packageEntry(s) : null;
-        if (e) {
-          keys.add(e.key);
-          packages.push(e);
-        } else keys.add(stanzaKey(s.raw));
+  /** The Packages files whose stanzas the snapshot served: a verbatim index's upstream file, a filtered index's served copy. */
+  private servedFiles(): IndexFile[] {
+    return this.allFiles().filter((f) => f.lookup && f === servedFileOf(f.group));
+  }
+
+  /**
+   * The stanzas listing a file of this sha256: in what the snapshot served, or ('filtered-out')
+   * in upstream indices of filtered groups but not in what was served. A stanza that cannot be
+   * parsed is no candidate: hostile text gives a failed link, never an exception.
+   */
+  private candidates(sha: string, which: 'served' | 'filtered-out'): Candidate[] {
+    this.analyse();
+    const served = this.servedFiles();
+    const out: Candidate[] = [];
+    const at = (file: IndexFile) => {
+      try {
+        return entriesAt(file.lookup!, sha).map((entry) => ({ file, entry }));
+      } catch {
+        return [];
       }
-      f.keys = keys;
-      f.packages = packages;
+    };
+    if (which === 'served') for (const file of served) out.push(...at(file));
+    else if (served.every((file) => at(file).length === 0)) {
+      for (const file of this.allFiles()) if (file.lookup && file.role === 'upstream' && !served.includes(file)) out.push(...at(file));
+    }
+    return out;
+  }
+
+  /** Whether upstream's index holds a stanza byte-identical to this one (found by its hash). */
+  private upstreamHas(up: IndexFile, e: PackageEntry): boolean {
+    const text = this.textOf(up);
+    if (!text) return false;
+    up.lookup ??= new PackagesLookup(text);
+    try {
+      return entriesAt(up.lookup, e.sha256).some((x) => x.key === e.key);
+    } catch {
+      return false;
+    }
+  }
+
+  /** Every stanza identity of an index (for indices without a per-stanza hash: Sources). */
+  private keysOf(f: IndexFile): Set<string> {
+    if (!f.keys) {
+      f.keys = new Set();
+      const text = this.textOf(f);
+      if (text) for (const s of stanzasOf(text)) f.keys.add(stanzaKey(s.raw));
+    }
+    return f.keys;
+  }
+
+  /** The decompressed text of an index file, decoded once; null (and f.plain says why) when it cannot be. */
+  private textOf(f: IndexFile): Buffer | null {
+    if (f.text) return f.text;
+    if (!f.data || (f.plain && 'error' in f.plain)) return null;
+    try {
+      const text = plainIndex(f.entry.path, f.data, this.opts.inflate, this.maxIndexBytes);
+      f.plain = { sha256: sha256(text), size: text.length };
+      f.text = text;
+      return text;
     } catch (e) {
       const err = asAptfreezeError(e);
       f.plain = { error: err.message, code: err.code };
+      return null;
     }
   }
 
   private plainOf(f: IndexFile): NonNullable<IndexFile['plain']> {
-    if (!f.plain && f.data) {
-      try {
-        const plain = plainIndex(f.entry.path, f.data, this.opts.inflate, this.maxIndexBytes);
-        f.plain = { sha256: sha256(plain), size: plain.length };
-      } catch (e) {
-        const err = asAptfreezeError(e);
-        f.plain = { error: err.message, code: err.code };
-      }
-    }
+    this.textOf(f);
     return f.plain ?? { error: 'not in the proof', code: 'NOT_FOUND' };
   }
 }
 
-function push<K, V>(m: Map<K, V[]>, k: K, v: V): void {
-  const a = m.get(k);
-  if (a) a.push(v);
-  else m.set(k, [v]);
+function servedFileOf(g: Group): IndexFile | undefined {
+  // For a proof without a served copy of a filtered index: upstream's, with the filter unknown.
+  return g.filtered && g.served ? g.served : g.upstream;
 }
 
 function where(f: IndexFile): string {
