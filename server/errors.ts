@@ -28,6 +28,7 @@ export const errorCodes = {
   VERIFY_FAILED: 422, // the auditor's check found a broken link
   VERIFY_UNTRUSTED: 422, // the chain holds, but the upstream signature is by no key the auditor trusts
   DISK_FULL: 507, // the data directory's filesystem is full (ENOSPC, EDQUOT)
+  STORE_UNAVAILABLE: 503, // the object store (S3) is unreachable, refuses the credentials or answers with an error
   INTERNAL: 500,
 } as const;
 

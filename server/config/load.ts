@@ -2,7 +2,7 @@ import { readFileSync, existsSync, accessSync, constants } from 'node:fs';
 import { resolve, dirname } from 'node:path';
 import YAML from 'yaml';
 import { AptfreezeError } from '../errors.ts';
-import { configSchema, defaults, type ArchiveConfig } from './schema.ts';
+import { configSchema, defaults, type ArchiveConfig, type StorageConfig } from './schema.ts';
 import { parseDuration } from './duration.ts';
 import { readHostSources, hostArchitecture, archiveNameFor } from './host-sources.ts';
 
@@ -28,6 +28,8 @@ export interface Config {
   readonly gcSchedule: string;
   readonly fetch: Readonly<FetchSettings>;
   readonly archives: ReadonlyArray<Readonly<ArchiveConfig>>;
+  /** Where blobs live (schema.ts storageSchema); a relative fs path is resolved against the config file. */
+  readonly storage: Readonly<StorageConfig>;
   /** Things the operator should read at start (e.g. how the default was built). */
   readonly notes: readonly string[];
 }
@@ -124,6 +126,7 @@ function validate(doc: unknown, file: string, baseDir: string, notes: string[], 
       maxRedirects: raw.fetch.maxRedirects,
     }),
     archives: Object.freeze(archives),
+    storage: Object.freeze(raw.storage.kind === 'fs' && raw.storage.path !== undefined ? { ...raw.storage, path: resolve(baseDir, raw.storage.path) } : raw.storage),
     notes: Object.freeze(notes),
   });
 }
