@@ -1,4 +1,4 @@
-import { createReadStream, promises as fsp } from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import { AptfreezeError } from '../errors.ts';
 import type { BlobRef, FsBlobStore } from './store.ts';
 import { checkRange, type BlobPort, type ByteRange } from './port.ts';
@@ -18,7 +18,9 @@ export class FsBlobPort implements BlobPort {
     return (await statBlob(this.store, sha256)).size;
   }
 
-  putStream(source: AsyncIterable<Uint8Array>, expected?: Partial<BlobRef>): Promise<BlobRef> {
+  async putStream(source: AsyncIterable<Uint8Array>, expected?: Partial<BlobRef>): Promise<BlobRef> {
+    // A malformed expected hash is the caller's mistake (BAD_REQUEST), not a mismatch of the bytes.
+    if (expected?.sha256 !== undefined) this.store.pathOf(expected.sha256);
     return this.store.putStream(source, expected);
   }
 
@@ -39,7 +41,8 @@ export class FsBlobPort implements BlobPort {
     }
     // Opened here, not lazily by the stream, so that a missing blob is NOT_FOUND and not a stream error.
     const handle = await fsp.open(path, 'r').catch((e) => Promise.reject(notFound(e, sha256)));
-    yield* createReadStream('', { fd: handle.fd, autoClose: true, highWaterMark: 1 << 20, ...bounds }) as AsyncIterable<Buffer>;
+    // The stream owns the handle: it closes it at the end, on an error, or when the reader stops early.
+    yield* handle.createReadStream({ highWaterMark: 1 << 20, ...bounds }) as AsyncIterable<Buffer>;
   }
 
   remove(sha256: string): Promise<void> {

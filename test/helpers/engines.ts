@@ -10,7 +10,7 @@
 //  3. none: the tests that need it are skipped with the reason, except under CI=true, where a
 //     missing engine must fail the run, not hide it (the start then fails with what is missing).
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { processAlive } from '../../server/util/process.ts';
 
@@ -50,13 +50,19 @@ export function tool(cmd: string, args: string[], opts: { cwd?: string; timeoutM
 
 /**
  * Starts a daemon in the foreground of a process of its own (detached, so it outlives the script
- * that starts the suite's engines), with no pipe back to us. Returns its pid.
+ * that starts the suite's engines), with no pipe back to us: its output goes to `output` (what it
+ * says before its own log is open, e.g. why it exits at once). Returns its pid.
  */
-export function startDaemonProcess(cmd: string, args: string[], opts: { cwd?: string } = {}): number {
-  const child = spawn(cmd, args, { cwd: opts.cwd, detached: true, stdio: 'ignore', env: { ...process.env, LC_ALL: 'C.UTF-8' } });
-  if (child.pid === undefined) throw new Error(`${cmd} did not start`);
-  child.unref();
-  return child.pid;
+export function startDaemonProcess(cmd: string, args: string[], output: string): number {
+  const fd = openSync(output, 'a');
+  try {
+    const child = spawn(cmd, args, { detached: true, stdio: ['ignore', fd, fd], env: { ...process.env, LC_ALL: 'C.UTF-8' } });
+    if (child.pid === undefined) throw new Error(`${cmd} did not start`);
+    child.unref();
+    return child.pid;
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /**
@@ -64,14 +70,14 @@ export function startDaemonProcess(cmd: string, args: string[], opts: { cwd?: st
  * a daemon it depends on has exited, with the tail of its log. (Polling an engine for readiness is
  * the only wait here; nothing waits for time itself to pass.)
  */
-export async function waitFor(what: string, ready: () => Promise<boolean>, opts: { timeoutMs: number; everyMs?: number; pids?: number[]; log?: string }): Promise<void> {
+export async function waitFor(what: string, ready: () => Promise<boolean>, opts: { timeoutMs: number; everyMs?: number; pids?: number[]; logs?: string[] }): Promise<void> {
   const deadline = Date.now() + opts.timeoutMs;
   for (;;) {
     if (await ready().catch(() => false)) return;
     const dead = (opts.pids ?? []).filter((p) => !processAlive(p));
     if (dead.length || Date.now() > deadline) {
       const why = dead.length ? `pid ${dead.join(', ')} exited` : `not ready after ${opts.timeoutMs} ms`;
-      throw new Error(`${what}: ${why}${opts.log ? `\n--- ${opts.log}\n${tail(opts.log)}` : ''}`);
+      throw new Error(`${what}: ${why}${(opts.logs ?? []).map((l) => `\n--- ${l}\n${tail(l)}`).join('')}`);
     }
     await new Promise((r) => setTimeout(r, opts.everyMs ?? 200));
   }

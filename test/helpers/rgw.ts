@@ -57,7 +57,7 @@ export async function startRgw(dir: string, opts: { memstoreBytes?: number; time
   const monPort = await freePort();
   const rgwPort = await freePort();
   const conf = join(dir, 'ceph.conf');
-  for (const d of ['run', 'log', 'mon-a', 'osd-0']) await mkdir(join(dir, d), { recursive: true });
+  for (const d of ['run', 'log', 'mon-a', 'osd-0', 'rgw']) await mkdir(join(dir, d), { recursive: true });
   await writeFile(
     conf,
     `[global]
@@ -103,16 +103,17 @@ rgw data = ${dir}/rgw
     stop: () => stopPids(pids),
   };
   const timeoutMs = opts.timeoutMs ?? 120_000;
+  const out = (name: string) => join(dir, 'log', `${name}.out`);
   try {
     await tool('monmaptool', ['--create', '--add', 'a', `v1:127.0.0.1:${monPort}`, '--fsid', fsid, join(dir, 'monmap')]);
     await tool('ceph-mon', ['-c', conf, '--mkfs', '-i', 'a', '--monmap', join(dir, 'monmap')]);
-    pids.push(startDaemonProcess('ceph-mon', ['-f', '-c', conf, '-i', 'a']));
+    pids.push(startDaemonProcess('ceph-mon', ['-f', '-c', conf, '-i', 'a'], out('mon.a')));
     // `ceph osd create` waits for the monitor to answer: it is also the monitor's readiness check.
     const osdId = (await tool('ceph', ['-c', conf, '--connect-timeout', String(Math.round(timeoutMs / 1000)), 'osd', 'create'], { timeoutMs })).trim();
     await tool('ceph-osd', ['-c', conf, '-i', osdId, '--mkfs']);
-    pids.push(startDaemonProcess('ceph-osd', ['-f', '-c', conf, '-i', osdId]));
-    pids.push(startDaemonProcess('radosgw', ['-f', '-c', conf, '-n', 'client.rgw']));
-    await waitFor('radosgw', async () => (await fetch(cluster.endpoint)).status === 200, { timeoutMs, pids, log: join(dir, 'log', 'client.rgw.log') });
+    pids.push(startDaemonProcess('ceph-osd', ['-f', '-c', conf, '-i', osdId], out(`osd.${osdId}`)));
+    pids.push(startDaemonProcess('radosgw', ['-f', '-c', conf, '-n', 'client.rgw'], out('client.rgw')));
+    await waitFor('radosgw', async () => (await fetch(cluster.endpoint)).status === 200, { timeoutMs, pids, logs: ['mon.a', 'osd.0', 'client.rgw'].flatMap((n) => [out(n), join(dir, 'log', `${n}.log`)]) });
     await tool('radosgw-admin', ['-c', conf, 'user', 'create', '--uid=aptfreeze-test', '--display-name=aptfreeze tests', `--access-key=${cluster.accessKeyId}`, `--secret-key=${cluster.secretAccessKey}`]);
     return cluster;
   } catch (e) {
