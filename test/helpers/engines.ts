@@ -91,6 +91,11 @@ function tail(file: string, lines = 20): string {
   }
 }
 
+/** Stops daemons one by one in the reverse order of their start (a client before the servers it talks to). */
+export async function stopInReverse(pids: number[], graceMs = 10_000): Promise<void> {
+  for (const pid of [...pids].reverse()) await stopPids([pid], graceMs);
+}
+
 /** Stops daemons by pid: SIGTERM, then SIGKILL to any still there after `graceMs`. Resolves once all are gone. */
 export async function stopPids(pids: number[], graceMs = 10_000, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   const live = () => pids.filter((p) => processAlive(p));

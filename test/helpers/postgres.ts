@@ -46,7 +46,7 @@ export function postgresBin(program: string): string | null {
 
 const superuser = 'aptfreeze';
 
-/** Starts a throwaway cluster in `dir` (made and owned by the server's user). */
+/** Starts a throwaway cluster in `dir` (made and owned by the server's user; as root, its parents must let that user through). */
 export async function startPostgres(dir: string): Promise<PgCluster> {
   const initdb = postgresBin('initdb');
   const pgCtl = postgresBin('pg_ctl');

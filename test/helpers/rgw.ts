@@ -18,7 +18,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { freePort } from './release.ts';
-import { engineSource, startDaemonProcess, stopPids, tool, waitFor, type EngineSource } from './engines.ts';
+import { engineSource, startDaemonProcess, stopInReverse, tool, waitFor, type EngineSource } from './engines.ts';
 import { tmpDir } from './gpg.ts';
 
 /** Where an S3 endpoint is, and the credentials of its test user. */
@@ -100,7 +100,8 @@ rgw data = ${dir}/rgw
     region,
     accessKeyId: `AF${randomBytes(9).toString('hex').toUpperCase()}`,
     secretAccessKey: randomBytes(30).toString('base64url'),
-    stop: () => stopPids(pids),
+    // radosgw, then the OSD, then the monitor: all at once, radosgw waits ~10 s for a monitor that is gone.
+    stop: () => stopInReverse(pids),
   };
   const timeoutMs = opts.timeoutMs ?? 120_000;
   const out = (name: string) => join(dir, 'log', `${name}.out`);
@@ -108,16 +109,21 @@ rgw data = ${dir}/rgw
     await tool('monmaptool', ['--create', '--add', 'a', `v1:127.0.0.1:${monPort}`, '--fsid', fsid, join(dir, 'monmap')]);
     await tool('ceph-mon', ['-c', conf, '--mkfs', '-i', 'a', '--monmap', join(dir, 'monmap')]);
     pids.push(startDaemonProcess('ceph-mon', ['-f', '-c', conf, '-i', 'a'], out('mon.a')));
-    // `ceph osd create` waits for the monitor to answer: it is also the monitor's readiness check.
-    const osdId = (await tool('ceph', ['-c', conf, '--connect-timeout', String(Math.round(timeoutMs / 1000)), 'osd', 'create'], { timeoutMs })).trim();
+    // Each step waits for the one before to be really there: a monitor that answers before it leads
+    // its quorum refuses commands (EPERM), and a radosgw started before any OSD is up may exit.
+    const ceph = (...args: string[]) => tool('ceph', ['-c', conf, '--connect-timeout', '10', ...args], { timeoutMs: 20_000 });
+    const logs = (...names: string[]) => names.flatMap((n) => [out(n), join(dir, 'log', `${n}.log`)]);
+    await waitFor('ceph-mon', async () => JSON.parse(await tool('ceph', ['--admin-daemon', join(dir, 'run', 'mon.a.asok'), 'mon_status'])).state === 'leader', { timeoutMs, pids, logs: logs('mon.a') });
+    const osdId = (await ceph('osd', 'create')).trim();
     await tool('ceph-osd', ['-c', conf, '-i', osdId, '--mkfs']);
     pids.push(startDaemonProcess('ceph-osd', ['-f', '-c', conf, '-i', osdId], out(`osd.${osdId}`)));
+    await waitFor('ceph-osd', async () => JSON.parse(await ceph('osd', 'stat', '-f', 'json')).num_up_osds === 1, { timeoutMs, everyMs: 500, pids, logs: logs('mon.a', `osd.${osdId}`) });
     pids.push(startDaemonProcess('radosgw', ['-f', '-c', conf, '-n', 'client.rgw'], out('client.rgw')));
-    await waitFor('radosgw', async () => (await fetch(cluster.endpoint)).status === 200, { timeoutMs, pids, logs: ['mon.a', 'osd.0', 'client.rgw'].flatMap((n) => [out(n), join(dir, 'log', `${n}.log`)]) });
+    await waitFor('radosgw', async () => (await fetch(cluster.endpoint)).status === 200, { timeoutMs, pids, logs: logs('mon.a', `osd.${osdId}`, 'client.rgw') });
     await tool('radosgw-admin', ['-c', conf, 'user', 'create', '--uid=aptfreeze-test', '--display-name=aptfreeze tests', `--access-key=${cluster.accessKeyId}`, `--secret-key=${cluster.secretAccessKey}`]);
     return cluster;
   } catch (e) {
-    await stopPids(pids);
+    await stopInReverse(pids);
     throw e;
   }
 }
