@@ -44,6 +44,7 @@ export const errorCodes = {
   UPLOAD_BAD_SUITE: 422, // a Distribution that is not a suite of the repository, or an architecture or component it does not carry
   DOWNGRADE: 409, // a suite merge that would lower a package's version (allowed only when forced)
   DISK_FULL: 507, // the data directory's filesystem is full (ENOSPC, EDQUOT)
+  STORE_UNAVAILABLE: 503, // the object store (S3) is unreachable, refuses the credentials or answers with an error
   INTERNAL: 500,
 } as const;
 

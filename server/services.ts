@@ -13,6 +13,7 @@ import { MrRepo } from './snapmr/repo.ts';
 import { sha1Recorder } from './snapmr/sha1.ts';
 import { recoverTags } from './tags/tree.ts';
 import { TagRepo } from './tags/tag-repo.ts';
+import { AptfreezeError } from './errors.ts';
 
 /** Everything an operation needs, made once and passed in (no module-level singletons). */
 export interface Services {
@@ -52,6 +53,7 @@ export const systemNow = (): Date => new Date();
  */
 export async function openServices(opts: OpenOptions): Promise<Services> {
   const dataDir = resolve(opts.dataDir);
+  refuseUnwiredStorage(opts.config, dataDir);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const db = openDb(join(dataDir, 'aptfreeze.db'));
   const repo = new Repo(db);
@@ -78,6 +80,19 @@ export async function openServices(opts: OpenOptions): Promise<Services> {
   const services: Services = { config: opts.config, dataDir, db, repo, store, publisher, key, tokens, log: opts.log, now, close: () => db.close() };
   if (opts.recover !== false) await recover(services);
   return services;
+}
+
+/**
+ * The configuration accepts the whole storage contract (DESIGN.md), but only the default store is
+ * wired into snapshots, the published tree and serving so far: anything else is refused at start,
+ * never silently replaced by <data>/store. README "Running past one machine" says what is left.
+ */
+function refuseUnwiredStorage(config: Config, dataDir: string): void {
+  const s = config.storage;
+  if (s.kind === 's3') throw new AptfreezeError('CONFIG_INVALID', 'storage.kind s3: the object store is not wired into snapshots and serving yet (expected kind fs)');
+  if (s.path !== undefined && resolve(s.path) !== join(dataDir, 'store')) {
+    throw new AptfreezeError('CONFIG_INVALID', `storage.path ${s.path}: a store outside the data directory is not supported yet (expected ${join(dataDir, 'store')} or no path)`);
+  }
 }
 
 /** Crash recovery; skips any archive whose lock a live process (or an operation of this one) holds. */

@@ -2,7 +2,7 @@ import { readFileSync, existsSync, accessSync, constants } from 'node:fs';
 import { resolve, dirname } from 'node:path';
 import YAML from 'yaml';
 import { AptfreezeError } from '../errors.ts';
-import { configSchema, defaults, type ArchiveConfig, type RepositoryConfig } from './schema.ts';
+import { configSchema, defaults, type ArchiveConfig, type RepositoryConfig, type StorageConfig } from './schema.ts';
 import { parseDuration } from './duration.ts';
 import { readHostSources, hostArchitecture, archiveNameFor } from './host-sources.ts';
 
@@ -32,6 +32,8 @@ export interface Config {
   readonly archives: ReadonlyArray<Readonly<ArchiveConfig>>;
   /** Local archives whose packages are uploaded (server/uploads/). */
   readonly repositories: ReadonlyArray<Readonly<RepositoryConfig>>;
+  /** Where blobs live (schema.ts storageSchema); a relative fs path is resolved against the config file. */
+  readonly storage: Readonly<StorageConfig>;
   /** Things the operator should read at start (e.g. how the default was built). */
   readonly notes: readonly string[];
 }
@@ -159,6 +161,7 @@ function validate(doc: unknown, file: string, baseDir: string, notes: string[], 
     serve: Object.freeze({ cacheBytes: raw.serve.cacheBytes }),
     archives: Object.freeze(archives),
     repositories: Object.freeze(repositories),
+    storage: Object.freeze(raw.storage.kind === 'fs' && raw.storage.path !== undefined ? { ...raw.storage, path: resolve(baseDir, raw.storage.path) } : raw.storage),
     notes: Object.freeze(notes),
   });
 }

@@ -96,6 +96,29 @@ export const repositorySchema = z.strictObject({
   clockSkew: duration.default(defaults.repository.clockSkew),
   sessionTimeout: duration.default(defaults.repository.sessionTimeout),
 });
+// S3's bucket naming rules (3-63 lower-case letters, digits, dots and hyphens, letter or digit at both ends).
+const bucketRe = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+// A key prefix: path segments of safe characters, no dot segments; a trailing slash is implied.
+const keyPrefixRe = /^(?:[A-Za-z0-9_+=-][A-Za-z0-9._+=-]*(?:\/|$))*$/;
+
+/**
+ * Where blobs live. `fs` (default): `<data>/store`, hard-linked into the published tree. `s3`: an
+ * S3 object store (Ceph RGW, AWS S3, ...); credentials from AWS_ACCESS_KEY_ID and
+ * AWS_SECRET_ACCESS_KEY in the environment, never in this file.
+ */
+export const storageSchema = z.discriminatedUnion('kind', [
+  z.strictObject({
+    kind: z.literal('fs'),
+    path: z.string().min(1).optional(), // the store's directory; only <data>/store is supported so far
+  }),
+  z.strictObject({
+    kind: z.literal('s3'),
+    endpoint: z.url({ protocol: /^https?$/, error: 'expected the object store\'s http:// or https:// URL' }),
+    bucket: z.string().regex(bucketRe, 'expected an S3 bucket name (3-63 lower-case letters, digits, . and -)'),
+    region: z.string().regex(/^[a-z0-9-]+$/, 'expected a region name (e.g. us-east-1)').default('us-east-1'),
+    prefix: z.string().regex(keyPrefixRe, 'expected a key prefix (segments of letters, digits, . _ + = - separated by /)').default(''),
+  }),
+]);
 
 export const configSchema = z.strictObject({
   listen: z.string().regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port').default(defaults.listen),
@@ -121,6 +144,7 @@ export const configSchema = z.strictObject({
       cacheBytes: z.number().int().min(0, 'expected a number of bytes, 0 or more').default(defaults.serve.cacheBytes),
     })
     .default(() => ({ ...defaults.serve })),
+  storage: storageSchema.default({ kind: 'fs' }),
   archives: z.record(z.string().regex(nameRe, 'expected an archive name: lower-case letters, digits, . + -'), archiveSchema),
   repositories: z.record(z.string().regex(nameRe, 'expected a repository name: lower-case letters, digits, . + -'), repositorySchema).default({}),
 });
@@ -132,4 +156,5 @@ export type RepositoryConfig = Omit<z.infer<typeof repositorySchema>, 'maxSignat
   clockSkewMs: number;
   sessionTimeoutMs: number;
 };
+export type StorageConfig = z.infer<typeof storageSchema>;
 export type RawConfig = z.infer<typeof configSchema>;

@@ -289,12 +289,12 @@ export class FsBlobStore implements BlobStore {
   }
 }
 
-function tooLarge(got: number, expected: number): AptfreezeError {
+export function tooLarge(got: number, expected: number): AptfreezeError {
   return new AptfreezeError('SIZE_MISMATCH', `more than the expected ${expected} bytes`, { details: { got, expected } });
 }
 
 /** The whole body is in: its size and hash against what the signed index says. */
-function check(size: number, sha256: string, expected: Partial<BlobRef>): void {
+export function check(size: number, sha256: string, expected: Partial<BlobRef>): void {
   if (expected.size !== undefined && size !== expected.size) {
     throw new AptfreezeError('SIZE_MISMATCH', `got ${size} bytes, expected ${expected.size}`, { details: { got: size, expected: expected.size } });
   }

@@ -1,0 +1,61 @@
+import { AptfreezeError } from '../errors.ts';
+import type { BlobRef } from './store.ts';
+
+/** A byte range of a blob, both ends inclusive (as in HTTP's `Range: bytes=start-end`). */
+export interface ByteRange {
+  start: number;
+  /** Clamped to the blob's last byte, as HTTP does; absent: to the end. */
+  end?: number;
+}
+
+/**
+ * The content-addressed store as an asynchronous port: the shape every backend can offer, a local
+ * directory or an object store across the network. No path leaves it. FsBlobStore's synchronous
+ * methods (has, size, pathOf, linkTo) are filesystem conveniences the snapshot path still uses;
+ * until that path is moved onto this port, the filesystem store is reached through FsBlobPort
+ * (fs-port.ts) and the object store implements it directly (s3.ts). One contract test suite
+ * (test/store-contract.test.ts) runs against both.
+ *
+ * The contract:
+ * - a blob is written once under its sha256 and never changes; a second put of the same bytes is
+ *   a no-op, and two concurrent puts of the same bytes both succeed with one blob;
+ * - with `expected`, a put fails with SIZE_MISMATCH or HASH_MISMATCH and nothing becomes visible
+ *   under any hash; reading stops at the first byte past the expected size;
+ * - reading a blob that is not there is NOT_FOUND; a range starting past its end is BAD_REQUEST.
+ */
+export interface BlobPort {
+  /** Whether a blob with this hash is stored. */
+  has(sha256: string): Promise<boolean>;
+  /** Size in bytes of a stored blob. */
+  size(sha256: string): Promise<number>;
+  /** Stores a stream; with `expected`, fails (and keeps nothing) unless size and hash match. */
+  putStream(source: AsyncIterable<Uint8Array>, expected?: Partial<BlobRef>): Promise<BlobRef>;
+  /** Stores bytes held in memory. */
+  putBuffer(data: Uint8Array): Promise<BlobRef>;
+  /** Reads a whole blob into memory (small files: Release, manifests). */
+  read(sha256: string): Promise<Buffer>;
+  /** Streams a blob or a range of it; a missing blob fails on the first read. */
+  readStream(sha256: string, range?: ByteRange): AsyncIterable<Buffer>;
+  /** Removes a blob (gc); removing a missing blob is not an error. */
+  remove(sha256: string): Promise<void>;
+  /** Every stored hash, in ascending order. */
+  list(): AsyncIterable<string>;
+}
+
+/**
+ * The port's range rule, shared by every backend: inclusive ends, the end clamped to the last byte,
+ * the start inside the blob. Without `size` (an object store checks it server-side), only the form.
+ */
+export function checkRange(range: ByteRange, size?: number): { start: number; end?: number } {
+  const { start } = range;
+  if (!Number.isSafeInteger(start) || start < 0 || (range.end !== undefined && (!Number.isSafeInteger(range.end) || range.end < start))) {
+    throw new AptfreezeError('BAD_REQUEST', `not a byte range: ${start}-${range.end ?? ''}`);
+  }
+  if (size === undefined) return { start, end: range.end };
+  if (start >= size) throw rangeNotSatisfiable(start, size);
+  return { start, end: Math.min(range.end ?? size - 1, size - 1) };
+}
+
+export function rangeNotSatisfiable(start: number, size?: number): AptfreezeError {
+  return new AptfreezeError('BAD_REQUEST', `range starts at ${start}, past the blob's end`, { details: { start, size } });
+}
