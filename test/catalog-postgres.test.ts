@@ -68,6 +68,8 @@ describe('the catalog on PostgreSQL (a smoke: the SQLite migrations as they are)
 
   it('runs every statement but the SQLite-only ones, and ends with the tables and columns SQLite has', async (t) => {
     const refused: Array<{ file: string; statement: string; construct: string | undefined; error: string }> = [];
+    /** Tables whose CREATE uses a listed SQLite-only construct (AUTOINCREMENT, WITHOUT ROWID): PostgreSQL lacks them until a dialect layer. */
+    const unportable = new Set<string>();
     let ran = 0;
     await client.query('BEGIN');
     for (const file of files) {
@@ -80,7 +82,13 @@ describe('the catalog on PostgreSQL (a smoke: the SQLite migrations as they are)
         } catch (e) {
           await client.query('ROLLBACK TO SAVEPOINT s');
           const err = e as { code?: string; message: string };
-          refused.push({ file, statement: stmt.split('\n')[0]!.slice(0, 90), construct: sqliteOnly.find((c) => c.match.test(stmt))?.construct, error: `${err.code}: ${err.message}` });
+          const construct = sqliteOnly.find((c) => c.match.test(stmt))?.construct;
+          const created = /^\s*CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)/i.exec(stmt)?.[1];
+          if (created && construct) unportable.add(created);
+          // An index or statement on a table whose CREATE was a listed SQLite-only construct fails only because of it.
+          const onTable = err.code === '42P01' ? /relation "(\w+)" does not exist/.exec(err.message)?.[1] : undefined;
+          const follows = onTable && unportable.has(onTable) ? `follows from table ${onTable} (a listed construct)` : undefined;
+          refused.push({ file, statement: stmt.split('\n')[0]!.slice(0, 90), construct: construct ?? follows, error: `${err.code}: ${err.message}` });
         }
       }
     }
@@ -97,6 +105,7 @@ describe('the catalog on PostgreSQL (a smoke: the SQLite migrations as they are)
     migrate(sqlite);
     const sqliteTables = new Map<string, string[]>();
     for (const { name } of sqlite.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> 'schema_migrations' ORDER BY name").all() as { name: string }[]) {
+      if (unportable.has(name)) continue;
       sqliteTables.set(name, (sqlite.prepare(`SELECT name FROM pragma_table_info(?) ORDER BY name`).all(name) as { name: string }[]).map((c) => c.name));
     }
     sqlite.close();
