@@ -62,6 +62,9 @@ async function lane(name: string) {
     keep: 1,
     archives: { debian: { url: up.url, suites: ['bookworm'], components: ['main'], architectures: ['amd64'], keyring: key.keyringPath } },
   });
+  // The kill points are in the CLI's own run: with no daemon on the data directory, the CLI runs
+  // its operations itself (otherwise it would hand them to this process's daemon).
+  await svc.daemon.stop();
   const snapshotNow = () => snapshotService(svc.services)('debian', 'harness');
   await snapshotNow();
   const backup = join(dir, 'power-backup');
