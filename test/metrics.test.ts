@@ -2,7 +2,8 @@
 // freeze; the named counters and gauges move. Also through `serve --workers 2`, where the scrape
 // lands in one worker and the answer sums every worker's request counters.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, execFileSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { utimesSync } from 'node:fs';
 import { join } from 'node:path';
@@ -99,7 +100,13 @@ describe('/metrics', () => {
     const cfg = YAML.parse(YAML.stringify(f.h.config)) as Record<string, unknown>;
     cfg['listen'] = `127.0.0.1:${port}`;
     await writeFile(cfgPath, YAML.stringify(cfg));
-    const child = spawn(process.execPath, [binPath, '--config', cfgPath, '--data', f.h.dataDir, 'serve', '--workers', '2'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, APTFREEZE_LOG: 'warn' } });
+    // A copy of the data directory: the in-process daemon owns the original's operations runner and
+    // control socket (one per data directory). Copied by a subprocess: reading SQLite's files in
+    // this process would drop its locks (PITFALLS).
+    const data = join(dir, 'cluster-data');
+    execFileSync('cp', ['-a', f.h.dataDir, data]);
+    rmSync(join(data, 'control.sock'), { force: true });
+    const child = spawn(process.execPath, [binPath, '--config', cfgPath, '--data', data, 'serve', '--workers', '2'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, APTFREEZE_LOG: 'warn' } });
     try {
       await new Promise<void>((resolve, reject) => {
         let out = '';
@@ -117,8 +124,10 @@ describe('/metrics', () => {
       assert.equal(v(m, 'aptfreeze_http_requests_total{kind="keys",status="2xx"}'), n);
       assert.equal(v(m, 'aptfreeze_serials{archive="debian",state="frozen"}'), 1, 'database-derived gauges counted once, not per worker');
     } finally {
-      child.kill('SIGTERM');
-      await new Promise((r) => child.once('exit', r));
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        await new Promise((r) => child.once('exit', r));
+      }
     }
   });
 });
