@@ -121,6 +121,7 @@ export async function startDaemon(s: Services, opts: DaemonOptions = {}): Promis
     };
     first = firstRun(s, snapshot, hintBase, opts.out ?? ((t) => process.stdout.write(t)));
   }
+  let stopped = false;
   return {
     server,
     tree,
@@ -133,6 +134,9 @@ export async function startDaemon(s: Services, opts: DaemonOptions = {}): Promis
       await t();
     },
     async stop() {
+      // Idempotent: a harness may stop a daemon it later restarts or closes.
+      if (stopped) return;
+      stopped = true;
       for (const t of tasks) await t.stop();
       await control?.close();
       await runner?.close();

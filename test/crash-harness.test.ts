@@ -96,6 +96,7 @@ async function lane(name: string) {
     async afterKill(op: string, point: string, run: { r: CliResult; cut: PowerCut | null }) {
       assert.ok(run.cut, `${op} killed at ${point} (exit ${run.r.code}: ${run.r.stderr})`);
       await svc.reconfigure(() => {});
+      await svc.daemon.stop(); // the next kill point runs in the CLI itself again
       const found = await fsck(false);
       const errors = found.problems.filter((p) => p.severity === 'error');
       assert.deepEqual(errors, [], `${op} killed at ${point}, ${JSON.stringify(run.cut)}: ${JSON.stringify(found.problems)}`);
