@@ -69,13 +69,15 @@ export async function startDaemon(s: Services, opts: DaemonOptions = {}): Promis
   let tree: TreeServing | null = null;
   if (opts.http !== false) {
     const metrics = new HttpMetrics();
-    const app = createApp({ ...s, ops, metrics });
+    const treeRef: { handle?: (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void } = {};
+    const app = createApp({ ...s, ops, metrics, tree: treeRef });
     // The tree first (the hot path, without express); everything else goes to the app; the people's side
     // (/, /web, /metrics, /mr, /file, /archive, /<archive>/<stamp>/) and a repository's kept .buildinfo
     // files (not under a serial: server/http/upload-routes.ts) go to the app before the tree.
     const source = new FsTreeSource(s.publisher.root, [...s.config.archives, ...s.config.repositories].map((a) => a.name));
     tree = new TreeServer(source, servingCatalog(s.repo), app, { cacheBytes: s.config.serve.cacheBytes, onCacheHit: metrics.cacheHit });
     const treeHandle = tree.handle;
+    treeRef.handle = treeHandle;
     const srv = createServer({ keepAliveTimeout: 65_000 }, metrics.observe(peopleFirst(app, (req, res) => (/^\/[^/]+\/buildinfo\//.test(req.url ?? '') ? app(req, res) : treeHandle(req, res)))));
     await new Promise<void>((resolve, reject) => {
       srv.once('error', reject);

@@ -116,7 +116,7 @@ describe('mutations through the API', () => {
     assert.equal((await api(f.h, 'DELETE', `/tokens/${made.body.id}`, { token: rmTok })).status, 403);
     assert.equal((await api(f.h, 'DELETE', `/tokens/${made.body.id}`)).status, 401);
     const del = await api(f.h, 'DELETE', `/tokens/${made.body.id}`, { token: admin });
-    assert.equal(del.status, 200);
+    assert.equal(del.status, 200, JSON.stringify(del.body));
     const after = await api(f.h, 'POST', '/archives/debian/snapshots', { token: made.body.token });
     assert.equal(after.status, 401);
     const [e] = (await api(f.h, 'GET', '/audit?action=token.revoke&limit=1', { token: admin })).body.entries;

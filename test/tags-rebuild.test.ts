@@ -121,7 +121,7 @@ describe('a release rebuilt from its tag after its serial was collected', () => 
     await f.publish([suite([...PKGS.filter((p) => p.name !== 'hello'), { name: 'hello', version: '2.10-4', arch: 'amd64' }])]);
     const S2 = await snapshot(f.h, rm);
     clock.advance(30 * DAY);
-    const gc = await api(f.h, 'POST', '/gc', { token: admin, body: {} });
+    const gc = await api(f.h, 'POST', '/gc?wait=1', { token: admin, body: {} });
     assert.equal(gc.status, 200);
     assert.deepEqual(gc.body.collected.map((c: { serial: string }) => c.serial), [S1]);
     assert.equal(gc.body.store.swept, true);

@@ -288,7 +288,7 @@ describe('gc with tags present', () => {
   const helloDeb = () => f.build.debs.find((d) => d.name === 'hello' && d.version === '2.10-3')!;
 
   async function gc(): Promise<GcReport> {
-    const r = await api<GcReport>(f.h, 'POST', '/gc', { token: admin, body: {} });
+    const r = await api<GcReport>(f.h, 'POST', '/gc?wait=1', { token: admin, body: {} });
     assert.equal(r.status, 200, JSON.stringify(r.body));
     assert.equal(r.body.store.swept, true, r.body.store.skipped);
     return r.body;

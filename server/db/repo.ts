@@ -136,7 +136,7 @@ export class Repo {
       );
       for (const s of suites) ins.run(archive, serial, s.suite, s.release_date, s.upstream_sha256, s.signers, s.fetched_at);
       alsoInTransaction?.(this.db);
-    })();
+    }).immediate();
   }
 
   markFailed(archive: string, serial: string, error: string): void {

@@ -16,6 +16,8 @@ export interface AppDeps extends Services {
   ops: OpsClient;
   /** This process's HTTP counters (made by the daemon, which also counts the tree's answers). */
   metrics?: HttpMetrics;
+  /** The published tree's serving module, set once it exists (it is made after the app it falls back to). */
+  tree?: { handle?: (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void };
 }
 
 /** The HTTP face: the JSON API under /api and the keys (the published tree is served in front of it: serve-tree.ts). */
@@ -37,6 +39,8 @@ export function createApp(deps: AppDeps) {
     res.sendFile(join(keysDir, f), { dotfiles: 'deny' }, (e) => e && next(e));
   });
   mountPeople(app, deps);
+  // A request the people's side rewrote to a serial's file (/archive/<a>/<id>/…) goes to the tree's serving module.
+  app.use((req: Request, res: Response, next: NextFunction) => (deps.tree?.handle ? deps.tree.handle(req, res) : next()));
   app.use((_req: Request, _res: Response, next: NextFunction) => next(new AptfreezeError('NOT_FOUND', 'not found')));
   app.use(errorMiddleware(deps));
   return app;

@@ -136,7 +136,7 @@ export class OperationRunner {
       this.deps.db.transaction(() => {
         this.ops.finish(id, now, { result: kept, error: f.error });
         this.deps.repo.unlock(live.resources, process.pid);
-      })();
+      }).immediate();
     } catch (e) {
       // The database can fail too (a full disk): the waiter still gets the operation's own outcome.
       this.deps.log.error({ operation: id, err: (e as Error).message }, 'could not record the end of an operation');
@@ -183,7 +183,7 @@ export class OperationRunner {
       this.deps.db.transaction(() => {
         this.ops.finish(r.id, now, { error: { code: 'INTERNAL', message: 'interrupted: the process running it ended' } });
         this.deps.repo.unlock(r.resources, r.pid);
-      })();
+      }).immediate();
     }
   }
 }

@@ -29,7 +29,7 @@ export function createToken(s: TokenDeps, req: { name: unknown; role: unknown },
     const row = new ReleaseRepo(s.db).tokenByHash(hashToken(token))!;
     s.repo.appendAudit({ actor, action: 'token.create', target: `token:${row.id}`, after: { id: row.id, name, role } }, now);
     return { id: row.id, name, role, createdAt: row.created_at, token };
-  })();
+  }).immediate();
 }
 
 export function listTokens(s: TokenDeps) {
@@ -47,5 +47,5 @@ export function revokeToken(s: TokenDeps, idOrName: string, actor: string) {
       s.repo.appendAudit({ actor, action: 'token.revoke', target: `token:${t.id}`, before: { id: t.id, name: t.name, role: t.role, revokedAt: null }, after: { revokedAt: now.toISOString() } }, now);
     }
     return before.map((t) => ({ id: t.id, name: t.name, role: t.role }));
-  })();
+  }).immediate();
 }

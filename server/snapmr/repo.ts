@@ -34,7 +34,7 @@ export class MrRepo {
     const st = this.db.prepare('INSERT OR IGNORE INTO blob_sha1 (sha256, sha1) VALUES (?, ?)');
     this.db.transaction(() => {
       for (const [sha256, sha1] of pairs) st.run(sha256, sha1);
-    })();
+    }).immediate();
   }
 
   /** The files of mr_files with no SHA-1 yet (to hash from the store). */
@@ -73,7 +73,7 @@ export class MrRepo {
       for (const b of got.binaries) bin.run(b.name, b.version, b.source, b.source_version, b.architecture, b.sha256);
       for (const i of got.indices) idx.run(archive, i);
       this.db.prepare('INSERT OR IGNORE INTO mr_serials (archive, serial) VALUES (?, ?)').run(archive, serial);
-    })();
+    }).immediate();
   }
 
   // --- queries

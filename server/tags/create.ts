@@ -113,7 +113,7 @@ export async function createTag(s: TagDeps, req: TagCreateRequest, actor: string
         },
         createdAt,
       );
-    })();
+    }).immediate();
     s.log.info({ tag: name, archives: built.map((b) => `${b.row.archive}/${b.row.serial}`), ms: { select: t1 - t0, build: t2 - t1, publish: Date.now() - t2 } }, 'tag created');
     return describeTag(s, name)!;
   } catch (e) {

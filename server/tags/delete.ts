@@ -27,7 +27,7 @@ export async function deleteTag(s: Pick<Services, 'db' | 'repo' | 'publisher' | 
     s.db.transaction(() => {
       tags.delete(name);
       s.repo.appendAudit({ actor, action: 'tag-delete', target: `tag/${name}`, before: { archives: Object.fromEntries(view.archives.map((a) => [a.archive, a.serial])) } }, now);
-    })();
+    }).immediate();
     for (const a of view.archives) await removeTag(s.publisher.root, a.archive, name);
     s.log.info({ tag: name }, 'tag deleted');
     return view;

@@ -71,7 +71,7 @@ export class TagRepo {
     const del = this.db.prepare('DELETE FROM locks WHERE name = ? AND pid = ?');
     this.db.transaction(() => {
       for (const n of names) del.run(n, pid);
-    })();
+    }).immediate();
   }
 
   /** Whether a live process holds a lock. */

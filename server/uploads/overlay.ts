@@ -89,7 +89,7 @@ export class Overlays {
     this.uploads.catalog.db.transaction(() => {
       this.uploads.catalog.createOverlay({ repository, suite, base, created_at: now.toISOString(), created_by: actor });
       this.d.repo.appendAudit({ actor, action: 'suite.create', target: `${repository}/${suite}`, after: { base } }, now);
-    })();
+    }).immediate();
     return this.uploads.queue.request(cfg, actor);
   }
 
@@ -136,7 +136,7 @@ export class Overlays {
       const n = this.uploads.catalog.clearSuite(repository, overlay);
       this.d.repo.appendAudit({ actor, action: 'suite.reset', target: `${repository}/${overlay}`, after: { removed: n } }, this.d.now());
       return n;
-    })();
+    }).immediate();
     const published = await this.uploads.queue.request(cfg, actor);
     return { removed, serial: published.serial };
   }

@@ -71,7 +71,7 @@ export async function publishRepository(d: RepoPublishDeps, cfg: RepositoryConfi
     const upTo = d.db.transaction(() => {
       for (const suite of suites) bySuite.set(suite, catalog.suitePackages(name, suite));
       return catalog.lastUploadId(name);
-    })();
+    }).immediate();
     for (const rows of bySuite.values()) {
       for (const r of rows) {
         held.set(r.id, r);
