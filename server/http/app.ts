@@ -40,7 +40,8 @@ export function createApp(deps: AppDeps) {
   });
   mountPeople(app, deps);
   // A request the people's side rewrote to a serial's file (/archive/<a>/<id>/…) goes to the tree's serving module.
-  app.use((req: Request, res: Response, next: NextFunction) => (deps.tree?.handle ? deps.tree.handle(req, res) : next()));
+  // Only such a rewritten request: the tree hands everything else to this app, and would hand it back.
+  app.use((req: Request, res: Response, next: NextFunction) => (res.locals['treeRewrite'] === true && deps.tree?.handle ? deps.tree.handle(req, res) : next()));
   app.use((_req: Request, _res: Response, next: NextFunction) => next(new AptfreezeError('NOT_FOUND', 'not found')));
   app.use(errorMiddleware(deps));
   return app;

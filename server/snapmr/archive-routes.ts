@@ -53,6 +53,7 @@ export function archiveRoutes(deps: ArchiveRouteDeps) {
     // A file: the tree handler serves it under its serial.
     const q = req.url.indexOf('?');
     req.url = `/${encodeURIComponent(archive)}/${row.serial}/${relUrl}${q < 0 ? '' : req.url.slice(q)}`;
+    res.locals['treeRewrite'] = true;
     next();
   };
 }
