@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { withServices, dataDirFrom, type GlobalOptions } from './context.ts';
 import { connectOps } from '../ops/control.ts';
 import { localOps, type OpsClient } from '../ops/client.ts';
+import type { Services } from '../services.ts';
 import { OperationRunner, type RunnerDeps } from '../ops/runner.ts';
 import { InlineExecutor } from '../ops/executor.ts';
 
@@ -17,6 +18,15 @@ export async function withOps<T>(g: GlobalOptions, fn: (ops: OpsClient) => Promi
   const remote = await connectOps(resolve(dataDirFrom(g)));
   if (remote) return fn(remote);
   return withServices(g, (s) => withLocalRunner(s, s, fn));
+}
+
+/**
+ * As withOps, with the services of this process too: for a command that prepares files in the
+ * data directory itself (an upload's session) before it hands the operation over.
+ */
+export async function withOpsAndServices<T>(g: GlobalOptions, fn: (ops: OpsClient, s: Services) => Promise<T>): Promise<T> {
+  const remote = await connectOps(resolve(dataDirFrom(g)));
+  return withServices(g, (s) => (remote ? fn(remote, s) : withLocalRunner(s, s, (ops) => fn(ops, s))));
 }
 
 /** Runs `fn` against a runner of this process over `deps` (the services, or fsck's own context). */

@@ -3,8 +3,8 @@ import { readFileSync } from 'node:fs';
 import { withServices, type GlobalOptions } from './context.ts';
 import { cliActor } from './actor.ts';
 import { AptfreezeError } from '../errors.ts';
-import { createTag } from '../tags/create.ts';
-import { deleteTag } from '../tags/delete.ts';
+import { withOps } from './ops.ts';
+import { resultOf } from '../ops/client.ts';
 import { describeTag, listTags, type TagView } from '../tags/query.ts';
 import { checkTagName } from '../tags/name.ts';
 
@@ -18,7 +18,7 @@ function show(t: TagView): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** `aptfreeze tag {create,list,show,delete}`: the same services the API calls, acting as cli:<user>. */
+/** `aptfreeze tag {create,list,show,delete}`: create and delete are operations (to the daemon when one runs, as the API's), acting as cli:<user>. */
 export function register(program: Command, globals: () => GlobalOptions): void {
   const tag = program.command('tag').description('tagged snapshots: permanent partial snapshots from a build manifest');
   tag
@@ -35,8 +35,8 @@ export function register(program: Command, globals: () => GlobalOptions): void {
       } catch (e) {
         throw new AptfreezeError('NOT_FOUND', `--manifest ${opts.manifest}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
       }
-      await withServices(globals(), async (s) => {
-        const t = await createTag(s, { name, manifest: text }, cliActor());
+      await withOps(globals(), async (ops) => {
+        const t = resultOf<TagView>(await ops.run({ kind: 'tag.create', params: { name, manifest: text }, actor: cliActor() }));
         process.stdout.write(opts.json ? `${JSON.stringify(t, null, 2)}\n` : show(t));
       });
     });
@@ -68,8 +68,8 @@ export function register(program: Command, globals: () => GlobalOptions): void {
     .description('delete a tag (its files are freed by the next gc)')
     .argument('<name>')
     .action(async (name: string) => {
-      await withServices(globals(), async (s) => {
-        const t = await deleteTag(s, name, cliActor());
+      await withOps(globals(), async (ops) => {
+        const t = resultOf<TagView>(await ops.run({ kind: 'tag.delete', params: { name }, actor: cliActor() }));
         process.stdout.write(`deleted tag ${t.name} (${t.archives.map((a) => a.archive).join(', ')})\n`);
       });
     });

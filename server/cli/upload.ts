@@ -4,10 +4,13 @@ import { readFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { withServices, type GlobalOptions } from './context.ts';
+import { withOps, withOpsAndServices } from './ops.ts';
+import { resultOf } from '../ops/client.ts';
 import { cliActor } from './actor.ts';
 import { AptfreezeError, errorCodes, type ErrorCode } from '../errors.ts';
 import { UploadsService } from '../uploads/service.ts';
-import { Overlays, formatDiff } from '../uploads/overlay.ts';
+import { Overlays, formatDiff, type DiffEntry } from '../uploads/overlay.ts';
+import type { RepoPublishResult } from '../uploads/publish.ts';
 import { parseChanges, unsignedText } from '../uploads/changes.ts';
 
 /** The files of an upload, the .changes last (dput's order). The signature is checked by the service, not here. */
@@ -52,8 +55,9 @@ export function register(program: Command, globals: () => GlobalOptions): void {
         if (!token) throw new AptfreezeError('UNAUTHORIZED', 'upload --server needs --token or APTFREEZE_TOKEN (a token of role uploader)');
         result = ((await putRemote(opts.server, token, repository, session, files)) as { upload?: unknown } | null)?.upload ?? null;
       } else {
-        result = await withServices(globals(), async (s) => {
-          const uploads = new UploadsService(s);
+        // The files go into a session of the data directory; the upload is an operation (to the daemon when one runs).
+        result = await withOpsAndServices(globals(), async (ops, s) => {
+          const uploads = new UploadsService(s, ops);
           const cfg = uploads.repository(repository);
           const actor = cliActor();
           const row = await uploads.openSession(cfg, actor, session);
@@ -68,7 +72,8 @@ export function register(program: Command, globals: () => GlobalOptions): void {
     });
 
   const suite = program.command('suite').description("a custom repository's suites: overlays per topic branch, merged into their base");
-  const run = <T>(fn: (o: Overlays) => Promise<T>) => withServices(globals(), (s) => fn(new Overlays(s, new UploadsService(s))));
+  // create, merge and reset are operations (to the daemon when one runs); diff is a read.
+  const run = <T>(kind: string, params: Record<string, unknown>) => withOps(globals(), async (ops) => resultOf<T>(await ops.run({ kind, params, actor: cliActor() })));
 
   suite
     .command('create')
@@ -77,7 +82,7 @@ export function register(program: Command, globals: () => GlobalOptions): void {
     .argument('<suite>')
     .requiredOption('--base <suite>', 'the configured suite it overlays')
     .action(async (repository: string, name: string, opts: { base: string }) => {
-      const r = await run((o) => o.create(repository, name, opts.base, cliActor()));
+      const r = await run<RepoPublishResult>('suite.create', { repository, suite: name, base: opts.base });
       process.stdout.write(`${repository}/${name} on ${opts.base}: published in ${r.serial}\n`);
     });
 
@@ -90,7 +95,7 @@ export function register(program: Command, globals: () => GlobalOptions): void {
     .option('--force', 'merge even where it lowers a version')
     .option('--json', 'print JSON')
     .action(async (repository: string, name: string, opts: { into?: string; force?: boolean; json?: boolean }) => {
-      const r = await run((o) => o.merge(repository, name, { into: opts.into, force: opts.force }, cliActor()));
+      const r = await run<{ changes: DiffEntry[]; serial: string }>('suite.merge', { repository, overlay: name, ...(opts.into === undefined ? {} : { into: opts.into }), force: opts.force === true });
       if (opts.json) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
       else process.stdout.write(`${formatDiff(r.changes)}published in ${r.serial}\n`);
     });
@@ -101,7 +106,7 @@ export function register(program: Command, globals: () => GlobalOptions): void {
     .argument('<repository>')
     .argument('<overlay>')
     .action(async (repository: string, name: string) => {
-      const r = await run((o) => o.reset(repository, name, cliActor()));
+      const r = await run<{ removed: number; serial: string }>('suite.reset', { repository, overlay: name });
       process.stdout.write(`${repository}/${name}: ${r.removed} package(s) removed, published in ${r.serial}\n`);
     });
 
@@ -113,7 +118,7 @@ export function register(program: Command, globals: () => GlobalOptions): void {
     .argument('<to>')
     .option('--json', 'print JSON')
     .action(async (repository: string, from: string, to: string, opts: { json?: boolean }) => {
-      const d = await run(async (o) => o.diff(repository, from, to));
+      const d = await withServices(globals(), async (s) => new Overlays(s).diff(repository, from, to));
       process.stdout.write(opts.json ? `${JSON.stringify(d, null, 2)}\n` : formatDiff(d));
     });
 }

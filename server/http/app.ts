@@ -27,7 +27,7 @@ export function createApp(deps: AppDeps) {
   app.set('etag', false);
   app.set('query parser', 'simple');
   // Custom repositories (server/uploads/): dput's PUTs, the API's uploads list, kept .buildinfo files.
-  const uploads = new UploadsService(deps);
+  const uploads = new UploadsService(deps, deps.ops);
   app.use('/upload', uploadRouter(deps, uploads), uploadChallenge);
   app.use('/api/repositories', repositoryApi(deps, uploads));
   app.use(buildinfoRouter(deps));

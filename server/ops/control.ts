@@ -26,7 +26,8 @@ import type { OperationView, Outcome, Progress, SubmitRequest } from './operatio
 
 /** A unix socket path is limited to 107 bytes (sun_path); past that, no control socket. */
 const maxSocketPath = 100;
-const maxLine = 64 * 1024;
+/** A request is one line: a tag's build manifest (up to 8 MiB, tags/build-manifest.ts) crosses too. */
+const maxLine = 9 * 1024 * 1024;
 
 export function controlPath(dataDir: string): string {
   return join(dataDir, 'control.sock');

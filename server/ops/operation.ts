@@ -1,6 +1,7 @@
 /**
  * An operation: one mutation of the data directory (snapshot, freeze, thaw,
- * gc, fsck --repair, token create/revoke; later upload and tag). Each is a
+ * gc, fsck --repair, token create/revoke, tag create/delete, upload, overlay
+ * suite create/merge/reset). Each is a
  * small object: its parameters checked, the resources it holds while it runs,
  * and a run function over the services. The runner (runner.ts) takes the
  * resources (CONFLICT when another holds one: never a race, never a wait),
@@ -31,6 +32,15 @@ export interface OperationDef<P = unknown, R = unknown, D = Services> {
   archive?(p: P): string | undefined;
   /** Lock names held from submission to the end: `archive:<name>` (db/repo.ts archiveLock), `store`, `tokens`. */
   resources(p: P): string[];
+  /**
+   * Operations of one runner with the same line name run one after the other, in arrival order
+   * (uploads and overlay changes of one repository: dput clients send at once and expect each
+   * upload processed, not refused). One submitted while another of its line holds the resources
+   * is recorded pending and holds nothing until the runner hands it the resources of the one
+   * before it, in the transaction that records that one's end. Anything else holding a resource
+   * (a freeze, a gc sweep, another process) is CONFLICT at once, as for every operation.
+   */
+  line?(p: P): string;
   run(deps: D, p: P, ctx: OperationContext): Promise<R>;
   /** What the operations log keeps of the result (default all of it): never a secret. */
   record?(r: R): unknown;

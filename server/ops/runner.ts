@@ -20,6 +20,23 @@ interface Live {
   record?: (r: unknown) => unknown;
   waiters: Array<(o: Outcome) => void>;
   watchers: Set<(p: Progress) => void>;
+  /** Its line (OperationDef.line), if its kind has one. */
+  line?: string;
+}
+
+/** An operation waiting in a line: recorded pending, holding nothing, dispatched when its turn comes. */
+interface Waiting {
+  id: number;
+  kind: string;
+  params: unknown;
+  actor: string;
+  resources: string[];
+}
+
+/** A line: the operation holding its resources now, and those waiting behind it in arrival order. */
+interface Line {
+  holder: number;
+  waiting: Waiting[];
 }
 
 /**
@@ -34,6 +51,7 @@ interface Live {
 export class OperationRunner {
   readonly ops: OpsRepo;
   private readonly live = new Map<number, Live>();
+  private readonly lines = new Map<string, Line>();
   private readonly executor: Executor;
   private crashNext: { kind: string; at: string } | null = null;
 
@@ -57,8 +75,17 @@ export class OperationRunner {
     const params = def.params(req.params) as unknown;
     const resources = def.resources(params);
     const archive = def.archive?.(params);
+    const lineName = def.line?.(params);
     const now = this.deps.now();
     const pid = process.pid;
+    const line = lineName === undefined ? undefined : this.lines.get(lineName);
+    if (line) {
+      // Behind an operation of its line: recorded pending, it holds nothing until its turn (finish()).
+      const id = this.deps.db.transaction(() => this.ops.insert({ kind: req.kind, archive, actor: req.actor, state: 'pending', resources, pid, now })).immediate();
+      line.waiting.push({ id, kind: req.kind, params, actor: req.actor, resources });
+      this.live.set(id, { kind: req.kind, resources, record: def.record, waiters: [], watchers: new Set(), line: lineName });
+      return this.ops.get(id)!;
+    }
     const taken = this.deps.db
       .transaction(() => {
         const lock = this.deps.repo.tryLock(resources, pid, now);
@@ -72,7 +99,8 @@ export class OperationRunner {
       .immediate();
     if (taken.error) throw new AptfreezeError('CONFLICT', taken.error.message, { details: { operation: String(taken.id) } });
     const id = taken.id;
-    this.live.set(id, { kind: req.kind, resources, record: def.record, waiters: [], watchers: new Set() });
+    this.live.set(id, { kind: req.kind, resources, record: def.record, waiters: [], watchers: new Set(), ...(lineName === undefined ? {} : { line: lineName }) });
+    if (lineName !== undefined) this.lines.set(lineName, { holder: id, waiting: [] });
     const view = this.ops.get(id)!;
     const crash = this.crashNext?.kind === req.kind ? this.crashNext.at : undefined;
     if (crash) this.crashNext = null;
@@ -132,15 +160,27 @@ export class OperationRunner {
     if (!live) return;
     const now = this.deps.now();
     const kept = f.result === undefined || !live.record ? f.result : live.record(f.result);
+    const line = live.line === undefined ? undefined : this.lines.get(live.line);
+    const ownsLine = line !== undefined && line.holder === id;
+    let next: { started?: Waiting; refused: Array<{ w: Waiting; error: { code: string; message: string } }> } = { refused: [] };
     try {
-      this.deps.db.transaction(() => {
+      next = this.deps.db.transaction(() => {
         this.ops.finish(id, now, { result: kept, error: f.error });
         this.deps.repo.unlock(live.resources, process.pid);
+        // The next of its line takes the resources in this same transaction: nothing slips in between.
+        return ownsLine ? this.handOn(line, now) : { refused: [] };
       }).immediate();
     } catch (e) {
       // The database can fail too (a full disk): the waiter still gets the operation's own outcome.
       this.deps.log.error({ operation: id, err: (e as Error).message }, 'could not record the end of an operation');
+      if (ownsLine) next = { refused: line.waiting.splice(0).map((w) => ({ w, error: { code: 'INTERNAL', message: `could not start: ${(e as Error).message}` } })) };
     }
+    if (ownsLine) {
+      if (next.started) line.holder = next.started.id;
+      else this.lines.delete(live.line!);
+    }
+    for (const r of next.refused) this.finishWaiting(r.w.id, r.error);
+    if (next.started) this.executor.start({ id: next.started.id, kind: next.started.kind, params: next.started.params, actor: next.started.actor });
     this.live.delete(id);
     if (f.error?.code === 'INTERNAL') this.deps.log.error({ operation: id, kind: live.kind, code: f.error.code, err: f.error.message }, 'operation failed');
     let op: OperationView;
@@ -152,6 +192,34 @@ export class OperationRunner {
     const outcome: Outcome = { op, result: f.result };
     void this.answered.then(() => {
       for (const w of live.waiters) w(outcome);
+    });
+  }
+
+  /**
+   * Inside the transaction that ended a line's holder: the first waiting operation whose resources
+   * can be taken takes them; one whose resources another holds (a freeze of the repository, a gc
+   * sweep, another process) is failed CONFLICT, as it would have been at its submission.
+   */
+  private handOn(line: Line, now: Date): { started?: Waiting; refused: Array<{ w: Waiting; error: { code: string; message: string } }> } {
+    const refused: Array<{ w: Waiting; error: { code: string; message: string } }> = [];
+    for (let w = line.waiting.shift(); w; w = line.waiting.shift()) {
+      const lock = this.deps.repo.tryLock(w.resources, process.pid, now);
+      if (lock.ok) return { started: w, refused };
+      const error = { code: 'CONFLICT', message: `${w.kind}: ${lock.busy.map((b) => `${b.name} is held by process ${b.pid} since ${b.acquired_at}`).join('; ')}` };
+      this.ops.finish(w.id, now, { error });
+      refused.push({ w, error });
+    }
+    return { refused };
+  }
+
+  /** Answers those waiting for a line's operation that never started (its record is written already). */
+  private finishWaiting(id: number, error: { code: string; message: string }): void {
+    const live = this.live.get(id);
+    if (!live) return;
+    this.live.delete(id);
+    const op = this.ops.get(id) ?? { id: String(id), kind: live.kind, actor: '', state: 'failed' as const, progress: {}, createdAt: this.deps.now().toISOString(), error };
+    void this.answered.then(() => {
+      for (const w of live.waiters) w({ op });
     });
   }
 

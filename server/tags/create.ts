@@ -31,8 +31,9 @@ export interface TagCreateRequest {
 }
 
 /**
- * The locks a tag creation holds: the tag's name, and the snapshot lock of every archive it
- * takes packages from. gc sweeps the store only when it can take every snapshot lock
+ * The locks a tag creation holds (server/ops/kinds/tags.ts declares them; the operations runner
+ * takes them before createTag runs and releases them after): the tag's name, and the snapshot
+ * lock of every archive it takes packages from. gc sweeps the store only when it can take every snapshot lock
  * (release/gc.ts, THE RULE), so the blobs of the referenced serials stay while the tag is
  * built, even if gc collects a serial meanwhile; the tag's own manifest is recorded before
  * the locks are released, and from then on gc keeps what it lists.
@@ -49,7 +50,8 @@ export function tagResources(name: string, manifest: Pick<BuildManifest, 'origin
  * hard error listing every such package (PACKAGES_MISSING); nothing is published then. A
  * package found in several archives goes into each of them (a release team pins corner cases
  * that way). Sources are taken where they are found and never required: a third-party archive
- * mirrored without sources still makes a tag.
+ * mirrored without sources still makes a tag. Run as the `tag.create` operation, which holds
+ * `tagResources` while it runs.
  */
 export async function createTag(s: TagDeps, req: TagCreateRequest, actor: string): Promise<TagView> {
   const name = checkTagName(req.name);
@@ -61,15 +63,9 @@ export async function createTag(s: TagDeps, req: TagCreateRequest, actor: string
   }
   const tags = new TagRepo(s.db);
   if (tags.get(name)) throw new AptfreezeError('CONFLICT', `tag ${name} exists`);
-  const locks = tagResources(name, bm);
-  let held = false;
   const committed: Array<{ archive: string }> = [];
   const staged: string[] = [];
   try {
-    const busy = tags.tryLockExclusive(locks, process.pid, s.now());
-    if (busy.length) throw new AptfreezeError('CONFLICT', `held by another operation: ${busy.join(', ')} (a snapshot or gc of the archive, or the same tag)`);
-    held = true;
-    if (tags.get(name)) throw new AptfreezeError('CONFLICT', `tag ${name} exists`);
 
     const t0 = Date.now();
     const serials: SerialSource[] = [];
@@ -121,8 +117,6 @@ export async function createTag(s: TagDeps, req: TagCreateRequest, actor: string
     // Published trees of a creation that failed before its record: nothing of it stays.
     if (!tags.get(name)) for (const c of committed) await removeTag(s.publisher.root, c.archive, name).catch(() => {});
     throw asAptfreezeError(e);
-  } finally {
-    if (held) tags.unlock(locks, process.pid);
   }
 }
 

@@ -5,7 +5,7 @@ import { TagRepo } from './tag-repo.ts';
 import { removeTag } from './tree.ts';
 import { describeTag, type TagView } from './query.ts';
 
-/** The lock a tag deletion holds: the tag's name (a creation of the same name waits for it). */
+/** The lock a tag deletion holds: the tag's name (a creation or deletion of the same name meanwhile is CONFLICT). */
 export function tagDeleteResources(name: string): string[] {
   return [`tag:${name}`];
 }
@@ -13,25 +13,20 @@ export function tagDeleteResources(name: string): string[] {
 /**
  * Deletes a tag: its rows and audit entry in one transaction, then its trees. Its blobs stay
  * in the store until the next gc finds nothing else listing them. A crash between the two
- * leaves a tree with no row, which a later creation of the same name removes first.
+ * leaves a tree with no row, which a later creation of the same name removes first. Run as the
+ * `tag.delete` operation, which holds `tagDeleteResources` while it runs.
  */
 export async function deleteTag(s: Pick<Services, 'db' | 'repo' | 'publisher' | 'now' | 'config' | 'log'>, nameIn: unknown, actor: string): Promise<TagView> {
   const name = checkTagName(nameIn);
-  const locks = tagDeleteResources(name);
   const tags = new TagRepo(s.db);
-  if (tags.tryLockExclusive(locks, process.pid, s.now()).length) throw new AptfreezeError('CONFLICT', `tag ${name} is being created or deleted`);
-  try {
-    const view = describeTag(s, name);
-    if (!view) throw new AptfreezeError('NOT_FOUND', `no tag ${name}`);
-    const now = s.now();
-    s.db.transaction(() => {
-      tags.delete(name);
-      s.repo.appendAudit({ actor, action: 'tag-delete', target: `tag/${name}`, before: { archives: Object.fromEntries(view.archives.map((a) => [a.archive, a.serial])) } }, now);
-    }).immediate();
-    for (const a of view.archives) await removeTag(s.publisher.root, a.archive, name);
-    s.log.info({ tag: name }, 'tag deleted');
-    return view;
-  } finally {
-    tags.unlock(locks, process.pid);
-  }
+  const view = describeTag(s, name);
+  if (!view) throw new AptfreezeError('NOT_FOUND', `no tag ${name}`);
+  const now = s.now();
+  s.db.transaction(() => {
+    tags.delete(name);
+    s.repo.appendAudit({ actor, action: 'tag-delete', target: `tag/${name}`, before: { archives: Object.fromEntries(view.archives.map((a) => [a.archive, a.serial])) } }, now);
+  }).immediate();
+  for (const a of view.archives) await removeTag(s.publisher.root, a.archive, name);
+  s.log.info({ tag: name }, 'tag deleted');
+  return view;
 }

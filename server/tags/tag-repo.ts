@@ -45,35 +45,6 @@ export class TagRepo {
     for (const a of archives) ins.run(a.tag, a.archive, a.serial, a.manifest_sha256, a.binaries, a.sources, a.bytes);
   }
 
-  /**
-   * Takes every named lock (rows of the `locks` table the snapshot and gc share) or none; unlike
-   * Repo.tryLock it is not re-entrant: a row held by this very process is busy too, so two tag
-   * operations of one daemon exclude each other as two processes do. A dead holder's row is
-   * taken over. Returns the busy names.
-   */
-  tryLockExclusive(names: readonly string[], pid: number, now: Date): string[] {
-    return this.db
-      .transaction(() => {
-        const get = this.db.prepare('SELECT pid FROM locks WHERE name = ?');
-        const busy = names.filter((n) => {
-          const row = get.get(n) as { pid: number } | undefined;
-          return row !== undefined && processAlive(row.pid);
-        });
-        if (busy.length) return busy;
-        const put = this.db.prepare('INSERT OR REPLACE INTO locks (name, pid, acquired_at) VALUES (?, ?, ?)');
-        for (const n of names) put.run(n, pid, now.toISOString());
-        return [];
-      })
-      .immediate();
-  }
-
-  unlock(names: readonly string[], pid: number): void {
-    const del = this.db.prepare('DELETE FROM locks WHERE name = ? AND pid = ?');
-    this.db.transaction(() => {
-      for (const n of names) del.run(n, pid);
-    }).immediate();
-  }
-
   /** Whether a live process holds a lock. */
   lockHeld(name: string): boolean {
     const row = this.db.prepare('SELECT pid FROM locks WHERE name = ?').get(name) as { pid: number } | undefined;

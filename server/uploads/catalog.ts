@@ -195,6 +195,10 @@ export class Catalog {
     return this.db.prepare('SELECT * FROM upload_sessions WHERE repository = ? AND actor = ? AND name = ?').get(repository, actor, name) as SessionRow | undefined;
   }
 
+  sessionById(id: string): SessionRow | undefined {
+    return this.db.prepare('SELECT * FROM upload_sessions WHERE id = ?').get(id) as SessionRow | undefined;
+  }
+
   openSession(r: Omit<SessionRow, 'bytes'>): SessionRow {
     this.db.prepare('INSERT OR IGNORE INTO upload_sessions (id, repository, actor, name, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)').run(r.id, r.repository, r.actor, r.name, r.created_at, r.updated_at);
     return this.session(r.repository, r.actor, r.name)!;

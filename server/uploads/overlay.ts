@@ -1,8 +1,11 @@
 /**
  * Branch overlays, as release teams keep them (Tails: a suite per topic
  * branch holding only what the branch adds; a build uses the base suite plus
- * its overlays): `aptfreeze suite create|merge|reset|diff`. Each mutation is
- * audited and publishes a new serial of the repository.
+ * its overlays): `aptfreeze suite create|merge|reset|diff`. Each mutation is an
+ * operation (`suite.create`, `suite.merge`, `suite.reset`, server/ops/kinds/uploads.ts)
+ * that holds the repository's archive lock, in the line of its uploads; its
+ * catalog change and audit entry are one transaction, then it publishes a new
+ * serial of the repository.
  *
  * merge: the base suite then holds the overlay's version of every package the
  * overlay holds, in place of the versions it held (several versions of other
@@ -12,13 +15,11 @@
 import { AptfreezeError } from '../errors.ts';
 import type { RepositoryConfig } from '../config/schema.ts';
 import { compareVersions } from '../debian/version.ts';
-import type { UploadsService } from './service.ts';
-import type { PackageRow } from './catalog.ts';
+import { Catalog, type PackageRow } from './catalog.ts';
 import { repositorySuites } from './suites.ts';
-import type { RepoPublishResult } from './publish.ts';
-import type { Services } from '../services.ts';
+import { publishRepository, type RepoPublishDeps, type RepoPublishResult } from './publish.ts';
 
-export type OverlayDeps = Pick<Services, 'repo' | 'now'>;
+export type OverlayDeps = RepoPublishDeps;
 
 const suiteRe = /^(?!.*(^|\/)\.\.?(\/|$))[A-Za-z0-9][A-Za-z0-9._+~\/-]*$/;
 
@@ -69,44 +70,51 @@ export function formatDiff(entries: DiffEntry[]): string {
 }
 
 export class Overlays {
-  constructor(
-    private readonly d: OverlayDeps,
-    private readonly uploads: UploadsService,
-  ) {}
+  private readonly catalog: Catalog;
+
+  constructor(private readonly d: OverlayDeps) {
+    this.catalog = new Catalog(d.db);
+  }
+
+  repository(name: string): RepositoryConfig {
+    const cfg = this.d.config.repositories.find((r) => r.name === name);
+    if (!cfg) throw new AptfreezeError('NOT_FOUND', `unknown repository ${name}`);
+    return cfg;
+  }
 
   private suiteOf(cfg: RepositoryConfig, suite: string) {
-    const s = repositorySuites(this.uploads.catalog, cfg).find((x) => x.suite === suite);
+    const s = repositorySuites(this.catalog, cfg).find((x) => x.suite === suite);
     if (!s) throw new AptfreezeError('NOT_FOUND', `${cfg.name} has no suite ${suite}`);
     return s;
   }
 
   async create(repository: string, suite: string, base: string, actor: string): Promise<RepoPublishResult> {
-    const cfg = this.uploads.repository(repository);
+    const cfg = this.repository(repository);
     if (!suiteRe.test(suite)) throw new AptfreezeError('BAD_REQUEST', `suite ${JSON.stringify(suite)}: expected letters, digits, . _ + ~ - and /`);
     if (!cfg.suites.includes(base)) throw new AptfreezeError('BAD_REQUEST', `base ${base} is not a configured suite of ${repository} (${cfg.suites.join(', ')})`);
-    if (repositorySuites(this.uploads.catalog, cfg).some((s) => s.suite === suite)) throw new AptfreezeError('CONFLICT', `${repository} has a suite ${suite} already`);
+    if (repositorySuites(this.catalog, cfg).some((s) => s.suite === suite)) throw new AptfreezeError('CONFLICT', `${repository} has a suite ${suite} already`);
     const now = this.d.now();
-    this.uploads.catalog.db.transaction(() => {
-      this.uploads.catalog.createOverlay({ repository, suite, base, created_at: now.toISOString(), created_by: actor });
+    this.catalog.db.transaction(() => {
+      this.catalog.createOverlay({ repository, suite, base, created_at: now.toISOString(), created_by: actor });
       this.d.repo.appendAudit({ actor, action: 'suite.create', target: `${repository}/${suite}`, after: { base } }, now);
     }).immediate();
-    return this.uploads.queue.request(cfg, actor);
+    return publishRepository(this.d, cfg, actor);
   }
 
   diff(repository: string, from: string, to: string): DiffEntry[] {
-    const cfg = this.uploads.repository(repository);
+    const cfg = this.repository(repository);
     this.suiteOf(cfg, from);
     this.suiteOf(cfg, to);
-    return diffPackages(this.uploads.catalog.suitePackages(repository, from), this.uploads.catalog.suitePackages(repository, to));
+    return diffPackages(this.catalog.suitePackages(repository, from), this.catalog.suitePackages(repository, to));
   }
 
   async merge(repository: string, overlay: string, opts: { into?: string; force?: boolean }, actor: string): Promise<{ changes: DiffEntry[]; serial: string }> {
-    const cfg = this.uploads.repository(repository);
+    const cfg = this.repository(repository);
     const o = this.suiteOf(cfg, overlay);
     const into = opts.into ?? o.base;
     if (!into) throw new AptfreezeError('BAD_REQUEST', `${overlay} is not an overlay: name the suite to merge into with --into`);
     this.suiteOf(cfg, into);
-    const catalog = this.uploads.catalog;
+    const catalog = this.catalog;
     const changes = catalog.db
       .transaction(() => {
         const adds = catalog.suitePackages(repository, overlay);
@@ -124,20 +132,20 @@ export class Overlays {
         return changes;
       })
       .immediate();
-    const published = await this.uploads.queue.request(cfg, actor);
+    const published = await publishRepository(this.d, cfg, actor);
     return { changes, serial: published.serial };
   }
 
   async reset(repository: string, overlay: string, actor: string): Promise<{ removed: number; serial: string }> {
-    const cfg = this.uploads.repository(repository);
+    const cfg = this.repository(repository);
     const o = this.suiteOf(cfg, overlay);
     if (!o.base) throw new AptfreezeError('BAD_REQUEST', `${overlay} is a configured suite, not an overlay: only an overlay is reset`);
-    const removed = this.uploads.catalog.db.transaction(() => {
-      const n = this.uploads.catalog.clearSuite(repository, overlay);
+    const removed = this.catalog.db.transaction(() => {
+      const n = this.catalog.clearSuite(repository, overlay);
       this.d.repo.appendAudit({ actor, action: 'suite.reset', target: `${repository}/${overlay}`, after: { removed: n } }, this.d.now());
       return n;
     }).immediate();
-    const published = await this.uploads.queue.request(cfg, actor);
+    const published = await publishRepository(this.d, cfg, actor);
     return { removed, serial: published.serial };
   }
 }

@@ -1,9 +1,9 @@
 /**
  * Processing one upload: the session's signed `.changes` and the files it
- * lists become catalog entries of the repository, then a serial. Written as
- * one operation over the services that declares what it locks
- * (`repository:<name>`): uploads of one repository are processed one at a
- * time, in arrival order.
+ * lists become catalog entries of the repository, then a serial. Run as the
+ * `upload` operation (server/ops/kinds/uploads.ts), which holds the
+ * repository's archive lock: uploads of one repository are processed one at a
+ * time, in arrival order (the runner's line), and publish with the lock held.
  *
  * The checks, in order (each refusal one code; the session is removed
  * whatever the outcome, so nothing stays staged, and nothing is published):
@@ -36,7 +36,7 @@ import { decide } from './rules.ts';
 import { repositorySuites } from './suites.ts';
 import { endSession, sessionDir } from './session.ts';
 import { resolveBuildEnv } from './build-env.ts';
-import type { RepoPublishResult } from './publish.ts';
+import { publishRepository } from './publish.ts';
 import { storeBuildinfo } from './buildinfo-files.ts';
 
 export type UploadDeps = Pick<Services, 'config' | 'repo' | 'store' | 'publisher' | 'key' | 'log' | 'now' | 'db' | 'dataDir'>;
@@ -53,40 +53,17 @@ export interface UploadResult {
   buildEnv?: { serials: Record<string, string>; missing: Array<{ name: string; version: string }> };
 }
 
-/** An upload as an operation: what it locks, and the function that runs it. */
-export function uploadOperation(cfg: RepositoryConfig, session: SessionRow, changesName: string, actor: string, publish: (cfg: RepositoryConfig, actor: string) => Promise<RepoPublishResult>) {
-  return {
-    kind: 'upload' as const,
-    archive: cfg.name,
-    resources: [`repository:${cfg.name}`],
-    run: (d: UploadDeps) => processUpload(d, cfg, session, changesName, actor, publish),
-  };
-}
-
-/** One upload at a time per repository, within this process (the catalog transaction guards across processes). */
-const queues = new Map<string, Promise<unknown>>();
-function serialised<T>(key: string, fn: () => Promise<T>): Promise<T> {
-  const prev = queues.get(key) ?? Promise.resolve();
-  const run = prev.catch(() => undefined).then(fn);
-  queues.set(key, run);
-  void run.finally(() => {
-    if (queues.get(key) === run) queues.delete(key);
-  }).catch(() => undefined);
-  return run;
-}
-
 export async function processUpload(
   d: UploadDeps,
   cfg: RepositoryConfig,
   session: SessionRow,
   changesName: string,
   actor: string,
-  publish: (cfg: RepositoryConfig, actor: string) => Promise<RepoPublishResult>,
 ): Promise<UploadResult> {
   const catalog = new Catalog(d.db);
   let accepted: { result: UploadResult; changed: boolean; id: number };
   try {
-    accepted = await serialised(`repository:${cfg.name}`, () => accept(d, catalog, cfg, session, changesName, actor));
+    accepted = await accept(d, catalog, cfg, session, changesName, actor);
   } catch (e) {
     const err = asAptfreezeError(e);
     d.repo.appendAudit({ actor, action: 'upload.refuse', target: `${cfg.name}/${changesName}`, after: { code: err.code, message: err.message } }, d.now());
@@ -97,8 +74,7 @@ export async function processUpload(
   }
   const { result } = accepted;
   if (!accepted.changed) return result;
-  const published = await publish(cfg, actor);
-  // The serial that first held it: a publish that started after the upload was accepted may have taken it already.
+  const published = await publishRepository(d, cfg, actor);
   return { ...result, serial: catalog.upload(accepted.id)?.serial ?? published.serial };
 }
 
@@ -188,32 +164,36 @@ async function accept(d: UploadDeps, catalog: Catalog, cfg: RepositoryConfig, se
   }
   const changesBlob = await d.store.putBuffer(changesBytes);
   const buildEnv = buildinfo ? resolveBuildEnv(d.repo, buildinfo.depends, new Set(d.config.repositories.map((r) => r.name))) : undefined;
-  const { changed, id } = catalog.accept(
-    {
-      repository: cfg.name,
-      suite: changes.distribution,
-      source: changes.source,
-      version: changes.version,
-      signer: sig.fingerprint,
-      signature_sha256: sig.signatureSha256,
-      signed_at: sig.created.toISOString(),
-      changes_name: changesName,
-      changes_sha256: changesBlob.sha256,
-      buildinfo_name: buildinfoFile?.name ?? null,
-      buildinfo_sha256: buildinfoFile?.sha256 ?? null,
-      build_env: buildEnv ? JSON.stringify(buildEnv) : null,
-      tainted_by: buildinfo?.taintedBy.length ? buildinfo.taintedBy.join(' ') : null,
-      actor,
-      accepted_at: now.toISOString(),
-    },
-    packages,
-  );
+  const upload = {
+    repository: cfg.name,
+    suite: changes.distribution,
+    source: changes.source,
+    version: changes.version,
+    signer: sig.fingerprint,
+    signature_sha256: sig.signatureSha256,
+    signed_at: sig.created.toISOString(),
+    changes_name: changesName,
+    changes_sha256: changesBlob.sha256,
+    buildinfo_name: buildinfoFile?.name ?? null,
+    buildinfo_sha256: buildinfoFile?.sha256 ?? null,
+    build_env: buildEnv ? JSON.stringify(buildEnv) : null,
+    tainted_by: buildinfo?.taintedBy.length ? buildinfo.taintedBy.join(' ') : null,
+    actor,
+    accepted_at: now.toISOString(),
+  };
+  // The catalog's change and its audit entry in one transaction (catalog.accept's own becomes a savepoint).
+  const { changed, id } = d.db
+    .transaction(() => {
+      const r = catalog.accept(upload, packages);
+      d.repo.appendAudit(
+        { actor, action: r.changed ? 'upload.accept' : 'upload.noop', target: `${cfg.name}/${changes.distribution}/${changes.source}_${changes.version}`, after: { signer: sig.fingerprint, files: changes.files.map((f) => f.name), ...(buildinfo?.taintedBy.length ? { buildTaintedBy: buildinfo.taintedBy } : {}) } },
+        now,
+      );
+      return r;
+    })
+    .immediate();
   if (changed && buildinfoFile && buildinfo) await storeBuildinfo(d, cfg.name, changes.source, buildinfoFile.name, bytes.get(buildinfoFile.name)!);
   const result: UploadResult = { repository: cfg.name, suite: changes.distribution, source: changes.source, version: changes.version, signer: sig.fingerprint, noop: !changed, ...(buildEnv ? { buildEnv } : {}) };
-  d.repo.appendAudit(
-    { actor, action: changed ? 'upload.accept' : 'upload.noop', target: `${cfg.name}/${changes.distribution}/${changes.source}_${changes.version}`, after: { signer: sig.fingerprint, files: changes.files.map((f) => f.name), ...(buildinfo?.taintedBy.length ? { buildTaintedBy: buildinfo.taintedBy } : {}) } },
-    now,
-  );
   return { result, changed, id };
 }
 

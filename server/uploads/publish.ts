@@ -1,4 +1,3 @@
-import { archiveLock } from '../db/repo.ts';
 /**
  * One serial of a custom repository, built from its catalog: per suite our
  * own Packages and Sources (the stanzas recorded at upload), a Release with
@@ -39,18 +38,13 @@ export function repositoryUrl(name: string): string {
   return `upload:${name}`;
 }
 
-/** Takes the repository's snapshot lock, as a mirror run does (gc and freeze respect it); waits a little for a gc to finish. */
-async function lock(d: RepoPublishDeps, name: string): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    if (d.repo.tryLock([archiveLock(name)], process.pid, d.now()).ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new AptfreezeError('CONFLICT', `repository ${name} is locked by another process (a gc or another writer)`);
-}
-
+/**
+ * Publishes the repository's next serial from its catalog. The caller holds the repository's
+ * archive lock (the `upload` and `suite.*` operations declare it, server/ops/kinds/uploads.ts):
+ * no freeze, thaw, gc sweep or other writer of the repository meanwhile.
+ */
 export async function publishRepository(d: RepoPublishDeps, cfg: RepositoryConfig, actor: string): Promise<RepoPublishResult> {
   const name = cfg.name;
-  await lock(d, name);
   const catalog = new Catalog(d.db);
   let serial: string | undefined;
   let staging: string | undefined;
@@ -149,9 +143,9 @@ export async function publishRepository(d: RepoPublishDeps, cfg: RepositoryConfi
       (db) => {
         record(db);
         new Catalog(db).setSerial(name, published, upTo);
+        d.repo.appendAudit({ actor, action: 'repository.publish', target: `${name}/${published}`, after: { state: 'live', validUntil: validUntil.toISOString(), packages: held.size } }, publishedAt);
       },
     );
-    d.repo.appendAudit({ actor, action: 'repository.publish', target: `${name}/${serial}`, after: { state: 'live', validUntil: validUntil.toISOString(), packages: held.size } }, publishedAt);
     await d.publisher.setLatest(name, d.repo.latestSerial(name), publishedAt);
     d.log.info({ repository: name, serial, packages: held.size }, 'repository serial published');
     return { repository: name, serial, validUntil: validUntil.toISOString(), packages: held.size };
@@ -169,8 +163,6 @@ export async function publishRepository(d: RepoPublishDeps, cfg: RepositoryConfi
     }
     d.log.error({ repository: name, serial, code: err.code }, err.message);
     throw err;
-  } finally {
-    d.repo.unlock([archiveLock(name)], process.pid);
   }
 }
 
@@ -180,35 +172,4 @@ function dedupeEntries(entries: ReleaseFileEntry[]): ReleaseFileEntry[] {
 
 function sha256(data: string | Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
-}
-
-/**
- * Publishes coalesced: uploads accepted while a publish of the repository is
- * running share the next serial (one publish after the running one, however
- * many uploads wait for it), so a burst of N uploads makes at most two serials
- * beyond the first, never N, and every upload learns the serial that holds it.
- */
-export class PublishQueue {
-  private running = new Map<string, Promise<RepoPublishResult>>();
-  private next = new Map<string, Promise<RepoPublishResult>>();
-
-  constructor(private readonly publish: (cfg: RepositoryConfig, actor: string) => Promise<RepoPublishResult>) {}
-
-  request(cfg: RepositoryConfig, actor: string): Promise<RepoPublishResult> {
-    const queued = this.next.get(cfg.name);
-    if (queued) return queued;
-    const current = this.running.get(cfg.name);
-    const start = (): Promise<RepoPublishResult> => {
-      this.next.delete(cfg.name);
-      const p = this.publish(cfg, actor).finally(() => {
-        if (this.running.get(cfg.name) === p) this.running.delete(cfg.name);
-      });
-      this.running.set(cfg.name, p);
-      return p;
-    };
-    if (!current) return start();
-    const p = current.catch(() => undefined).then(start);
-    this.next.set(cfg.name, p);
-    return p;
-  }
 }

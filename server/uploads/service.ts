@@ -1,16 +1,17 @@
 /**
  * Custom repositories as one service over the Services: receiving a file of
- * an upload, processing an upload once its .changes is in, publishing
- * (coalesced per repository), expiring idle sessions. The HTTP routes and the
- * CLI call the same functions.
+ * an upload into its session, handing the upload to the operations runner
+ * once its .changes is in (the `upload` operation, server/ops/kinds/uploads.ts,
+ * which processes and publishes it), expiring idle sessions. The HTTP routes
+ * and the CLI call the same functions.
  */
 import { AptfreezeError, asAptfreezeError } from '../errors.ts';
 import type { Services } from '../services.ts';
 import type { RepositoryConfig } from '../config/schema.ts';
 import { Catalog, type SessionRow } from './catalog.ts';
 import { endSession, expireSessions, openSession, putSessionFile } from './session.ts';
-import { uploadOperation, type UploadResult } from './process.ts';
-import { PublishQueue, publishRepository } from './publish.ts';
+import type { UploadResult } from './process.ts';
+import { resultOf, type OpsClient } from '../ops/client.ts';
 import { readDebControlText } from '../debian/deb-control.ts';
 import { parseDebControl } from './changes.ts';
 import { readFile } from 'node:fs/promises';
@@ -28,11 +29,12 @@ export interface PutResult {
 
 export class UploadsService {
   readonly catalog: Catalog;
-  readonly queue: PublishQueue;
 
-  constructor(private readonly d: UploadsDeps) {
+  constructor(
+    private readonly d: UploadsDeps,
+    private readonly ops: OpsClient,
+  ) {
     this.catalog = new Catalog(d.db);
-    this.queue = new PublishQueue((cfg, actor) => publishRepository(d, cfg, actor));
   }
 
   repository(name: string): RepositoryConfig {
@@ -64,9 +66,14 @@ export class UploadsService {
     return { file, size, upload: await this.process(cfg, session, file, actor) };
   }
 
-  /** Processes a session whose .changes is in (the CLI's local upload calls this too). */
-  process(cfg: RepositoryConfig, session: SessionRow, changesName: string, actor: string): Promise<UploadResult> {
-    return uploadOperation(cfg, session, changesName, actor, (c, a) => this.queue.request(c, a)).run(this.d);
+  /**
+   * Processes a session whose .changes is in (the CLI's upload calls this too): the `upload`
+   * operation, waited for, since dput's PUT of the .changes is answered with the outcome.
+   * Refused at once with CONFLICT while something else than an upload or overlay change holds
+   * the repository (a freeze, a thaw, a gc sweep): the session stays, to be sent again.
+   */
+  async process(cfg: RepositoryConfig, session: SessionRow, changesName: string, actor: string): Promise<UploadResult> {
+    return resultOf<UploadResult>(await this.ops.run({ kind: 'upload', params: { repository: cfg.name, session: session.id, changes: changesName }, actor }));
   }
 
   openSession(cfg: RepositoryConfig, actor: string, name: string): Promise<SessionRow> {
