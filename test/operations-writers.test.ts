@@ -7,7 +7,10 @@
 // - a tag deletion is an operation with its audit entry; deleting it again is NOT_FOUND, recorded;
 // - an upload (dput's PUTs) is an `upload` operation that succeeded, with its uploader as actor;
 // - an upload while something else holds the repository is CONFLICT at once, its session kept,
-//   and the same .changes sent again is processed; two uploads at once both succeed (a line).
+//   and the same .changes sent again is processed; two uploads at once both succeed (a line);
+// - the runner's line: the second writer of a repository waits pending holding nothing, then
+//   runs once the first ends; a freeze of the repository meanwhile is CONFLICT at once; a runner
+//   closed with one still waiting records it failed.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { existsSync, readdirSync } from 'node:fs';
@@ -17,6 +20,8 @@ import { makePackages } from './helpers/upstream.ts';
 import { api, setUp, snapshot, suite, token, type Fixture } from './helpers/release.ts';
 import { buildUpload, keyring, makeUploaderKey, putUpload, repositoryConfig, type UploaderKey } from './helpers/uploads.ts';
 import { archiveLock } from '../server/db/repo.ts';
+import { OperationRunner } from '../server/ops/runner.ts';
+import { InlineExecutor, type Dispatch } from '../server/ops/executor.ts';
 
 interface Op {
   id: string;
@@ -197,5 +202,58 @@ describe('an upload through dput\'s PUTs', () => {
     const ops = await operations('kind=upload&limit=2');
     assert.deepEqual(ops.map((o) => o.state), ['succeeded', 'succeeded']);
     assert.deepEqual(ops.map((o) => o.result?.['source']).sort(), ['line-a', 'line-b']);
+  });
+});
+
+describe("the runner's line of a repository", () => {
+  /** A runner over the real services whose executor runs each operation (for real, inline) once `open()` is called. */
+  function gatedRunner() {
+    const gate = deferred();
+    const services = f.h.services;
+    const runner = new OperationRunner(services, (events) => {
+      const inner = new InlineExecutor(services, events);
+      return { start: (d: Dispatch) => void gate.promise.then(() => inner.start(d)), close: () => inner.close() };
+    });
+    return { runner, open: gate.resolve };
+  }
+  const state = (id: string) => f.h.services.db.prepare('SELECT state FROM operations WHERE id = ?').pluck().get(Number(id));
+
+  it('queues a second writer pending, refuses a freeze at once, then runs the second after the first', async () => {
+    const { runner, open } = gatedRunner();
+    try {
+      const first = runner.submit({ kind: 'suite.create', params: { repository: 'ours', suite: 'topic-a', base: 'stable' }, actor: 'test' });
+      const second = runner.submit({ kind: 'suite.create', params: { repository: 'ours', suite: 'topic-b', base: 'stable' }, actor: 'test' });
+      assert.equal(first.state, 'pending');
+      assert.equal(second.state, 'pending', 'recorded, waiting behind the first');
+      const serial = f.h.services.repo.latestSerial('ours')!;
+      assert.throws(() => runner.submit({ kind: 'freeze', params: { archive: 'ours', serial, until: '2099-01-01', reason: 'r' }, actor: 'test' }), (e: { code?: string }) => e.code === 'CONFLICT');
+      assert.equal(f.h.services.repo.tryLock([archiveLock('ours')], process.pid + 1_000_000, new Date()).ok, false, 'the first holds the repository');
+      open();
+      const a = await runner.whenDone(first.id);
+      const b = await runner.whenDone(second.id);
+      assert.equal(a.op.state, 'succeeded', JSON.stringify(a.op.error));
+      assert.equal(b.op.state, 'succeeded', JSON.stringify(b.op.error));
+      assert.ok(Date.parse(b.op.startedAt!) >= Date.parse(a.op.finishedAt!), 'one after the other');
+      assert.notEqual((a.result as { serial: string }).serial, (b.result as { serial: string }).serial);
+      const free = f.h.services.repo.tryLock([archiveLock('ours')], process.pid, new Date());
+      assert.equal(free.ok, true, 'released after the last');
+      f.h.services.repo.unlock([archiveLock('ours')], process.pid);
+    } finally {
+      await runner.close();
+    }
+  });
+
+  it('records one still waiting when the runner closes as failed (INTERNAL), and answers its waiter', async () => {
+    const { runner } = gatedRunner();
+    const first = runner.submit({ kind: 'suite.reset', params: { repository: 'ours', overlay: 'topic-a' }, actor: 'test' });
+    const second = runner.submit({ kind: 'suite.reset', params: { repository: 'ours', overlay: 'topic-b' }, actor: 'test' });
+    const waited = runner.whenDone(second.id);
+    await runner.close();
+    const o = await waited;
+    assert.equal(o.op.state, 'failed');
+    assert.equal(o.op.error?.code, 'INTERNAL');
+    assert.equal(state(second.id), 'failed');
+    f.h.services.repo.unlock([archiveLock('ours')], process.pid);
+    assert.equal(state(first.id), 'pending', 'the gated first never ran (a restart records it interrupted)');
   });
 });

@@ -52,6 +52,9 @@ export class OperationRunner {
   readonly ops: OpsRepo;
   private readonly live = new Map<number, Live>();
   private readonly lines = new Map<string, Line>();
+  /** While a crash is recovered: the lines whose holder crashed, handed on after recovery. */
+  private stalled: string[] | null = null;
+  private closing = false;
   private readonly executor: Executor;
   private crashNext: { kind: string; at: string } | null = null;
 
@@ -145,7 +148,21 @@ export class OperationRunner {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     await this.executor.close();
+    // Operations still waiting in a line never started: failed as interrupted, as a restart would record them.
+    const error = { code: 'INTERNAL', message: 'interrupted: the daemon stopped before it started' };
+    for (const [name, line] of this.lines) {
+      this.lines.delete(name);
+      for (const w of line.waiting.splice(0)) {
+        try {
+          this.deps.db.transaction(() => this.ops.finish(w.id, this.deps.now(), { error })).immediate();
+        } catch {
+          // the next runner records it interrupted (failInterrupted)
+        }
+        this.finishWaiting(w.id, error);
+      }
+    }
   }
 
   private progress(id: number, p: Progress): void {
@@ -162,20 +179,27 @@ export class OperationRunner {
     const kept = f.result === undefined || !live.record ? f.result : live.record(f.result);
     const line = live.line === undefined ? undefined : this.lines.get(live.line);
     const ownsLine = line !== undefined && line.holder === id;
+    // After a crash, the next of a line starts once recovery is done (afterCrash), not while it runs.
+    const handOn = ownsLine && this.stalled === null && !this.closing;
     let next: { started?: Waiting; refused: Array<{ w: Waiting; error: { code: string; message: string } }> } = { refused: [] };
     try {
       next = this.deps.db.transaction(() => {
         this.ops.finish(id, now, { result: kept, error: f.error });
         this.deps.repo.unlock(live.resources, process.pid);
         // The next of its line takes the resources in this same transaction: nothing slips in between.
-        return ownsLine ? this.handOn(line, now) : { refused: [] };
+        return handOn ? this.handOn(line, now) : { refused: [] };
       }).immediate();
     } catch (e) {
       // The database can fail too (a full disk): the waiter still gets the operation's own outcome.
       this.deps.log.error({ operation: id, err: (e as Error).message }, 'could not record the end of an operation');
       if (ownsLine) next = { refused: line.waiting.splice(0).map((w) => ({ w, error: { code: 'INTERNAL', message: `could not start: ${(e as Error).message}` } })) };
     }
-    if (ownsLine) {
+    if (ownsLine && this.closing) {
+      // close() fails those still waiting.
+    } else if (ownsLine && !handOn) {
+      line.holder = 0; // held by none: new ones still queue behind it until recovery hands it on
+      this.stalled!.push(live.line!);
+    } else if (ownsLine) {
       if (next.started) line.holder = next.started.id;
       else this.lines.delete(live.line!);
     }
@@ -233,15 +257,36 @@ export class OperationRunner {
   private async afterCrash(ids: number[], message: string, recover: () => Promise<void>): Promise<void> {
     let open!: () => void;
     this.answered = new Promise<void>((r) => (open = r));
+    this.stalled = [];
     try {
       for (const id of ids) this.finish(id, { error: { code: 'INTERNAL', message } });
-      const held = new Set([...this.live.values()].flatMap((l) => l.resources));
+      const waiting = new Set([...this.lines.values()].flatMap((l) => l.waiting.map((w) => w.id)));
+      const held = new Set([...this.live].filter(([id]) => !waiting.has(id)).flatMap(([, l]) => l.resources));
       const dropped = this.deps.repo.unlockAllOf(process.pid, held);
       if (dropped.length) this.deps.log.warn({ locks: dropped }, 'released the locks a crashed operation held');
       await recover();
     } finally {
+      const stalled = this.stalled;
+      this.stalled = null;
+      for (const name of stalled) this.advance(name);
       open();
     }
+  }
+
+  /** Hands a line held by none (its holder crashed) on to the next of it, as finish() does. */
+  private advance(name: string): void {
+    const line = this.lines.get(name);
+    if (!line || line.holder !== 0) return;
+    let next: ReturnType<OperationRunner['handOn']> = { refused: [] };
+    try {
+      next = this.deps.db.transaction(() => this.handOn(line, this.deps.now())).immediate();
+    } catch (e) {
+      next = { refused: line.waiting.splice(0).map((w) => ({ w, error: { code: 'INTERNAL', message: `could not start: ${(e as Error).message}` } })) };
+    }
+    if (next.started) line.holder = next.started.id;
+    else this.lines.delete(name);
+    for (const r of next.refused) this.finishWaiting(r.w.id, r.error);
+    if (next.started) this.executor.start({ id: next.started.id, kind: next.started.kind, params: next.started.params, actor: next.started.actor });
   }
 
   /** Operations a previous runner left pending or running (its process died, or it was this one before a restart). */
