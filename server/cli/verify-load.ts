@@ -2,82 +2,19 @@
  * The I/O side of the auditor's checks: reading proofs, keyrings and package
  * files, and decompressing, so that server/verify/ stays free of I/O.
  */
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { open, readFile, readdir, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
-import { gunzipSync } from 'node:zlib';
-import zstdBinding from 'zstd-napi/binding.js';
 import type { PublicKey } from 'openpgp';
 import { AptfreezeError } from '../errors.ts';
-import type { Compression } from '../debian/compress.ts';
+import { decompressBufferSync } from '../debian/compress.ts';
 import { readDeb } from '../debian/deb.ts';
 import { readKeyring } from '../pgp/keyring.ts';
 import { bundleFromDeb, bundleFromDirectory, type ProofBundle } from '../proof/bundle.ts';
 import type { Inflate } from '../verify/indices.ts';
 
-const programs: Partial<Record<Compression, string>> = { xz: 'xz', bz2: 'bzip2', lz4: 'lz4' };
-
-function tooLarge(kind: Compression, maxBytes: number): AptfreezeError {
-  return new AptfreezeError('UPSTREAM_TOO_LARGE', `${kind} data decompresses to more than ${maxBytes} bytes`);
-}
-
-/** Decompresses in memory: gzip and zstd in-process, xz, bzip2 and lz4 with the Debian programs. Capped at maxBytes. */
-export const inflate: Inflate = (kind, data, maxBytes) => {
-  switch (kind) {
-    case 'none':
-      if (data.length > maxBytes) throw tooLarge(kind, maxBytes);
-      return data;
-    case 'gz':
-      try {
-        return gunzipSync(data, { maxOutputLength: maxBytes });
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw tooLarge(kind, maxBytes);
-        throw new AptfreezeError('MALFORMED', `corrupt gzip data: ${(e as Error).message}`, { cause: e });
-      }
-    case 'zst':
-      return unzstd(data, maxBytes);
-    default: {
-      const cmd = programs[kind];
-      if (!cmd) throw new AptfreezeError('INTERNAL', `cannot decompress ${kind}`);
-      try {
-        return execFileSync(cmd, ['-dc'], { input: data, maxBuffer: maxBytes, stdio: ['pipe', 'pipe', 'pipe'] });
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'ENOBUFS') throw tooLarge(kind, maxBytes);
-        if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new AptfreezeError('INTERNAL', `cannot run ${cmd}: it is not installed`);
-        throw new AptfreezeError('MALFORMED', `corrupt ${kind} data (${cmd}): ${String((e as { stderr?: Buffer }).stderr ?? (e as Error).message).trim()}`, { cause: e });
-      }
-    }
-  }
-};
-
-/** zstd through the streaming binding, so that the cap holds whatever the frame header claims. */
-function unzstd(data: Buffer, maxBytes: number): Buffer {
-  const dctx = new zstdBinding.DCtx();
-  const outSize = zstdBinding.dStreamOutSize();
-  const parts: Buffer[] = [];
-  let total = 0;
-  let src = data;
-  let inFrame = false;
-  while (src.length > 0 || inFrame) {
-    const dst = Buffer.allocUnsafe(outSize);
-    let ret: number;
-    let produced: number;
-    let consumed: number;
-    try {
-      [ret, produced, consumed] = dctx.decompressStream(dst, src);
-    } catch (e) {
-      throw new AptfreezeError('MALFORMED', `corrupt zstd data: ${(e as Error).message}`, { cause: e });
-    }
-    total += produced;
-    if (total > maxBytes) throw tooLarge('zst', maxBytes);
-    parts.push(dst.subarray(0, produced));
-    src = src.subarray(consumed);
-    inFrame = ret !== 0;
-    if (src.length === 0 && produced < dst.length && inFrame) throw new AptfreezeError('MALFORMED', 'zstd data ends in the middle of a frame');
-  }
-  return Buffer.concat(parts, total);
-}
+/** Decompresses in memory with the one decompression module (debian/compress.ts), capped at maxBytes. */
+export const inflate: Inflate = (kind, data, maxBytes) => decompressBufferSync(kind, data, { maxBytes });
 
 /** Reads a keyring file (binary or armored). */
 export async function loadKeyring(path: string): Promise<PublicKey[]> {

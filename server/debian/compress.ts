@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
@@ -9,7 +9,9 @@ import { AptfreezeError } from '../errors.ts';
 /**
  * The compressions APT indexes come in, and streaming decompression with a cap
  * on the output (the "gzip bomb" defence: the cap is checked as bytes come out,
- * so at most one small burst past it is ever in memory).
+ * so at most one small burst past it is ever in memory). The one decompression
+ * module: streams (decompressStream), whole buffers (decompressBuffer) and, for the
+ * synchronous verifier, decompressBufferSync, all with the same error codes.
  */
 export type Compression = 'none' | 'gz' | 'xz' | 'bz2' | 'zst' | 'lz4';
 
@@ -299,4 +301,69 @@ function drained(w: Writable | Readable): Promise<void> {
     w.on('close', finish);
     w.on('error', finish);
   });
+}
+
+const programs: Partial<Record<Compression, string>> = { xz: 'xz', bz2: 'bzip2', lz4: 'lz4' };
+
+/**
+ * The synchronous form of decompressBuffer, for callers with no event loop to spare (the
+ * auditor's verifier is synchronous, server/verify/): gzip and zstd in-process, xz, bzip2
+ * and lz4 with the Debian programs. Same errors: corrupt is MALFORMED, more than maxBytes
+ * of output UPSTREAM_TOO_LARGE, a missing program INTERNAL.
+ */
+export function decompressBufferSync(kind: Compression, data: Buffer, opts: DecompressOptions): Buffer {
+  const { maxBytes } = opts;
+  switch (kind) {
+    case 'none':
+      if (data.length > maxBytes) throw tooLarge(kind, maxBytes);
+      return data;
+    case 'gz':
+      try {
+        return zlib.gunzipSync(data, { maxOutputLength: maxBytes });
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw tooLarge(kind, maxBytes);
+        throw new AptfreezeError('MALFORMED', `corrupt gzip data: ${(e as Error).message}`, { cause: e });
+      }
+    case 'zst':
+      return unzstdSync(data, maxBytes);
+    default: {
+      const cmd = programs[kind];
+      if (!cmd) throw new AptfreezeError('INTERNAL', `cannot decompress ${kind}`);
+      try {
+        return execFileSync(cmd, ['-dc'], { input: data, maxBuffer: maxBytes, stdio: ['pipe', 'pipe', 'pipe'] });
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOBUFS') throw tooLarge(kind, maxBytes);
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new AptfreezeError('INTERNAL', `cannot run ${cmd}: it is not installed`);
+        throw new AptfreezeError('MALFORMED', `corrupt ${kind} data (${cmd}): ${String((e as { stderr?: Buffer }).stderr ?? (e as Error).message).trim()}`, { cause: e });
+      }
+    }
+  }
+}
+
+/** zstd through the streaming binding, so that the cap holds whatever the frame header claims. */
+function unzstdSync(data: Buffer, maxBytes: number): Buffer {
+  const dctx = new zstdBinding.DCtx();
+  const outSize = zstdBinding.dStreamOutSize();
+  const parts: Buffer[] = [];
+  let total = 0;
+  let src = data;
+  let inFrame = false;
+  while (src.length > 0 || inFrame) {
+    const dst = Buffer.allocUnsafe(outSize);
+    let ret: number;
+    let produced: number;
+    let consumed: number;
+    try {
+      [ret, produced, consumed] = dctx.decompressStream(dst, src);
+    } catch (e) {
+      throw new AptfreezeError('MALFORMED', `corrupt zstd data: ${(e as Error).message}`, { cause: e });
+    }
+    total += produced;
+    if (total > maxBytes) throw tooLarge('zst', maxBytes);
+    parts.push(dst.subarray(0, produced));
+    src = src.subarray(consumed);
+    inFrame = ret !== 0;
+    if (src.length === 0 && produced < dst.length && inFrame) throw new AptfreezeError('MALFORMED', 'zstd data ends in the middle of a frame');
+  }
+  return Buffer.concat(parts, total);
 }

@@ -20,6 +20,10 @@ import { checkPoolPath } from '../snapshot/parse-index.ts';
  * applies it per chunk), the same values (ASCII trim, UTF-8 decoding), and the same
  * error code for the same first bad stanza: MALFORMED, then UNSAFE_PATH from
  * checkPoolPath. test/packages-scan.test.ts checks all that differentially.
+ *
+ * One piece though over 400 lines: the scanner's line handling and its deb822
+ * checks must agree byte for byte with deb822.ts, and they share one carry-over
+ * buffer and one stanza state; split, the halves would drift apart.
  */
 
 export interface PackageEntry {

@@ -3,7 +3,8 @@ import type { Db } from '../db/open.ts';
 import type { ProvenanceIndexRow, PresenceRow, Repo } from '../db/repo.ts';
 import { AptfreezeError } from '../errors.ts';
 import type { BlobStore } from '../store/store.ts';
-import { stanzasOfBlob } from '../snapshot/parse-index.ts';
+import { readPackagesBlob } from '../snapshot/packages-reader.ts';
+import { defaults } from '../config/schema.ts';
 
 /** One Packages index a snapshot published, as the provenance recorder sees it. */
 export interface PublishedPackagesIndex {
@@ -31,7 +32,12 @@ export interface ProvenanceInput {
   /** The archive's newest published serial before this one, or null. */
   previousSerial: string | null;
   indices: PublishedPackagesIndex[];
+  /** Cap on a decompressed index read here (the configured `fetch.maxDecompressedBytes`); default: the configuration's default. */
+  maxBytes?: number;
 }
+
+/** A prepared provenance update: run it inside the transaction that publishes the serial. */
+export type ProvenanceUpdate = ((db: Db) => void) & { stats: ProvenanceStats };
 
 /** What the cost of one provenance update was (for logs and the benchmark). */
 export interface ProvenanceStats {
@@ -55,8 +61,6 @@ interface IndexPlan {
   open: PresenceKeyed[];
 }
 
-const MAX_INDEX_BYTES = 4 * 1024 * 1024 * 1024;
-
 /**
  * Prepares the provenance update of one snapshot (async: reads the changed
  * indices from the store) and returns a synchronous step that the snapshot
@@ -71,7 +75,7 @@ const MAX_INDEX_BYTES = 4 * 1024 * 1024 * 1024;
  * its open ranges ending at its last_serial; if it comes back, they are closed
  * there and new ones opened.
  */
-export async function prepareProvenance(store: BlobStore, input: ProvenanceInput): Promise<((db: Db) => void) & { stats: ProvenanceStats }> {
+export async function prepareProvenance(store: BlobStore, input: ProvenanceInput): Promise<ProvenanceUpdate> {
   const { repo, archive, serial, previousSerial } = input;
   const current = new Map(repo.provenanceIndices(archive).map((r) => [keyOf(r.suite, r.component, r.arch_dir), r]));
   const stats: ProvenanceStats = { indices: input.indices.length, unchanged: 0, parsed: 0, opened: 0, closed: 0 };
@@ -96,7 +100,7 @@ export async function prepareProvenance(store: BlobStore, input: ProvenanceInput
       continue;
     }
     stats.parsed++;
-    const listed = await listedFiles(store, idx);
+    const listed = await listedFiles(store, idx, input.maxBytes ?? defaults.fetch.maxDecompressedBytes);
     if (continuous) {
       // Compare with the open ranges: keep what is still listed, close what is gone.
       plan.closeAt = previousSerial;
@@ -174,22 +178,21 @@ function addListed(listed: Listed, p: ListedPackage): void {
   } else if (presenceKey(v) !== presenceKey(p)) listed.set(p.filename, [v, p]);
 }
 
-async function listedFiles(store: BlobStore, idx: PublishedPackagesIndex): Promise<Listed> {
+async function listedFiles(store: BlobStore, idx: PublishedPackagesIndex, maxBytes: number): Promise<Listed> {
   // Rows are made only for the files that open a range (a 1% churn: ~1% of them).
   const out: Listed = new Map();
   if (idx.listed) {
     for (const p of idx.listed) addListed(out, p);
     return out;
   }
-  for await (const s of stanzasOfBlob(store, idx.parsedSha256, idx.parsedPath, MAX_INDEX_BYTES)) {
-    const name = s.get('Package');
-    if (!name || (idx.filter && !idx.filter.has(name))) continue;
-    const sha256 = s.get('SHA256')?.toLowerCase();
-    const size = Number(s.get('Size'));
-    const filename = s.get('Filename');
-    // The snapshot refused a stanza without these; nothing to record for one.
-    if (!sha256 || !filename || !Number.isSafeInteger(size)) continue;
-    addListed(out, { package: name, version: s.get('Version') ?? '', architecture: s.get('Architecture') ?? '', sha256, size, filename });
+  // The one Packages reader, under the configured cap. It reads only the selected stanzas' files; those
+  // lacking Filename, Size or SHA256 were refused by the snapshot that first parsed this index.
+  const select = (name: string) => name !== '' && (!idx.filter || idx.filter.has(name));
+  for await (const batch of readPackagesBlob(store, { sha256: idx.parsedSha256, path: idx.parsedPath }, { select, maxBytes })) {
+    for (const e of batch) {
+      if (!select(e.package)) continue;
+      addListed(out, { package: e.package, version: e.version, architecture: e.architecture, sha256: e.sha256, size: e.size, filename: e.filename });
+    }
   }
   return out;
 }

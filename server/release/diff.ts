@@ -6,7 +6,7 @@ import { parseRelease } from '../debian/release.ts';
 import { compressionOf, stripCompression } from '../debian/compress.ts';
 import { compareVersions } from '../debian/version.ts';
 import { checkRelativePath } from '../debian/paths.ts';
-import { stanzasOfBlob } from '../snapshot/parse-index.ts';
+import { readPackagesBlob } from '../snapshot/packages-reader.ts';
 import { proofComponent } from '../proof/manifest.ts';
 import { requirePublished } from './state.ts';
 import { requireArchive } from './service.ts';
@@ -101,14 +101,14 @@ async function listing(s: DiffDeps, archive: string, serial: string): Promise<Li
       const held = variants.filter((v) => s.store.has(v.hash)).sort((x, y) => preference.indexOf(compressionOf(x.path)) - preference.indexOf(compressionOf(y.path)));
       const v = held[0];
       if (!v) throw new AptfreezeError('INTERNAL', `${archive}/${serial}: no stored variant of dists/${suite}/${base}`);
-      for await (const st of stanzasOfBlob(s.store, v.hash, v.path, s.config.fetch.maxDecompressedBytes)) {
-        const name = st.get('Package');
-        const version = st.get('Version');
-        const arch = st.get('Architecture');
-        if (!name || !version || !arch) throw new AptfreezeError('MALFORMED', `${archive}/${serial} dists/${suite}/${v.path}: a stanza lacks Package, Version or Architecture`);
-        const key = `${name}\0${arch}`;
-        if (!pkgs.has(key)) pkgs.set(key, new Set());
-        pkgs.get(key)!.add(version);
+      // The one Packages reader, under the configured cap.
+      for await (const batch of readPackagesBlob(s.store, { sha256: v.hash, path: v.path }, { maxBytes: s.config.fetch.maxDecompressedBytes, where: `${archive}/${serial} dists/${suite}/${v.path}` })) {
+        for (const { package: name, version, architecture: arch } of batch) {
+          if (!name || !version || !arch) throw new AptfreezeError('MALFORMED', `${archive}/${serial} dists/${suite}/${v.path}: a stanza lacks Package, Version or Architecture`);
+          const key = `${name}\0${arch}`;
+          if (!pkgs.has(key)) pkgs.set(key, new Set());
+          pkgs.get(key)!.add(version);
+        }
       }
     }
     out.set(suite, pkgs);

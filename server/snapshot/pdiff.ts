@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { gunzipSync } from 'node:zlib';
 import { AptfreezeError, isAptfreezeError } from '../errors.ts';
 import type { Repo } from '../db/repo.ts';
 import type { FsBlobStore } from '../store/store.ts';
@@ -7,7 +6,7 @@ import type { Fetcher } from '../mirror/fetch.ts';
 import type { Logger } from '../log.ts';
 import { suiteUrl, type UpstreamRelease } from '../mirror/upstream.ts';
 import type { IndexGroup } from '../mirror/plan.ts';
-import { compressionOf, decompressBuffer } from '../debian/compress.ts';
+import { compressionOf, decompressBuffer, decompressBufferSync } from '../debian/compress.ts';
 import type { ReleaseFileEntry } from '../debian/release.ts';
 import { applyEdScript, parsePdiffIndex, patchesFrom } from '../debian/pdiff.ts';
 import { readManifest } from './manifest.ts';
@@ -80,7 +79,8 @@ export async function updateByPdiff(deps: PdiffDeps, archiveUrl: string, up: Ups
       const gz = await fetchChecked(deps, `${url}/${p.name}.gz`, p.download);
       let patch: Buffer;
       try {
-        patch = gunzipSync(gz, { maxOutputLength: p.patch.size + 1 });
+        // Past the listed size is not the listed patch: MALFORMED, as corrupt data is.
+        patch = decompressBufferSync('gz', gz, { maxBytes: p.patch.size + 1 });
       } catch (e) {
         throw new AptfreezeError('MALFORMED', `${p.name}.gz: ${(e as Error).message}`, { cause: e });
       }

@@ -13,6 +13,10 @@
  * (openpgp), done once in create(); every package check after that is
  * synchronous. Everything in the proof is outside data: each parse is
  * wrapped, so a hostile proof gives a failed step, never an exception.
+ *
+ * One piece though over 400 lines: the named links above are one checklist over
+ * one loaded proof (its indices decoded once, shared by every link); split, each
+ * part would need the loaded state handed around.
  */
 import type { PublicKey } from 'openpgp';
 import { asAptfreezeError } from '../errors.ts';
