@@ -3,9 +3,7 @@ import { readFileSync } from 'node:fs';
 import { withServices, type GlobalOptions } from './context.ts';
 import { cliActor } from './actor.ts';
 import { AptfreezeError } from '../errors.ts';
-import { createTag } from '../tags/create.ts';
-import { deleteTag } from '../tags/delete.ts';
-import { describeTag, listTags, type TagView } from '../tags/query.ts';
+import type { TagView } from '../tags/query.ts';
 import { checkTagName } from '../tags/name.ts';
 
 function mib(bytes: number): string {
@@ -35,6 +33,7 @@ export function register(program: Command, globals: () => GlobalOptions): void {
       } catch (e) {
         throw new AptfreezeError('NOT_FOUND', `--manifest ${opts.manifest}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
       }
+      const { createTag } = await import('../tags/create.ts');
       await withServices(globals(), async (s) => {
         const t = await createTag(s, { name, manifest: text }, cliActor());
         process.stdout.write(opts.json ? `${JSON.stringify(t, null, 2)}\n` : show(t));
@@ -45,6 +44,7 @@ export function register(program: Command, globals: () => GlobalOptions): void {
     .description('list the tags')
     .option('--json', 'print JSON')
     .action(async (opts: { json?: boolean }) => {
+      const { listTags } = await import('../tags/query.ts');
       await withServices(globals(), async (s) => {
         const tags = listTags(s);
         if (opts.json) process.stdout.write(`${JSON.stringify(tags, null, 2)}\n`);
@@ -57,6 +57,7 @@ export function register(program: Command, globals: () => GlobalOptions): void {
     .argument('<name>')
     .option('--json', 'print JSON')
     .action(async (name: string, opts: { json?: boolean }) => {
+      const { describeTag } = await import('../tags/query.ts');
       await withServices(globals(), async (s) => {
         const t = describeTag(s, checkTagName(name));
         if (!t) throw new AptfreezeError('NOT_FOUND', `no tag ${name}`);
@@ -68,6 +69,7 @@ export function register(program: Command, globals: () => GlobalOptions): void {
     .description('delete a tag (its files are freed by the next gc)')
     .argument('<name>')
     .action(async (name: string) => {
+      const { deleteTag } = await import('../tags/delete.ts');
       await withServices(globals(), async (s) => {
         const t = await deleteTag(s, name, cliActor());
         process.stdout.write(`deleted tag ${t.name} (${t.archives.map((a) => a.archive).join(', ')})\n`);

@@ -6,12 +6,11 @@ import { randomBytes } from 'node:crypto';
 import { withServices, type GlobalOptions } from './context.ts';
 import { cliActor } from './actor.ts';
 import { AptfreezeError, errorCodes, type ErrorCode } from '../errors.ts';
-import { UploadsService } from '../uploads/service.ts';
-import { Overlays, formatDiff } from '../uploads/overlay.ts';
-import { parseChanges, unsignedText } from '../uploads/changes.ts';
+import type { Overlays } from '../uploads/overlay.ts';
 
 /** The files of an upload, the .changes last (dput's order). The signature is checked by the service, not here. */
 async function uploadFiles(changesPath: string): Promise<string[]> {
+  const { parseChanges, unsignedText } = await import('../uploads/changes.ts');
   const changes = parseChanges(unsignedText((await readFile(changesPath)).toString('utf8')));
   return [...changes.files.map((f) => join(dirname(changesPath), f.name)), changesPath];
 }
@@ -52,6 +51,7 @@ export function register(program: Command, globals: () => GlobalOptions): void {
         if (!token) throw new AptfreezeError('UNAUTHORIZED', 'upload --server needs --token or APTFREEZE_TOKEN (a token of role uploader)');
         result = ((await putRemote(opts.server, token, repository, session, files)) as { upload?: unknown } | null)?.upload ?? null;
       } else {
+        const { UploadsService } = await import('../uploads/service.ts');
         result = await withServices(globals(), async (s) => {
           const uploads = new UploadsService(s);
           const cfg = uploads.repository(repository);
@@ -68,7 +68,11 @@ export function register(program: Command, globals: () => GlobalOptions): void {
     });
 
   const suite = program.command('suite').description("a custom repository's suites: overlays per topic branch, merged into their base");
-  const run = <T>(fn: (o: Overlays) => Promise<T>) => withServices(globals(), (s) => fn(new Overlays(s, new UploadsService(s))));
+  const run = async <T>(fn: (o: Overlays) => Promise<T>) => {
+    const [{ UploadsService }, { Overlays }] = await Promise.all([import('../uploads/service.ts'), import('../uploads/overlay.ts')]);
+    return withServices(globals(), (s) => fn(new Overlays(s, new UploadsService(s))));
+  };
+  const formatDiff = async (...a: Parameters<typeof import('../uploads/overlay.ts').formatDiff>) => (await import('../uploads/overlay.ts')).formatDiff(...a);
 
   suite
     .command('create')
@@ -92,7 +96,7 @@ export function register(program: Command, globals: () => GlobalOptions): void {
     .action(async (repository: string, name: string, opts: { into?: string; force?: boolean; json?: boolean }) => {
       const r = await run((o) => o.merge(repository, name, { into: opts.into, force: opts.force }, cliActor()));
       if (opts.json) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
-      else process.stdout.write(`${formatDiff(r.changes)}published in ${r.serial}\n`);
+      else process.stdout.write(`${await formatDiff(r.changes)}published in ${r.serial}\n`);
     });
 
   suite
@@ -114,6 +118,6 @@ export function register(program: Command, globals: () => GlobalOptions): void {
     .option('--json', 'print JSON')
     .action(async (repository: string, from: string, to: string, opts: { json?: boolean }) => {
       const d = await run(async (o) => o.diff(repository, from, to));
-      process.stdout.write(opts.json ? `${JSON.stringify(d, null, 2)}\n` : formatDiff(d));
+      process.stdout.write(opts.json ? `${JSON.stringify(d, null, 2)}\n` : await formatDiff(d));
     });
 }
