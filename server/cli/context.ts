@@ -1,6 +1,9 @@
-import { loadConfig, type Config } from '../config/load.ts';
-import { openServices, type Services } from '../services.ts';
-import { createLogger } from '../log.ts';
+// What the verbs share: the global options and how a verb opens the data directory. Every module
+// a verb needs beyond commander is imported when its action runs (`await import()`), so that the
+// program's set-up (and `--help`) loads no more than the verb definitions; scripts/build.mjs
+// splits the bundle along these imports.
+import type { Config } from '../config/load.ts';
+import type { Services } from '../services.ts';
 import { AptfreezeError } from '../errors.ts';
 
 export interface GlobalOptions {
@@ -9,7 +12,8 @@ export interface GlobalOptions {
 }
 
 /** --config / APTFREEZE_CONFIG (explicit: must exist), else ./aptfreeze.yaml, else the host's APT sources. */
-export function configFrom(g: GlobalOptions): Config {
+export async function configFrom(g: GlobalOptions): Promise<Config> {
+  const { loadConfig } = await import('../config/load.ts');
   return loadConfig({ explicitPath: g.config || process.env['APTFREEZE_CONFIG'] || undefined, aptEtcDir: process.env['APTFREEZE_APT_ETC'] || undefined });
 }
 
@@ -18,12 +22,13 @@ export function dataDirFrom(g: GlobalOptions): string {
 }
 
 export async function servicesFrom(g: GlobalOptions, opts: { makeAdminToken?: boolean; listen?: string } = {}): Promise<Services> {
-  let config = configFrom(g);
+  let config = await configFrom(g);
   if (opts.listen) {
     const m = /^(.+):(\d{1,5})$/.exec(opts.listen);
     if (!m) throw new AptfreezeError('BAD_REQUEST', `--listen ${opts.listen}: expected host:port`);
     config = Object.freeze({ ...config, listen: Object.freeze({ host: m[1]!.replace(/^\[|\]$/g, ''), port: Number(m[2]) }) });
   }
+  const [{ openServices }, { createLogger }] = await Promise.all([import('../services.ts'), import('../log.ts')]);
   return openServices({ config, dataDir: dataDirFrom(g), log: createLogger(), makeAdminToken: opts.makeAdminToken });
 }
 

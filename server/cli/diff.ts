@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import { withServices, type GlobalOptions } from './context.ts';
-import { diffSerials, formatDiff } from '../release/diff.ts';
 
 export function register(program: Command, globals: () => GlobalOptions): void {
   program
@@ -11,6 +10,7 @@ export function register(program: Command, globals: () => GlobalOptions): void {
     .argument('<serialB>')
     .option('--json', 'print JSON')
     .action(async (archive: string, a: string, b: string, opts: { json?: boolean }) => {
+      const { diffSerials, formatDiff } = await import('../release/diff.ts');
       await withServices(globals(), async (s) => {
         const d = await diffSerials(s, archive, a, b);
         process.stdout.write(opts.json ? `${JSON.stringify(d, null, 2)}\n` : formatDiff(d));

@@ -1,15 +1,11 @@
 import type { Command } from 'commander';
 import { AptfreezeError } from '../errors.ts';
 import { dataDirFrom, type GlobalOptions } from './context.ts';
-import { openForFsck } from '../fsck/open.ts';
-import { runFsck } from '../fsck/fsck.ts';
-import { formatReport, type FsckReport } from '../fsck/report.ts';
+import type { FsckReport } from '../fsck/report.ts';
 import { resolve } from 'node:path';
 import { cliActor } from './actor.ts';
 import { withLocalRunner } from './ops.ts';
-import { connectOps } from '../ops/control.ts';
 import { resultOf, type OpsClient } from '../ops/client.ts';
-import { createLogger } from '../log.ts';
 
 export function register(program: Command, globals: () => GlobalOptions): void {
   program
@@ -19,6 +15,7 @@ export function register(program: Command, globals: () => GlobalOptions): void {
     .option('--json', 'print the report as JSON')
     .action(async (opts: { repair?: boolean; json?: boolean }) => {
       const report = opts.repair ? await repairAsOperation(globals()) : await checkOnly(globals());
+      const { formatReport } = await import('../fsck/report.ts');
       process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
       if (!report.ok) {
         const errors = report.problems.filter((p) => p.severity === 'error');
@@ -30,6 +27,7 @@ export function register(program: Command, globals: () => GlobalOptions): void {
 
 /** Opened without crash recovery, so that fsck reports what is really there. */
 async function checkOnly(g: GlobalOptions): Promise<FsckReport> {
+  const [{ openForFsck }, { runFsck }] = await Promise.all([import('../fsck/open.ts'), import('../fsck/fsck.ts')]);
   const ctx = openForFsck(dataDirFrom(g));
   try {
     return await runFsck(ctx);
@@ -41,6 +39,7 @@ async function checkOnly(g: GlobalOptions): Promise<FsckReport> {
 /** --repair is a mutation: an operation of the daemon when one runs on this data directory, else of this process. */
 async function repairAsOperation(g: GlobalOptions): Promise<FsckReport> {
   const run = (ops: OpsClient) => ops.run({ kind: 'fsck.repair', params: {}, actor: cliActor() }).then((o) => resultOf<FsckReport>(o));
+  const [{ connectOps }, { openForFsck }, { createLogger }] = await Promise.all([import('../ops/control.ts'), import('../fsck/open.ts'), import('../log.ts')]);
   const remote = await connectOps(resolve(dataDirFrom(g)));
   if (remote) return run(remote);
   const ctx = openForFsck(dataDirFrom(g));

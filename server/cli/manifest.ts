@@ -2,12 +2,6 @@ import type { Command } from 'commander';
 import { writeFileSync } from 'node:fs';
 import { withServices, type GlobalOptions } from './context.ts';
 import { AptfreezeError } from '../errors.ts';
-import { readPins } from '../pins/files.ts';
-import { resolvePins } from '../pins/resolve.ts';
-import { ServerClient } from '../pins/client.ts';
-import { emitBuildManifest } from '../tags/build-manifest.ts';
-import { manifestOfChroot } from '../tags/from-chroot.ts';
-import { localCatalog, remoteCatalog } from '../tags/catalog.ts';
 
 interface ManifestOptions {
   root: string;
@@ -34,6 +28,14 @@ export function register(program: Command, globals: () => GlobalOptions): void {
     .option('--output <file>', 'write the manifest to a file instead of stdout')
     .action(async (opts: ManifestOptions) => {
       const server = opts.server ?? process.env['APTFREEZE_SERVER'];
+      const [{ readPins }, { resolvePins }, { ServerClient }, { emitBuildManifest }, { manifestOfChroot }, { localCatalog, remoteCatalog }] = await Promise.all([
+        import('../pins/files.ts'),
+        import('../pins/resolve.ts'),
+        import('../pins/client.ts'),
+        import('../tags/build-manifest.ts'),
+        import('../tags/from-chroot.ts'),
+        import('../tags/catalog.ts'),
+      ]);
       const origins = new Map<string, string>();
       for (const v of opts.serial) {
         const m = /^([a-z0-9][a-z0-9.+-]*)=(\d{10})$/.exec(v);

@@ -4,7 +4,7 @@ import { AptfreezeError } from '../errors.ts';
 import { parseDuration } from '../config/duration.ts';
 import { readPins, writePin, checkArchiveName, isTagPin, type PinValue } from '../pins/files.ts';
 import { ServerClient } from '../pins/client.ts';
-import { checkPins, formatResolved, parseResolved, reproduce, resolvePins, type PinCheck } from '../pins/resolve.ts';
+import type { PinCheck } from '../pins/resolve.ts';
 
 /**
  * The builder's side: pin files in a build tree, and a server to resolve them
@@ -144,6 +144,7 @@ export function register(program: Command): void {
       .option('--from <file>', 'a resolved set (JSON) to reproduce: the same serials, checked to be still served')
       .option('--out <file>', 'write the JSON there instead of stdout'),
   ).action(async (o: PinsOptions & { from?: string; out?: string }) => {
+    const { formatResolved, parseResolved, reproduce, resolvePins } = await import('../pins/resolve.ts');
     let text: string;
     if (o.from) {
       const r = parseResolved(readFileSync(o.from, 'utf8'), o.from);
@@ -164,6 +165,7 @@ export function register(program: Command): void {
       .requiredOption('--min-valid <duration>', 'e.g. 30d')
       .option('--from <file>', 'check a resolved set instead of the pins directory'),
   ).action(async (names: string[], o: PinsOptions & { minValid: string; from?: string }) => {
+    const { checkPins, parseResolved } = await import('../pins/resolve.ts');
     const minValidMs = parseDuration(o.minValid, '--min-valid');
     const set = new Map<string, { pin: PinValue; serial?: string }>();
     let client: ServerClient;

@@ -1,8 +1,7 @@
 import type { Command } from 'commander';
-import { request } from 'undici';
 import { AptfreezeError } from '../errors.ts';
 import { withServices, type GlobalOptions } from './context.ts';
-import { checkQuery, queryProvenance, type ProvenanceEntry } from '../provenance/query.ts';
+import type { ProvenanceEntry } from '../provenance/query.ts';
 
 export function register(program: Command, globals: () => GlobalOptions): void {
   program
@@ -14,6 +13,7 @@ export function register(program: Command, globals: () => GlobalOptions): void {
     .option('--server <url>', 'ask a running service (GET /api/provenance) instead of the local database')
     .option('--json', 'print JSON')
     .action(async (pkg: string, version: string, opts: { arch?: string; server?: string; json?: boolean }) => {
+      const { checkQuery, queryProvenance } = await import('../provenance/query.ts');
       const q = checkQuery({ package: pkg, version, arch: opts.arch });
       const results = opts.server ? await fromServer(opts.server, q) : await withServices(globals(), async (s) => queryProvenance(s.repo, q));
       if (opts.json) process.stdout.write(`${JSON.stringify({ ...q, results }, null, 2)}\n`);
@@ -27,6 +27,7 @@ async function fromServer(server: string, q: { package: string; version: string;
   url.searchParams.set('package', q.package);
   url.searchParams.set('version', q.version);
   if (q.arch) url.searchParams.set('arch', q.arch);
+  const { request } = await import('undici');
   let res;
   try {
     res = await request(url);

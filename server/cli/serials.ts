@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { withServices, type GlobalOptions } from './context.ts';
-import { describeSerial } from '../snapshot/query.ts';
+import type { GlobalOptions } from './context.ts';
+import { withReader } from './reader.ts';
 import { AptfreezeError } from '../errors.ts';
 
 export function register(program: Command, globals: () => GlobalOptions): void {
@@ -10,7 +10,9 @@ export function register(program: Command, globals: () => GlobalOptions): void {
     .argument('<archive>')
     .option('--json', 'print JSON')
     .action(async (archive: string, opts: { json?: boolean }) => {
-      await withServices(globals(), async (s) => {
+      const { describeSerial } = await import('../snapshot/query.ts');
+      // A reading command: the lean open (no store, tree or signing key) unless the data directory needs recovery.
+      await withReader(globals(), async (s) => {
         if (!s.config.archives.some((a) => a.name === archive) && !s.repo.listArchives().some((a) => a.name === archive)) {
           throw new AptfreezeError('NOT_FOUND', `unknown archive ${archive}`);
         }

@@ -2,7 +2,6 @@ import type { Command } from 'commander';
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { servicesFrom, type GlobalOptions } from './context.ts';
-import { startDaemon } from '../main.ts';
 import { AptfreezeError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 
@@ -17,7 +16,6 @@ function containStrayErrors(log: Logger): void {
   process.on('uncaughtException', (e) => log.error({ err: e instanceof Error ? `${e.name}: ${e.message}` : String(e) }, 'uncaught error (contained; the daemon goes on)'));
   process.on('unhandledRejection', (e) => log.error({ err: e instanceof Error ? `${e.name}: ${e.message}` : String(e) }, 'unhandled rejection (contained; the daemon goes on)'));
 }
-import { serveClusterMetrics } from '../metrics/cluster.ts';
 
 /**
  * `serve`: with --workers N > 1 (the default is the number of CPUs, at most 4),
@@ -37,6 +35,7 @@ export function register(program: Command, globals: () => GlobalOptions): void {
       if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new AptfreezeError('BAD_REQUEST', `--workers ${opts.workers}: expected a whole number from 1 to 64`);
       const role = process.env['APTFREEZE_SERVE_ROLE'];
       const s = await servicesFrom(globals(), { makeAdminToken: role !== 'http', listen: opts.listen });
+      const [{ startDaemon }, { serveClusterMetrics }] = await Promise.all([import('../main.ts'), import('../metrics/cluster.ts')]);
       let stopping = false;
       if (workers > 1 && cluster.isPrimary) {
         cluster.schedulingPolicy = cluster.SCHED_NONE;

@@ -1,11 +1,8 @@
 import type { Command } from 'commander';
-import cliProgress from 'cli-progress';
 import { AptfreezeError } from '../errors.ts';
 import { configFrom, type GlobalOptions } from './context.ts';
 import { withOps } from './ops.ts';
 import { cliActor } from './actor.ts';
-import { createLogger } from '../log.ts';
-import { resultOf } from '../ops/client.ts';
 import type { SnapshotResult } from '../snapshot/run.ts';
 
 export function register(program: Command, globals: () => GlobalOptions): void {
@@ -15,17 +12,20 @@ export function register(program: Command, globals: () => GlobalOptions): void {
     .argument('[archives...]')
     .option('--json', 'print the results as JSON')
     .action(async (names: string[], opts: { json?: boolean }) => {
-      const config = configFrom(globals());
+      const config = await configFrom(globals());
       const targets = names.length ? names : config.archives.map((a) => a.name);
       for (const n of targets) if (!config.archives.some((a) => a.name === n)) throw new AptfreezeError('NOT_FOUND', `unknown archive ${n} (configured: ${config.archives.map((a) => a.name).join(', ') || 'none'})`);
       if (targets.length === 0) throw new AptfreezeError('CONFIG_INVALID', config.notes[0] ?? 'no archive configured');
       if (config.notes.length) {
+        const { createLogger } = await import('../log.ts');
         const log = createLogger();
         for (const n of config.notes) log.warn(n);
       }
       // A progress bar on a terminal, following the operation (run here or by the daemon); log lines otherwise.
       const tty = process.stderr.isTTY && !opts.json;
-      const bar = tty ? new cliProgress.SingleBar({ format: '{archive} |{bar}| {percentage}% {value}/{total} bytes', stream: process.stderr }, cliProgress.Presets.shades_classic) : null;
+      const cliProgress = tty ? (await import('cli-progress')).default : null;
+      const { resultOf } = await import('../ops/client.ts');
+      const bar = cliProgress ? new cliProgress.SingleBar({ format: '{archive} |{bar}| {percentage}% {value}/{total} bytes', stream: process.stderr }, cliProgress.Presets.shades_classic) : null;
       const results: SnapshotResult[] = [];
       await withOps(globals(), async (ops) => {
         for (const archive of targets) {

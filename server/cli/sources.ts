@@ -4,11 +4,10 @@ import { join } from 'node:path';
 import { withServices, type GlobalOptions } from './context.ts';
 import { AptfreezeError } from '../errors.ts';
 import type { Services } from '../services.ts';
-import { proofComponent } from '../proof/manifest.ts';
+import { proofComponent } from '../proof/component.ts';
 import { readPins, isTagPin } from '../pins/files.ts';
 import { TagRepo } from '../tags/tag-repo.ts';
 import { ServerClient } from '../pins/client.ts';
-import { parseResolved } from '../pins/resolve.ts';
 
 export interface SourcesParts {
   archive: string;
@@ -114,6 +113,7 @@ export function register(program: Command, globals: () => GlobalOptions): void {
         const set = new Map<string, string>();
         let server = opts.server ?? process.env['APTFREEZE_SERVER'];
         if (opts.resolved) {
+          const { parseResolved } = await import('../pins/resolve.ts');
           const r = parseResolved(readFileSync(opts.resolved, 'utf8'), opts.resolved);
           server ??= r.server;
           for (const [a, v] of Object.entries(r.archives)) set.set(a, v.serial);

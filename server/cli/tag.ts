@@ -45,6 +45,7 @@ export function register(program: Command, globals: () => GlobalOptions): void {
     .description('list the tags')
     .option('--json', 'print JSON')
     .action(async (opts: { json?: boolean }) => {
+      const { listTags } = await import('../tags/query.ts');
       await withServices(globals(), async (s) => {
         const tags = listTags(s);
         if (opts.json) process.stdout.write(`${JSON.stringify(tags, null, 2)}\n`);
@@ -57,6 +58,7 @@ export function register(program: Command, globals: () => GlobalOptions): void {
     .argument('<name>')
     .option('--json', 'print JSON')
     .action(async (name: string, opts: { json?: boolean }) => {
+      const { describeTag } = await import('../tags/query.ts');
       await withServices(globals(), async (s) => {
         const t = describeTag(s, checkTagName(name));
         if (!t) throw new AptfreezeError('NOT_FOUND', `no tag ${name}`);

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { withServices, type GlobalOptions } from './context.ts';
 import { withOps } from './ops.ts';
 import { cliActor } from './actor.ts';
-import { listTokens, type createToken, type revokeToken } from '../release/tokens.ts';
+import type { createToken, listTokens, revokeToken } from '../release/tokens.ts';
 import { resultOf } from '../ops/client.ts';
 
 export function register(program: Command, globals: () => GlobalOptions): void {
@@ -30,8 +30,9 @@ export function register(program: Command, globals: () => GlobalOptions): void {
     .description('list tokens (never the tokens themselves)')
     .option('--json', 'print JSON')
     .action(async (opts: { json?: boolean }) => {
+      const { listTokens: list } = await import('../release/tokens.ts');
       await withServices(globals(), async (s) => {
-        const rows = listTokens(s);
+        const rows: ReturnType<typeof listTokens> = list(s);
         if (opts.json) {
           process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
           return;

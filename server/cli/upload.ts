@@ -8,13 +8,12 @@ import { withOps, withOpsAndServices } from './ops.ts';
 import { resultOf } from '../ops/client.ts';
 import { cliActor } from './actor.ts';
 import { AptfreezeError, errorCodes, type ErrorCode } from '../errors.ts';
-import { UploadsService } from '../uploads/service.ts';
-import { Overlays, formatDiff, type DiffEntry } from '../uploads/overlay.ts';
+import type { DiffEntry } from '../uploads/overlay.ts';
 import type { RepoPublishResult } from '../uploads/publish.ts';
-import { parseChanges, unsignedText } from '../uploads/changes.ts';
 
 /** The files of an upload, the .changes last (dput's order). The signature is checked by the service, not here. */
 async function uploadFiles(changesPath: string): Promise<string[]> {
+  const { parseChanges, unsignedText } = await import('../uploads/changes.ts');
   const changes = parseChanges(unsignedText((await readFile(changesPath)).toString('utf8')));
   return [...changes.files.map((f) => join(dirname(changesPath), f.name)), changesPath];
 }
@@ -56,6 +55,7 @@ export function register(program: Command, globals: () => GlobalOptions): void {
         result = ((await putRemote(opts.server, token, repository, session, files)) as { upload?: unknown } | null)?.upload ?? null;
       } else {
         // The files go into a session of the data directory; the upload is an operation (to the daemon when one runs).
+        const { UploadsService } = await import('../uploads/service.ts');
         result = await withOpsAndServices(globals(), async (ops, s) => {
           const uploads = new UploadsService(s, ops);
           const cfg = uploads.repository(repository);
@@ -74,6 +74,7 @@ export function register(program: Command, globals: () => GlobalOptions): void {
   const suite = program.command('suite').description("a custom repository's suites: overlays per topic branch, merged into their base");
   // create, merge and reset are operations (to the daemon when one runs); diff is a read.
   const run = <T>(kind: string, params: Record<string, unknown>) => withOps(globals(), async (ops) => resultOf<T>(await ops.run({ kind, params, actor: cliActor() })));
+  const formatDiff = async (...a: Parameters<typeof import('../uploads/overlay.ts').formatDiff>) => (await import('../uploads/overlay.ts')).formatDiff(...a);
 
   suite
     .command('create')
@@ -97,7 +98,7 @@ export function register(program: Command, globals: () => GlobalOptions): void {
     .action(async (repository: string, name: string, opts: { into?: string; force?: boolean; json?: boolean }) => {
       const r = await run<{ changes: DiffEntry[]; serial: string }>('suite.merge', { repository, overlay: name, ...(opts.into === undefined ? {} : { into: opts.into }), force: opts.force === true });
       if (opts.json) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
-      else process.stdout.write(`${formatDiff(r.changes)}published in ${r.serial}\n`);
+      else process.stdout.write(`${await formatDiff(r.changes)}published in ${r.serial}\n`);
     });
 
   suite
@@ -118,7 +119,8 @@ export function register(program: Command, globals: () => GlobalOptions): void {
     .argument('<to>')
     .option('--json', 'print JSON')
     .action(async (repository: string, from: string, to: string, opts: { json?: boolean }) => {
+      const { Overlays } = await import('../uploads/overlay.ts');
       const d = await withServices(globals(), async (s) => new Overlays(s).diff(repository, from, to));
-      process.stdout.write(opts.json ? `${JSON.stringify(d, null, 2)}\n` : formatDiff(d));
+      process.stdout.write(opts.json ? `${JSON.stringify(d, null, 2)}\n` : await formatDiff(d));
     });
 }

@@ -1,11 +1,7 @@
 import type { Command } from 'commander';
 import { basename } from 'node:path';
 import { AptfreezeError } from '../errors.ts';
-import { ProofVerifier } from '../verify/proof-verifier.ts';
-import { formatReport, overall, type ChainReport, type Verdict } from '../verify/report.ts';
-import { hashFile, inflate, loadKeyring, loadProof } from './verify-load.ts';
-import { verifySnapshot } from './verify-snapshot.ts';
-import { loadUploadsProof, verifyUploadsProof } from './verify-uploads.ts';
+import type { ChainReport, Verdict } from '../verify/report.ts';
 
 interface VerifyOptions {
   proof?: string;
@@ -34,7 +30,8 @@ export function register(program: Command): void {
     .option('--json', 'print the reports as JSON')
     .action(async (files: string[], opts: VerifyOptions) => {
       if (Boolean(opts.proof) === Boolean(opts.snapshot)) throw new AptfreezeError('BAD_REQUEST', 'give either --proof <proof.deb> with package files, or --snapshot <url>');
-      const reports = opts.proof ? await verifyWithProof(opts.proof, opts.keyring, files) : await verifySnapshot({ url: opts.snapshot!, keyring: opts.keyring, serviceKey: opts.serviceKey, pool: Boolean(opts.pool), concurrency: Number(opts.concurrency) || 8, log: (l) => !opts.json && process.stderr.write(`${l}\n`) });
+      const { formatReport, overall } = await import('../verify/report.ts');
+      const reports = opts.proof ? await verifyWithProof(opts.proof, opts.keyring, files) : await (await import('./verify-snapshot.ts')).verifySnapshot({ url: opts.snapshot!, keyring: opts.keyring, serviceKey: opts.serviceKey, pool: Boolean(opts.pool), concurrency: Number(opts.concurrency) || 8, log: (l) => !opts.json && process.stderr.write(`${l}\n`) });
       const verdict = overall(reports);
       if (opts.json) process.stdout.write(`${JSON.stringify({ verdict, reports }, null, 2)}\n`);
       else for (const r of reports) process.stdout.write(formatReport(r));
@@ -50,6 +47,11 @@ export function register(program: Command): void {
 /** `verify --proof`: the proof's own report, then one per package file. */
 export async function verifyWithProof(proofPath: string, keyringPath: string, files: string[]): Promise<ChainReport[]> {
   if (files.length === 0) throw new AptfreezeError('BAD_REQUEST', 'verify --proof: name at least one package file');
+  const [{ loadUploadsProof, verifyUploadsProof }, { hashFile, inflate, loadKeyring, loadProof }, { ProofVerifier }] = await Promise.all([
+    import('./verify-uploads.ts'),
+    import('./verify-load.ts'),
+    import('../verify/proof-verifier.ts'),
+  ]);
   // A custom repository's proof: packages back to the uploader's signature.
   const uploads = await loadUploadsProof(proofPath);
   if (uploads) return verifyUploadsProof(proofPath, uploads, keyringPath, files);

@@ -80,7 +80,7 @@ export function proofServedPath(suite: string, path: string): string {
   return `served/dists/${suite}/${path}`;
 }
 
-export const proofComponent = 'aptfreeze-proof';
+export { proofComponent } from './component.ts';
 
 // ---------------------------------------------------------------------------
 // Reading a manifest: outside data (the auditor got the proof from somewhere),

@@ -9,6 +9,9 @@ import { withValidUntil } from '../snapshot/release-file.ts';
 import { verifyDetached, verifyInRelease } from '../pgp/verify.ts';
 import { checkRelativePath } from '../debian/paths.ts';
 import { commitResigned, type ResignedSuite } from './resign.ts';
+import { suitesToResign } from './resign-check.ts';
+
+export { suitesToResign };
 
 /**
  * Finishing a re-signing (freeze, thaw) that a crash or a power cut interrupted. A re-signing
@@ -23,33 +26,6 @@ export interface ResignDeps {
   repo: Repo;
   publisher: Publisher;
   now: () => Date;
-}
-
-const validUntilLine = /^Valid-Until:[ \t]*(.+?)[ \t]*$/m;
-
-/**
- * The suites of a published serial whose Release or InRelease names another Valid-Until than
- * the database: a cheap test (two small reads a suite, no signature checked) for every start.
- */
-export function suitesToResign(d: Pick<ResignDeps, 'repo' | 'publisher'>, row: SerialRow): string[] {
-  if (!row.valid_until || (row.state !== 'live' && row.state !== 'frozen')) return [];
-  const want = Math.floor(new Date(row.valid_until).getTime() / 1000) * 1000;
-  const dir = d.publisher.serialDir(row.archive, row.serial);
-  const out: string[] = [];
-  for (const { suite } of d.repo.suiteSnapshots(row.archive, row.serial)) {
-    const base = join(dir, checkRelativePath(`dists/${suite}`, 'suite path'));
-    const named = (n: string): number | null => {
-      try {
-        const m = validUntilLine.exec(readFileSync(join(base, n), 'utf8'));
-        return m ? Date.parse(m[1]!) : null;
-      } catch {
-        return null;
-      }
-    };
-    if (!existsSync(base)) continue;
-    if (named('Release') !== want || named('InRelease') !== want || !existsSync(join(base, 'Release.gpg'))) out.push(suite);
-  }
-  return out;
 }
 
 /**

@@ -1,0 +1,116 @@
+// The lean open of a data directory for commands that only read the catalog (`serials`): the
+// configuration, the database and its Repo, without the store, the published tree's Publisher or
+// the signing key, so that such a command loads neither openpgp nor the HTTP server's modules.
+//
+// It must not change what the command reports or what it leaves behind. A full open
+// (services.ts) also recovers from a crash; so this one first looks, with a few stats and
+// readdirs, for anything recovery would act on, and when it finds anything (or the data directory
+// is new, or its key needs refusing) it opens the full services instead, recovery included.
+import { existsSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Config } from '../config/load.ts';
+import type { Db } from '../db/open.ts';
+import type { Repo } from '../db/repo.ts';
+import { configFrom, dataDirFrom, withServices, type GlobalOptions } from './context.ts';
+
+export interface Reader {
+  config: Config;
+  dataDir: string;
+  db: Db;
+  repo: Repo;
+  now: () => Date;
+}
+
+/** Runs `fn` on a read-only view of the data directory; a full open (with recovery) when the directory needs one. */
+export async function withReader<T>(g: GlobalOptions, fn: (r: Reader) => Promise<T>): Promise<T> {
+  const config = await configFrom(g);
+  const dataDir = resolve(dataDirFrom(g));
+  if (!looksSettled(config, dataDir)) return withServices(g, fn);
+  const [{ openDb }, { Repo }] = await Promise.all([import('../db/open.ts'), import('../db/repo.ts')]);
+  const db = openDb(join(dataDir, 'aptfreeze.db'));
+  try {
+    const repo = new Repo(db);
+    if (await needsRecovery(config, dataDir, db, repo)) {
+      db.close();
+      return await withServices(g, fn);
+    }
+    return await fn({ config, dataDir, db, repo, now: () => new Date() });
+  } finally {
+    if (db.open) db.close();
+  }
+}
+
+/** The files a full open would make, fix or refuse are there and as it leaves them. */
+function looksSettled(config: Config, dataDir: string): boolean {
+  // services.ts refuses storage it does not wire; let it say so.
+  if (config.storage.kind !== 'fs' || config.storage.path !== undefined) return false;
+  try {
+    if (!statSync(join(dataDir, 'aptfreeze.db')).isFile()) return false;
+    const keys = join(dataDir, 'keys');
+    if ((statSync(keys).mode & 0o077) !== 0) return false;
+    const priv = statSync(join(keys, 'private.asc'));
+    if (!priv.isFile() || (priv.mode & 0o077) !== 0) return false;
+    for (const f of ['aptfreeze.asc', 'aptfreeze.gpg']) {
+      if (statSync(join(dataDir, 'public', 'keys', f)).size !== statSync(join(keys, f)).size) return false;
+    }
+    // Blobs a power cut may have left unflushed (store/unsynced-<pid>), partial downloads.
+    const store = join(dataDir, 'store');
+    if (readdirSync(store).some((f) => f.startsWith('unsynced-'))) return false;
+    if (readdirSync(join(store, 'tmp')).length > 0) return false;
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** What services.ts `recover` would act on: pending serials, leftovers in the tree, latest or trace behind, a half-done re-signing. */
+async function needsRecovery(config: Config, dataDir: string, db: Db, repo: Repo): Promise<boolean> {
+  if (repo.pendingSerials().length > 0) return true;
+  const [{ suitesToResign }, { TagRepo }] = await Promise.all([import('../release/resign-check.ts'), import('../tags/tag-repo.ts')]);
+  const publicRoot = join(dataDir, 'public');
+  const tags = new TagRepo(db);
+  const archives = new Set([...repo.listArchives().map((a) => a.name), ...config.archives.map((a) => a.name)]);
+  for (const a of archives) {
+    const base = join(publicRoot, a);
+    const names = existsSync(base) ? readdirSync(base) : [];
+    const usedPools = new Set<string>();
+    for (const name of names) {
+      if (name.startsWith('.staging-') || name.startsWith('.latest-') || name.startsWith('.tmp-')) return true;
+      if (!/^\d{10}$/.test(name)) continue;
+      const row = repo.getSerial(a, name);
+      if (!row || (row.state !== 'live' && row.state !== 'frozen')) return true;
+      try {
+        usedPools.add(readlinkSync(join(base, name, 'pool')).split('/').pop()!);
+      } catch {
+        // a serial without pool files
+      }
+    }
+    if (names.includes('.pools')) {
+      for (const id of readdirSync(join(base, '.pools'))) if (id.startsWith('.tmp-') || (!id.startsWith('.') && !usedPools.has(id))) return true;
+    }
+    const tagDir = join(base, 'tags');
+    if (existsSync(tagDir)) {
+      for (const entry of readdirSync(tagDir)) if (entry.startsWith('.') || tags.archiveOf(entry, a) === undefined) return true;
+    }
+    const latest = repo.latestSerial(a);
+    let link: string | null = null;
+    try {
+      link = readlinkSync(join(base, 'latest'));
+    } catch {
+      link = null;
+    }
+    if (link !== latest) return true;
+    if (latest !== null && traceSerial(base, a) !== latest) return true;
+    const serialDir = (archive: string, serial: string) => join(publicRoot, archive, serial);
+    for (const row of repo.listSerials(a)) if (suitesToResign({ repo, publisher: { serialDir } }, row).length > 0) return true;
+  }
+  return false;
+}
+
+function traceSerial(base: string, archive: string): string | null {
+  try {
+    return /^Archive serial: (\S+)$/m.exec(readFileSync(join(base, 'project', 'trace', archive), 'utf8'))?.[1] ?? null;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,96 @@
+// The command line from its bundle (dist/, scripts/build.mjs): every verb starts and answers
+// --help, and a reading verb loads only what it needs (`serials`: the catalog, not the signing
+// code nor the HTTP server's), checked on the list of modules the process really resolved.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { Command } from 'commander';
+import { buildProgram } from '../server/cli/main.ts';
+import { tmpDir } from './helpers/gpg.ts';
+import { makePackages } from './helpers/upstream.ts';
+import { setUp, suite, token, snapshot, type Fixture } from './helpers/release.ts';
+import { repoRoot, runCli } from './helpers/service.ts';
+
+const tracer = join(repoRoot, 'test', 'helpers', 'module-trace.mjs');
+
+function newest(dir: string): number {
+  let n = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) n = Math.max(n, e.isDirectory() ? newest(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs);
+  return n;
+}
+
+/** The modules a CLI run resolved (URLs), through the preloaded resolve hook. */
+async function traced(dir: string, args: string[]): Promise<{ code: number; stderr: string; modules: string[] }> {
+  const file = join(dir, `trace-${Math.random().toString(36).slice(2)}`);
+  const r = await runCli(args, { env: { APTFREEZE_TEST_MODULE_TRACE: file, NODE_OPTIONS: `--import=${tracer}` } });
+  let text = '';
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    // nothing resolved
+  }
+  return { code: r.code, stderr: r.stderr, modules: text.split('\n').filter(Boolean) };
+}
+
+const pkg = (modules: string[], name: string) => modules.some((u) => u.includes(`/node_modules/${name}/`));
+
+function verbs(c: Command, prefix: string[] = []): string[][] {
+  return c.commands.flatMap((s) => [[...prefix, s.name()], ...verbs(s, [...prefix, s.name()])]);
+}
+
+let f: Fixture;
+let dir: string;
+
+before(async () => {
+  let bundle = 0;
+  try {
+    bundle = statSync(join(repoRoot, 'dist', 'aptfreeze.mjs')).mtimeMs;
+  } catch {
+    // not built yet
+  }
+  if (bundle < newest(join(repoRoot, 'server'))) {
+    const b = spawnSync(process.execPath, ['scripts/build.mjs'], { cwd: repoRoot, encoding: 'utf8' });
+    assert.equal(b.status, 0, b.stderr);
+  }
+  dir = await tmpDir('af-cli-bundle');
+  f = await setUp(dir, [suite(makePackages(3))]);
+  await snapshot(f.h, token(f.h, 'admin'));
+});
+
+after(async () => {
+  await f?.close();
+});
+
+describe('the bundled command line', () => {
+  it('starts every verb from the bundle and answers --help', async () => {
+    const all = verbs(buildProgram());
+    assert.ok(all.length >= 20, `verbs found: ${all.length}`);
+    for (const v of all) {
+      const r = await runCli([...v, '--help']);
+      assert.equal(r.code, 0, `${v.join(' ')}: ${r.stderr}`);
+      assert.match(r.stdout, new RegExp(`^Usage: aptfreeze ${v.join(' ')}\\b`, 'm'), v.join(' '));
+    }
+  });
+
+  it('runs the bundle, not the sources, when the bundle is fresh', async () => {
+    const t = await traced(dir, ['--help']);
+    assert.equal(t.code, 0, t.stderr);
+    assert.ok(t.modules.some((u) => u.endsWith('/dist/aptfreeze.mjs')), 'dist/aptfreeze.mjs loaded');
+    assert.ok(!t.modules.some((u) => u.endsWith('.ts')), 'no TypeScript source loaded');
+  });
+
+  it('serials reads the catalog without the signing or HTTP modules', async () => {
+    const t = await traced(dir, ['--config', f.h.configPath, '--data', f.h.dataDir, 'serials', 'debian']);
+    assert.equal(t.code, 0, t.stderr);
+    assert.ok(pkg(t.modules, 'better-sqlite3'), 'the trace sees the database module (the check can see packages)');
+    for (const heavy of ['openpgp', 'express', 'undici', 'pino', '@aws-sdk', 'pg', 'prom-client']) assert.ok(!pkg(t.modules, heavy), `serials loaded ${heavy}`);
+  });
+
+  it('a verb that checks signatures does load openpgp (the trace would catch it)', async () => {
+    const t = await traced(dir, ['verify', '--proof', join(dir, 'none.deb'), '--keyring', join(dir, 'none.gpg'), join(dir, 'none_1_all.deb')]);
+    assert.notEqual(t.code, 0);
+    assert.ok(pkg(t.modules, 'openpgp'), 'verify loaded openpgp');
+  });
+});
