@@ -62,7 +62,6 @@ describe('a snapshot killed with SIGKILL', () => {
   for (const point of ['pool-file:2', 'proof', 'stage', 'commit', 'record', 'latest']) {
     it(`recovers when killed at ${point}`, async () => {
       pkgs = churn(pkgs, 0.3, seed++);
-      await new Promise((r) => setTimeout(r, 1000)); // a later upstream Date
       await buildUpstream(join(dir, 'up'), [{ name: 'bookworm', components: ['main'], architectures: ['amd64'], packages: pkgs }], key);
       const before = await assertConsistent();
       const killed = await svc.cli(['snapshot', 'debian'], { APTFREEZE_TEST_KILL_AT: point });

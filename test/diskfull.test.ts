@@ -85,7 +85,6 @@ describe('a snapshot that runs out of disk space', () => {
     if (before) assert.deepEqual((await state()).tree, before.tree, 'the published tree is exactly as before');
   }
   async function nextUpstream(payloadBytes?: number) {
-    await new Promise((r) => setTimeout(r, 1100));
     pkgs = churn(pkgs, 0.5, Math.floor(Math.random() * 1e6)).map((p) => (payloadBytes ? { ...p, payloadBytes } : p));
     await buildUpstream(join(dir, 'up'), [{ name: 'bookworm', components: ['main'], architectures: ['amd64'], packages: pkgs }], key);
   }

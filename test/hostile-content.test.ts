@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { spawnSync } from 'node:child_process';
-import { hostileEnv, nextSecond, sha256, timingLines, writeSignedSuite, type HostileEnv } from './helpers/hostile.ts';
+import { hostileEnv, sha256, timingLines, writeSignedSuite, type HostileEnv } from './helpers/hostile.ts';
 
 const cap = 256 * 1024; // fetch.maxDecompressedBytes in this file's service
 
@@ -44,7 +44,6 @@ describe('a signed upstream serving hostile indices', () => {
 
   /** Publishes a suite whose one Packages variant is `data` (named by `name`), signed by the archive key. */
   async function serveIndex(name: 'Packages' | 'Packages.gz' | 'Packages.xz', data: Buffer) {
-    await nextSecond();
     await writeSignedSuite(env.upRoot, 'bookworm', env.key, [{ path: `main/binary-amd64/${name}`, data }]);
   }
 
@@ -130,8 +129,7 @@ describe('a signed upstream serving hostile indices', () => {
         'Directory: ../../../x',
         '',
       ].join('\n');
-      await nextSecond();
-      await writeSignedSuite(env.upRoot, 'bookworm', env.key, [
+        await writeSignedSuite(env.upRoot, 'bookworm', env.key, [
         { path: 'main/binary-amd64/Packages', data: Buffer.from(packages) },
         { path: 'main/source/Sources', data: Buffer.from(sources) },
       ]);

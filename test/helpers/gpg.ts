@@ -3,13 +3,15 @@
 // tmpDir(): every directory it makes is removed when the test process exits (one process per
 // test file under `node --test`), through a single process 'exit' hook registered on first use.
 // Set AF_KEEP_TMP=1 to keep them for debugging (their paths are then printed on exit).
-import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { createReadStream, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import * as openpgp from 'openpgp';
+import { sha256 } from './hash.ts';
+import { runCommand } from './run.ts';
+
+export { sha256File } from './hash.ts';
 
 const tmpDirs = new Set<string>();
 let exitHookInstalled = false;
@@ -50,17 +52,6 @@ export function tmpDirSync(prefix: string): string {
   return dir;
 }
 
-/** Lower-case hex sha256 of a file, streamed. */
-export function sha256File(file: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const h = createHash('sha256');
-    createReadStream(file)
-      .on('error', reject)
-      .on('data', (chunk) => h.update(chunk))
-      .on('end', () => resolve(h.digest('hex')));
-  });
-}
-
 let gpgHome: Promise<string> | null = null;
 
 /** gpgv with its own empty home directory, so root's ~/.gnupg is never read or created. */
@@ -82,7 +73,7 @@ async function binaryKeyring(keyringPath: string): Promise<string> {
     const keys = await openpgp.readKeys({ armoredKeys: block });
     for (const key of keys) parts.push(key.toPublic().write());
   }
-  const out = path.join(await gpgvHome(), `dearmored-${createHash('sha256').update(abs).digest('hex').slice(0, 16)}.gpg`);
+  const out = path.join(await gpgvHome(), `dearmored-${sha256(abs).slice(0, 16)}.gpg`);
   await writeFile(out, Buffer.concat(parts));
   return out;
 }
@@ -98,9 +89,6 @@ export async function gpgv(keyringPath: string, ...files: string[]): Promise<{ o
   const home = await gpgvHome();
   const kr = await binaryKeyring(keyringPath);
   const args = ['--homedir', home, '--status-fd', '1', '--keyring', kr, ...files.map((f) => path.resolve(f))];
-  return new Promise((resolve) => {
-    execFile('gpgv', args, { encoding: 'utf8', env: { ...process.env, LC_ALL: 'C', LANG: 'C' } }, (err, stdout, stderr) => {
-      resolve({ ok: !err, output: `${stdout}${stderr}${err && !stderr ? String(err.message) : ''}` });
-    });
-  });
+  const r = await runCommand('gpgv', args);
+  return { ok: r.code === 0, output: `${r.stdout}${r.stderr}` };
 }

@@ -7,21 +7,20 @@
 // Also: writeSignedSuite(), a suite whose index files are given as raw bytes and whose Release is
 // signed with a fixture key, for attacks buildUpstream cannot express (bombs, `Filename: ../../x`).
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { lstat, mkdir, readFile, readdir, readlink, rm, writeFile } from 'node:fs/promises';
-import { createReadStream } from 'node:fs';
+import { sha256, sha256File } from './hash.ts';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import * as openpgp from 'openpgp';
-import { buildUpstream, createUpstreamKey, debianDate, makePackages, type FixturePackage, type FixtureSuite, type UpstreamBuild, type UpstreamKey } from './upstream.ts';
+import { buildUpstream, createUpstreamKey, debianDate, makePackages, nextReleaseDate, type FixturePackage, type FixtureSuite, type UpstreamBuild, type UpstreamKey } from './upstream.ts';
 import { serveUpstream, type UpstreamServer } from './http-upstream.ts';
 import { tmpDir } from './gpg.ts';
 import { startService, type CliResult, type ServiceHarness } from './service.ts';
 
 const rssPreload = join(dirname(fileURLToPath(import.meta.url)), 'rss-preload.mjs');
 
-export const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+export { sha256 } from './hash.ts';
 
 /** Every path under a directory with the sha256 of each file and the target of each symlink. */
 export async function treeState(root: string): Promise<Map<string, string>> {
@@ -41,23 +40,13 @@ export async function treeState(root: string): Promise<Map<string, string>> {
   return out;
 }
 
-function hashFileStream(path: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const h = createHash('sha256');
-    createReadStream(path)
-      .on('error', reject)
-      .on('data', (c) => h.update(c))
-      .on('end', () => resolve(h.digest('hex')));
-  });
-}
-
 /** Store blobs whose content does not hash to their name (must always be empty). */
 export async function corruptBlobs(dataDir: string): Promise<string[]> {
   const root = join(dataDir, 'store', 'sha256');
   const bad: string[] = [];
   for (const d of await readdir(root)) {
     for (const f of await readdir(join(root, d))) {
-      if ((await hashFileStream(join(root, d, f))) !== f) bad.push(f);
+      if ((await sha256File(join(root, d, f))) !== f) bad.push(f);
     }
   }
   return bad;
@@ -86,7 +75,7 @@ export interface HostileEnv {
   pkgs: FixturePackage[];
   /** The last buildUpstream result. */
   build: UpstreamBuild;
-  /** Rebuilds the upstream (one suite `bookworm`, main, amd64) after waiting for a later Date. */
+  /** Rebuilds the upstream (one suite `bookworm`, main, amd64) with a later Date (the fixture's clock). */
   rebuild(pkgs: FixturePackage[], extra?: Partial<FixtureSuite>): Promise<UpstreamBuild>;
   /** The published state: tree hashes, serial list, latest. */
   state(): Promise<PublishedState>;
@@ -129,7 +118,6 @@ export async function hostileEnv(
     archives: { debian: { url: up.url, suites: ['bookworm'], components: ['main'], architectures: ['amd64'], keyring: key.keyringPath } },
     fetch: { retries: 1, backoffMs: 10, idleTimeout: '2s', connectTimeout: '2s', ...opts.fetch },
   });
-  let lastBuildAt = Date.now();
   const rssFile = join(dir, 'rss');
 
   const env: HostileEnv = {
@@ -143,12 +131,9 @@ export async function hostileEnv(
     build,
     timings: [],
     async rebuild(p, extra = {}) {
-      // Release dates have a one-second resolution: a rebuild must be later than the last accepted one.
-      const wait = lastBuildAt + 1100 - Date.now();
-      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      // Each build's default Date is a second later than the last (the fixture's clock, upstream.ts nextReleaseDate).
       build = await buildUpstream(upRoot, suite(p, extra), key);
       env.build = build;
-      lastBuildAt = Date.now();
       return build;
     },
     async state() {
@@ -223,7 +208,7 @@ export async function hostileEnv(
   async function assertServedMatchesUpstream(serial: string) {
     for (const d of build.debs) {
       const p = join(svc.dataDir, 'public', 'debian', serial, d.filename);
-      assert.equal(await hashFileStream(p), d.sha256, `${d.filename} published whole`);
+      assert.equal(await sha256File(p), d.sha256, `${d.filename} published whole`);
       assert.ok((await lstat(p)).isFile());
     }
   }
@@ -275,7 +260,7 @@ export async function writeSignedSuite(
     await writeFile(h, f.data);
   }
   const listed = [...files, ...(opts.listedOnly ?? [])].sort((a, b) => (a.path < b.path ? -1 : 1));
-  const date = opts.date ?? new Date();
+  const date = opts.date ?? nextReleaseDate();
   const text = [
     'Origin: Fixture',
     'Label: Fixture',
@@ -292,11 +277,6 @@ export async function writeSignedSuite(
   ].join('\n');
   await writeFile(join(dists, 'Release'), text);
   await writeFile(join(dists, 'InRelease'), await clearsign(text, key));
-}
-
-/** Waits until a Release Date written now is later than every earlier one (one-second resolution). */
-export function nextSecond(): Promise<void> {
-  return new Promise((r) => setTimeout(r, 1100));
 }
 
 /** The per-attack numbers (time, memory, code), one line each, for t.diagnostic. */

@@ -15,14 +15,15 @@
 // Like Debian since bookworm, an arch-all package is listed in every binary-<arch>/Packages
 // and also in binary-all/Packages, with `Architectures: all …` and
 // `No-Support-for-Architecture-all: Packages` in the Release.
-import { execFile, spawn } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
-import { createReadStream, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readdir, rename, rm, rmdir, unlink, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import * as openpgp from 'openpgp';
+import { digestFile, sha256 } from './hash.ts';
+import { runOk, runOkBytes } from './run.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Keys
@@ -231,6 +232,19 @@ export interface UpstreamBuild {
 const SOURCE_DATE_EPOCH = 1_700_000_000;
 const MAINTAINER = 'Fixture Maintainers <fixtures@example.org>';
 
+/**
+ * The fixture's clock for a Release's default `Date`: a whole second later than the previous
+ * default of this process, starting an hour back, so that an upstream rebuilt within the same
+ * second still moves forward (the mirror refuses a Date older than the last accepted one) without
+ * a test sleeping, and never in the future (apt refuses a Release that is "not valid yet").
+ */
+let lastReleaseDate = 0;
+export function nextReleaseDate(now = Date.now()): Date {
+  const floor = Math.floor(now / 1000) * 1000 - 3600_000;
+  lastReleaseDate = Math.max(floor, lastReleaseDate + 1000);
+  return new Date(lastReleaseDate);
+}
+
 export function debianDate(d: Date): string {
   // toUTCString: "Sat, 28 Nov 2026 07:00:00 GMT"
   return d.toUTCString().replace(/GMT$/, 'UTC');
@@ -247,51 +261,14 @@ function poolDirOf(component: string, source: string): string {
 function md5(buf: Uint8Array): string {
   return createHash('md5').update(buf).digest('hex');
 }
-function sha256(buf: Uint8Array): string {
-  return createHash('sha256').update(buf).digest('hex');
-}
-
-function hashFile(file: string): Promise<{ md5: string; sha256: string; size: number }> {
-  return new Promise((resolve, reject) => {
-    const m = createHash('md5');
-    const s = createHash('sha256');
-    let size = 0;
-    createReadStream(file)
-      .on('error', reject)
-      .on('data', (chunk) => {
-        const b = chunk as Buffer;
-        m.update(b);
-        s.update(b);
-        size += b.length;
-      })
-      .on('end', () => resolve({ md5: m.digest('hex'), sha256: s.digest('hex'), size }));
-  });
-}
-
-function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(cmd, args, { ...opts, encoding: 'utf8', maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`${cmd} ${args.join(' ')} failed: ${stderr || err.message}`));
-      else resolve(stdout);
-    });
-  });
+async function hashFile(file: string): Promise<{ md5: string; sha256: string; size: number }> {
+  const d = await digestFile(file, ['md5', 'sha256']);
+  return { md5: d.md5, sha256: d.sha256, size: d.size };
 }
 
 /** Runs a filter program, feeding input on stdin, returning stdout. */
 function pipeThrough(cmd: string, args: string[], input: Uint8Array | null, cwd?: string): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd, stdio: [input ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout?.on('data', (c: Buffer) => out.push(c));
-    child.stderr?.on('data', (c: Buffer) => err.push(c));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      if (code === 0) resolve(Buffer.concat(out));
-      else reject(new Error(`${cmd} ${args.join(' ')} exited ${code}: ${Buffer.concat(err).toString()}`));
-    });
-    if (input && child.stdin) child.stdin.end(input);
-  });
+  return runOkBytes(cmd, args, { cwd, ...(input ? { input } : {}), env: process.env });
 }
 
 function gz(buf: Uint8Array): Buffer {
@@ -427,7 +404,7 @@ async function ensureDeb(root: string, p: FixturePackage, component: string): Pr
       await setTreeTimes(pkgRoot);
       await mkdir(path.dirname(target), { recursive: true });
       const tmp = `${target}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
-      await run('dpkg-deb', ['--build', '--root-owner-group', '-Zgzip', pkgRoot, tmp], {
+      await runOk('dpkg-deb', ['--build', '--root-owner-group', '-Zgzip', pkgRoot, tmp], {
         env: { ...process.env, SOURCE_DATE_EPOCH: String(SOURCE_DATE_EPOCH), LC_ALL: 'C' },
       });
       await chmod(tmp, 0o644);
@@ -503,10 +480,7 @@ async function ensureSource(root: string, sp: SourcePkg): Promise<SourceFiles> {
   }
   const tarHash = await hashFile(tarPath);
   if (!existsSync(dscPath)) {
-    const sha1 = createHash('sha1');
-    await new Promise<void>((resolve, reject) =>
-      createReadStream(tarPath).on('data', (c) => sha1.update(c)).on('end', resolve).on('error', reject),
-    );
+    const { sha1 } = await digestFile(tarPath, ['sha1']);
     const dsc = [
       'Format: 1.0',
       `Source: ${sp.source}`,
@@ -516,7 +490,7 @@ async function ensureSource(root: string, sp: SourcePkg): Promise<SourceFiles> {
       `Maintainer: ${MAINTAINER}`,
       'Standards-Version: 4.6.2',
       'Checksums-Sha1:',
-      ` ${sha1.digest('hex')} ${tarHash.size} ${tarName}`,
+      ` ${sha1} ${tarHash.size} ${tarName}`,
       'Checksums-Sha256:',
       ` ${tarHash.sha256} ${tarHash.size} ${tarName}`,
       'Files:',
@@ -709,7 +683,7 @@ export async function buildUpstream(root: string, suites: FixtureSuite[], key: U
     const listUncompressed = suite.listUncompressed ?? true;
     const signing = suite.signing ?? 'both';
     const now = Date.now();
-    const date = suite.date ?? new Date(now);
+    const date = suite.date ?? nextReleaseDate(now);
     const validUntil = suite.validUntil === undefined ? new Date(now + 7 * DAY_MS) : suite.validUntil;
     const hasAll = suite.packages.some((p) => p.arch === 'all');
     const archs = [...suite.architectures.filter((a) => a !== 'all')];
