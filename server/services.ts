@@ -1,15 +1,15 @@
 import { mkdirSync, existsSync, readFileSync, writeFileSync, copyFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Config } from './config/load.ts';
-import { openDb, type Db } from './db/open.ts';
-import { Repo, archiveLock } from './db/repo.ts';
+import { openDb, type Db } from './catalog/open.ts';
+import { Repo, archiveLock } from './catalog/repo.ts';
 import { FsBlobStore } from './store/store.ts';
 import { Publisher } from './publish/tree.ts';
 import { loadOrCreateServiceKey, type ServiceKey } from './sign/key.ts';
 import { TokenService, newToken } from './auth/tokens.ts';
 import type { Logger } from './log.ts';
 import { finishResigning } from './release/finish-resign.ts';
-import { MrRepo } from './snapmr/repo.ts';
+import { MrRepo } from './catalog/snapmr.ts';
 import { sha1Recorder } from './snapmr/sha1.ts';
 import { recoverTags } from './tags/tree.ts';
 import { TagRepo } from './tags/tag-repo.ts';

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { withServices, type GlobalOptions } from './context.ts';
-import { ReleaseRepo, type AuditFilter } from '../release/release-repo.ts';
+import { ReleaseRepo, type AuditFilter } from '../catalog/release.ts';
 import { AptfreezeError } from '../errors.ts';
 
 export function register(program: Command, globals: () => GlobalOptions): void {

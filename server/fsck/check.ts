@@ -3,9 +3,9 @@ import { processAlive as alive } from '../util/process.ts';
 import { createReadStream, existsSync, lstatSync, readFileSync, readdirSync, readlinkSync, statSync, type Stats } from 'node:fs';
 import { join, relative } from 'node:path';
 import * as openpgp from 'openpgp';
-import type { Db } from '../db/open.ts';
-import { archiveLock, type Repo, type SerialRow } from '../db/repo.ts';
-import type { ReleaseRepo } from '../release/release-repo.ts';
+import type { Db } from '../catalog/open.ts';
+import { archiveLock, type Repo, type SerialRow } from '../catalog/repo.ts';
+import type { ReleaseRepo } from '../catalog/release.ts';
 import type { FsBlobStore } from '../store/store.ts';
 import { poolId, signedNames, type Publisher, type TreeLink } from '../publish/tree.ts';
 import { readManifest, manifestBlobsSync, type SerialManifest } from '../snapshot/manifest.ts';
@@ -144,7 +144,7 @@ export class FsckCheck {
 
   /** checks that the audit log's append-only triggers are in place. */
   private checkAuditLog(): void {
-    const triggers = this.ctx.db.prepare("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_log'").pluck().all() as string[];
+    const triggers = this.ctx.rr.auditLogTriggers();
     for (const t of ['audit_log_no_update', 'audit_log_no_delete']) {
       if (!triggers.includes(t)) this.add(problem('audit-log', `trigger ${t} is missing: the audit log can be altered`));
     }
@@ -181,7 +181,7 @@ export class FsckCheck {
   /** checks one archive: its serials against the database, its tree's entries, latest and the trace file. */
   private async checkArchive(archive: string): Promise<void> {
     const base = join(this.ctx.publisher.root, archive);
-    const rows = new Map(this.ctx.db.prepare('SELECT * FROM serials WHERE archive = ?').all(archive).map((r) => [(r as SerialRow).serial, r as SerialRow]));
+    const rows = new Map(this.ctx.repo.allSerials(archive).map((r) => [r.serial, r]));
     const published = [...rows.values()].filter((r) => r.state === 'live' || r.state === 'frozen').sort((a, b) => (a.serial < b.serial ? -1 : 1));
     const usedPools = new Set<string>();
     const pools: PoolChecks = new Map();

@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { openDb } from '../db/open.ts';
-import { Repo } from '../db/repo.ts';
-import { ReleaseRepo } from '../release/release-repo.ts';
+import { openDb } from '../catalog/open.ts';
+import { Repo } from '../catalog/repo.ts';
+import { ReleaseRepo } from '../catalog/release.ts';
 import { FsBlobStore } from '../store/store.ts';
 import { Publisher } from '../publish/tree.ts';
 import { AptfreezeError } from '../errors.ts';

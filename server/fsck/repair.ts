@@ -7,7 +7,7 @@ import { expectPools, type PoolExpectations } from '../release/gc.ts';
 import { loadOrCreateServiceKey } from '../sign/key.ts';
 import { resignFromRecord } from '../release/finish-resign.ts';
 import { syncFileSystem } from '../util/atomic-write.ts';
-import { archiveLock } from '../db/repo.ts';
+import { archiveLock } from '../catalog/repo.ts';
 import type { Finding, FsckContext } from './check.ts';
 
 /**

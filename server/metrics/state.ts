@@ -2,7 +2,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Services } from '../services.ts';
-import { MetricsQueries } from './queries.ts';
+import { MetricsQueries } from '../catalog/metrics.ts';
 
 export type StateDeps = Pick<Services, 'db' | 'repo' | 'config' | 'now' | 'dataDir'>;
 

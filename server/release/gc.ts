@@ -52,8 +52,8 @@ import { AptfreezeError } from '../errors.ts';
 import type { Services } from '../services.ts';
 import { readManifest, parseManifest, manifestBlobsSync, refsPrefix } from '../snapshot/manifest.ts';
 import { loadRefs, syncReader } from '../snapshot/refs.ts';
-import { ReleaseRepo } from './release-repo.ts';
-import { archiveLock } from '../db/repo.ts';
+import { ReleaseRepo } from '../catalog/release.ts';
+import { archiveLock } from '../catalog/repo.ts';
 import { selectCollectable, type KeepReason } from './state.ts';
 
 export type GcDeps = Pick<Services, 'config' | 'db' | 'repo' | 'store' | 'publisher' | 'now' | 'log'>;
@@ -175,8 +175,7 @@ async function removeLeftoverTrees(s: GcDeps, rr: ReleaseRepo, archive: string):
 
 /** Serials that are published but have no manifest: gc cannot know their blobs, so it must not sweep. */
 function unmanifested(s: GcDeps): string[] {
-  const rows = s.db.prepare("SELECT archive || '/' || serial FROM serials WHERE state IN ('live', 'frozen') AND manifest_sha256 IS NULL").pluck().all() as string[];
-  return rows;
+  return new ReleaseRepo(s.db).unmanifested();
 }
 
 async function referencedBy(s: GcDeps, manifests: Iterable<string>, into: Set<string>, read: Set<string>): Promise<void> {

@@ -4,7 +4,7 @@ import { AptfreezeError, asAptfreezeError, isAptfreezeError } from '../errors.ts
 import { scanPackages } from '../debian/packages-scan.ts';
 import type { Config } from '../config/load.ts';
 import type { ArchiveConfig } from '../config/schema.ts';
-import type { Repo } from '../db/repo.ts';
+import type { Repo } from '../catalog/repo.ts';
 import type { FsBlobStore, BlobRef } from '../store/store.ts';
 import type { Publisher, TreeLink, TreeFile, PoolPlan, PendingPool } from '../publish/tree.ts';
 import type { ServiceKey } from '../sign/key.ts';

@@ -1,4 +1,4 @@
-import { archiveLock } from '../db/repo.ts';
+import { archiveLock } from '../catalog/repo.ts';
 /**
  * One serial of a custom repository, built from its catalog: per suite our
  * own Packages and Sources (the stanzas recorded at upload), a Release with
