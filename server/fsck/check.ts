@@ -13,6 +13,7 @@ import { syncReader } from '../snapshot/refs.ts';
 import { parseRelease, type ParsedRelease } from '../debian/release.ts';
 import { verifyDetached, verifyInRelease } from '../pgp/verify.ts';
 import { problem, type FsckReport, type Problem } from './report.ts';
+import { dataLayout } from '../datadir.ts';
 
 /** What fsck reads. Opened without crash recovery (see open.ts): it reports what is there. */
 export interface FsckContext {
@@ -99,7 +100,7 @@ export class FsckCheck {
 
   /** checks that the private key exists, is 0600 in a 0700 directory, and that the served public key is its own. */
   private async checkKeys(): Promise<void> {
-    const dir = join(this.ctx.dataDir, 'keys');
+    const dir = dataLayout(this.ctx.dataDir).keys;
     const priv = join(dir, 'private.asc');
     let key: openpgp.PrivateKey;
     try {

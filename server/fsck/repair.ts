@@ -9,6 +9,7 @@ import { resignFromRecord } from '../release/finish-resign.ts';
 import { syncFileSystem } from '../util/atomic-write.ts';
 import { archiveLock } from '../catalog/repo.ts';
 import type { Finding, FsckContext } from './check.ts';
+import { dataLayout } from '../datadir.ts';
 
 /**
  * --repair: finishes half-done steps and removes what nothing references.
@@ -66,10 +67,10 @@ export async function repair(ctx: FsckContext, findings: Finding[], note: (s: st
   for (const a of archives) await ctx.publisher.setLatest(a, ctx.repo.latestSerial(a), now);
 
   for (const f of of('key-mode')) chmodSync(f.fix!.abs!, f.fix!.abs!.endsWith('private.asc') ? 0o600 : 0o700);
-  if (of('public-key').length && existsSync(join(ctx.dataDir, 'keys', 'private.asc'))) {
-    await loadOrCreateServiceKey(join(ctx.dataDir, 'keys'));
+  if (of('public-key').length && existsSync(join(dataLayout(ctx.dataDir).keys, 'private.asc'))) {
+    await loadOrCreateServiceKey(dataLayout(ctx.dataDir).keys);
     mkdirSync(join(ctx.publisher.root, 'keys'), { recursive: true });
-    for (const n of ['aptfreeze.asc', 'aptfreeze.gpg']) copyFileSync(join(ctx.dataDir, 'keys', n), join(ctx.publisher.root, 'keys', n));
+    for (const n of ['aptfreeze.asc', 'aptfreeze.gpg']) copyFileSync(join(dataLayout(ctx.dataDir).keys, n), join(ctx.publisher.root, 'keys', n));
   }
 
   const removable = of('staging', 'unpublished-serial-dir', 'temp-file', 'unexpected-file', 'unused-pool', 'unused-pool-file', 'unreferenced-blob', 'partial-file', 'stray-store-file');
@@ -89,11 +90,11 @@ async function resign(ctx: FsckContext, findings: Finding[], note: (s: string) =
     bySerial.set(k, set);
   }
   if (!bySerial.size) return;
-  if (!existsSync(join(ctx.dataDir, 'keys', 'private.asc'))) {
+  if (!existsSync(join(dataLayout(ctx.dataDir).keys, 'private.asc'))) {
     note('cannot re-sign: no service private key');
     return;
   }
-  const key = await loadOrCreateServiceKey(join(ctx.dataDir, 'keys'));
+  const key = await loadOrCreateServiceKey(dataLayout(ctx.dataDir).keys);
   for (const [k, suites] of bySerial) {
     const [archive, serial] = k.split('/') as [string, string];
     await resignFromRecord(ctx, key, archive, serial, suites, note);
