@@ -13,6 +13,7 @@ import { syncReader } from '../snapshot/refs.ts';
 import { parseRelease, type ParsedRelease } from '../debian/release.ts';
 import { verifyDetached, verifyInRelease } from '../pgp/verify.ts';
 import { problem, type FsckReport, type Problem } from './report.ts';
+import { archiveEntry, isTempFile, parsePoolLink, poolEntry, poolLinkTarget } from '../publish/layout.ts';
 import { dataLayout } from '../datadir.ts';
 
 /** What fsck reads. Opened without crash recovery (see open.ts): it reports what is there. */
@@ -49,6 +50,8 @@ export class FsckCheck {
   readonly notes: string[] = [];
   readonly checked = { archives: 0, serials: 0, files: 0, blobs: 0, bytesHashed: 0 };
   private readonly blobs = new Map<string, BlobState>();
+  /** Where hashStore found each blob (for the report and --repair). */
+  private readonly blobFiles = new Map<string, string>();
   private readonly referenced = new Set<string>();
   /** Archives a live process is snapshotting: their in-flight state is not judged. */
   private readonly busy = new Set<string>();
@@ -171,6 +174,7 @@ export class FsckCheck {
         const got = await hashFile(p);
         this.checked.bytesHashed += got.size;
         this.blobs.set(f, got.sha256 === f ? 'ok' : 'corrupt');
+        this.blobFiles.set(f, p);
       }
     }
   }
@@ -195,7 +199,7 @@ export class FsckCheck {
     // A running snapshot may be linking into the tree: not while it runs.
     if (!this.busy.has(archive)) {
       for (const [id, p] of pools) {
-        const poolDir = join(base, '.pools', id);
+        const poolDir = this.ctx.publisher.poolDir(archive, id);
         if (isDir(poolDir)) this.checkUnexpected(poolDir, p.expected, p.where, false, 'unused-pool-file');
       }
     }
@@ -260,14 +264,14 @@ export class FsckCheck {
     } catch {
       target = null;
     }
-    const m = target === null ? null : /^\.\.\/\.pools\/([0-9a-f]{32})$/.exec(target);
-    let id = m && isDir(join(this.ctx.publisher.root, archive, '.pools', m[1]!)) ? m[1]! : null;
+    const linked = target === null ? null : parsePoolLink(target);
+    let id = linked && isDir(this.ctx.publisher.poolDir(archive, linked)) ? linked : null;
     if (!id) {
       const sorted = [...poolLinks].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
       id = poolId(sorted);
-      this.add({ ...problem('bad-pool-link', target === null ? 'pool is not a symlink to a pool tree' : `pool points at ${target}, which is not a pool tree`, { ...where, path: this.rel(link), repair: `link pool -> ../.pools/${id}` }), fix: { abs: link, sha256: id } });
+      this.add({ ...problem('bad-pool-link', target === null ? 'pool is not a symlink to a pool tree' : `pool points at ${target}, which is not a pool tree`, { ...where, path: this.rel(link), repair: `link pool -> ${poolLinkTarget(id)}` }), fix: { abs: link, sha256: id } });
     }
-    const poolDir = join(this.ctx.publisher.root, archive, '.pools', id);
+    const poolDir = this.ctx.publisher.poolDir(archive, id);
     const pool = pools.get(id) ?? { expected: new Set<string>(), checked: new Set<string>(), where };
     pools.set(id, pool);
     for (const l of poolLinks) {
@@ -297,13 +301,7 @@ export class FsckCheck {
       return;
     }
     const blobState = this.blob(l.sha256);
-    let blobStat: Stats | undefined;
-    try {
-      blobStat = statSync(this.ctx.store.pathOf(l.sha256));
-    } catch {
-      blobStat = undefined;
-    }
-    if (blobStat && blobStat.ino === st.ino && blobStat.dev === st.dev) {
+    if (this.ctx.store.isSameFile(l.sha256, st)) {
       // The very same inode: its bytes are the blob's, hashed once in hashStore.
       if (blobState === 'corrupt') this.add(problem('corrupt-file', `${l.path} (and its store blob) do not hash to ${l.sha256}`, { ...where, path: this.rel(abs) }));
       return;
@@ -330,7 +328,7 @@ export class FsckCheck {
           continue;
         }
         if (expected.has(rel) && e.isFile()) continue;
-        if (/\.tmp-[0-9a-f]+$/.test(e.name)) this.add({ ...problem('temp-file', 'left by an interrupted write', { ...where, path: this.rel(abs), repair: 'remove it' }), fix: { abs } });
+        if (isTempFile(e.name)) this.add({ ...problem('temp-file', 'left by an interrupted write', { ...where, path: this.rel(abs), repair: 'remove it' }), fix: { abs } });
         else if (kind === 'unused-pool-file' && e.isFile()) this.add({ ...problem(kind, 'a pool file no serial linking to this pool tree lists', { archive: where.archive, path: this.rel(abs), repair: 'remove it' }), fix: { abs } });
         else this.add({ ...problem('unexpected-file', e.isSymbolicLink() ? `a symlink no manifest lists (-> ${readlinkSync(abs)})` : 'a file no manifest lists', { ...where, path: this.rel(abs), repair: 'remove it' }), fix: { abs } });
       }
@@ -402,27 +400,28 @@ export class FsckCheck {
     for (const name of readdirSync(base)) {
       const abs = join(base, name);
       // tags/: tag trees (server/tags/), recorded in their own tables.
-      if (name === 'latest' || name === 'project' || name === 'tags') continue;
-      if (serialRe.test(name)) {
+      const kind = archiveEntry(name);
+      if (kind === 'latest' || kind === 'project' || kind === 'tags') continue;
+      if (kind === 'serial') {
         const row = rows.get(name);
         if (row && (row.state === 'live' || row.state === 'frozen')) continue;
         if (busy && row?.state === 'pending') continue;
         this.add({ ...problem('unpublished-serial-dir', `a tree for a serial that is ${row?.state ?? 'not in the database'}`, { archive, serial: name, path: this.rel(abs), repair: 'remove it' }), fix: { abs } });
-      } else if (name === '.pools') {
+      } else if (kind === 'pools') {
         for (const id of readdirSync(abs)) {
           const p = join(abs, id);
           if (usedPools.has(id)) continue;
           if (busy) continue; // a running snapshot may be about to link it
-          if (id.startsWith('.tmp-') || id.startsWith('.trash-')) this.add({ ...problem('staging', 'a pool tree being built or removed', { archive, path: this.rel(p), repair: 'remove it' }), fix: { abs: p } });
+          if (poolEntry(id) === 'building' || poolEntry(id) === 'trash') this.add({ ...problem('staging', 'a pool tree being built or removed', { archive, path: this.rel(p), repair: 'remove it' }), fix: { abs: p } });
           else this.add({ ...problem('unused-pool', 'a pool tree no published serial links', { archive, path: this.rel(p), repair: 'remove it' }), fix: { abs: p } });
         }
-      } else if (name.startsWith('.staging-') || name.startsWith('.latest-') || name.startsWith('.tmp-')) {
+      } else if (kind === 'leftover') {
         if (!busy) this.add({ ...problem('staging', 'left by an interrupted snapshot', { archive, path: this.rel(abs), repair: 'remove it' }), fix: { abs } });
       } else if (name === 'buildinfo' && this.ctx.repo.listArchives().some((a) => a.name === archive && a.url.startsWith('upload:'))) {
         // A custom repository's kept .buildinfo files (server/uploads/buildinfo-files.ts).
         continue;
       } else {
-        this.add({ ...problem('unexpected-file', 'not a serial, latest, project or .pools', { archive, path: this.rel(abs), repair: 'remove it' }), fix: { abs } });
+        this.add({ ...problem('unexpected-file', 'not a serial, latest, project or pool trees', { archive, path: this.rel(abs), repair: 'remove it' }), fix: { abs } });
       }
     }
   }
@@ -471,10 +470,10 @@ export class FsckCheck {
     for (const d of this.ctx.rr.derivedBlobs()) if (this.referenced.has(d.of)) this.referenced.add(d.blob);
     for (const [sha, state] of this.blobs) {
       if (this.referenced.has(sha)) {
-        if (state === 'corrupt') this.add(problem('corrupt-blob', `blob ${sha} does not hash to its name`, { path: this.rel(this.ctx.store.pathOf(sha)) }));
+        if (state === 'corrupt') this.add(problem('corrupt-blob', `blob ${sha} does not hash to its name`, { path: this.rel(this.blobFiles.get(sha)!) }));
         continue;
       }
-      const abs = this.ctx.store.pathOf(sha);
+      const abs = this.blobFiles.get(sha)!;
       this.add({ ...problem('unreferenced-blob', state === 'corrupt' ? 'referenced by no published serial (and corrupt)' : 'referenced by no published serial', { path: this.rel(abs), repair: 'remove it' }), fix: { abs, sha256: sha } });
     }
   }

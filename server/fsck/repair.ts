@@ -10,6 +10,7 @@ import { syncFileSystem } from '../util/atomic-write.ts';
 import { archiveLock } from '../catalog/repo.ts';
 import type { Finding, FsckContext } from './check.ts';
 import { dataLayout } from '../datadir.ts';
+import { poolLinkTarget } from '../publish/layout.ts';
 
 /**
  * --repair: finishes half-done steps and removes what nothing references.
@@ -42,21 +43,18 @@ export async function repair(ctx: FsckContext, findings: Finding[], note: (s: st
     if (!f.fix?.abs || !f.fix.sha256) continue;
     mkdirSync(dirname(f.fix.abs), { recursive: true });
     const tmp = `${f.fix.abs}.fsck-${randomBytes(4).toString('hex')}`;
-    linkSync(ctx.store.pathOf(f.fix.sha256), tmp);
+    await ctx.store.linkTo(f.fix.sha256, tmp);
     rmSync(f.fix.abs, { recursive: true, force: true });
     renameSync(tmp, f.fix.abs);
   }
   for (const f of of('missing-blob')) {
     if (!f.fix?.abs || !f.fix.sha256) continue;
-    const dest = ctx.store.pathOf(f.fix.sha256);
-    mkdirSync(dirname(dest), { recursive: true });
-    rmSync(dest, { force: true });
-    linkSync(f.fix.abs, dest);
+    ctx.store.adoptSync(f.fix.sha256, f.fix.abs);
   }
   for (const f of of('bad-pool-link')) {
     if (!f.fix?.abs || !f.fix.sha256) continue;
     const tmp = `${f.fix.abs}.fsck-${randomBytes(4).toString('hex')}`;
-    symlinkSync(`../.pools/${f.fix.sha256}`, tmp);
+    symlinkSync(poolLinkTarget(f.fix.sha256), tmp);
     rmSync(f.fix.abs, { recursive: true, force: true });
     renameSync(tmp, f.fix.abs);
   }
@@ -130,7 +128,7 @@ function removeUnderLocks(ctx: FsckContext, findings: Finding[], note: (s: strin
         expectPools(ctx, archive, ctx.repo.listSerials(archive), exp);
         poolPaths.set(archive, exp);
       }
-      const rel = relative(join(ctx.publisher.root, archive, '.pools'), abs).split('/');
+      const rel = relative(ctx.publisher.poolsDir(archive), abs).split('/');
       return exp.paths.get(rel[0]!)?.has(rel.slice(1).join('/')) ?? false;
     };
     for (const d of ctx.rr.derivedBlobs()) if (referenced.has(d.of)) referenced.add(d.blob);
