@@ -55,13 +55,13 @@ export { signedNames } from './signed.ts';
  */
 export class Publisher {
   /** What gc does to the shared pool trees (pool-gc.ts). */
-  readonly pools: PoolTrees;
+  readonly poolTrees: PoolTrees;
 
   constructor(
     readonly root: string,
     private readonly store: FsBlobStore,
   ) {
-    this.pools = new PoolTrees(root);
+    this.poolTrees = new PoolTrees(root);
   }
 
   /** The text of one signed file (Release, Release.gpg, InRelease) of a published serial's suite. */

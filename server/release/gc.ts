@@ -266,7 +266,7 @@ async function sweep(s: GcDeps, rr: ReleaseRepo, report: GcReport, archives: str
     const exp: PoolExpectations = { paths: new Map(), serials: new Set(), heads: new Map() };
     expectPools(s, a, s.repo.listSerials(a), exp);
     poolExp.set(a, exp);
-    poolCandidates.set(a, s.publisher.pools.filesBeyond(a, exp.paths));
+    poolCandidates.set(a, s.publisher.poolTrees.filesBeyond(a, exp.paths));
   }
   const candidates: string[] = [];
   let total = 0;
@@ -306,11 +306,11 @@ async function sweep(s: GcDeps, rr: ReleaseRepo, report: GcReport, archives: str
       expectPools(s, archive, s.repo.listSerials(archive), exp);
       for (const c of poolCandidates.get(archive) ?? []) {
         if (exp.paths.get(c.id)?.has(c.rel)) continue;
-        if (!s.publisher.pools.pruneFileSync(archive, c.id, c.rel)) continue;
+        if (!s.publisher.poolTrees.pruneFileSync(archive, c.id, c.rel)) continue;
         report.store.poolFilesRemoved++;
       }
-      for (const id of s.publisher.pools.unusedSync(archive, new Set())) {
-        s.publisher.pools.retireSync(archive, id);
+      for (const id of s.publisher.poolTrees.unusedSync(archive, new Set())) {
+        s.publisher.poolTrees.retireSync(archive, id);
         report.store.poolsRemoved.push(`${archive}/${id}`);
       }
     }
@@ -320,7 +320,7 @@ async function sweep(s: GcDeps, rr: ReleaseRepo, report: GcReport, archives: str
     s.repo.unlock(names, process.pid);
     report.ms.locked = Date.now() - lockedAt;
   }
-  for (const archive of archives) await s.publisher.pools.removeRetired(archive);
+  for (const archive of archives) await s.publisher.poolTrees.removeRetired(archive);
 }
 
 /** What a sweep would remove if the collected serials were gone: nothing is locked or deleted. */
@@ -338,7 +338,7 @@ async function dryRunSweep(s: GcDeps, report: GcReport, archives: string[]): Pro
   addDerived(new ReleaseRepo(s.db), referenced);
   for (const a of archives) {
     const ignore = new Set(report.collected.filter((c) => c.archive === a).map((c) => c.serial));
-    for (const id of s.publisher.pools.unusedSync(a, ignore)) report.store.poolsRemoved.push(`${a}/${id}`);
+    for (const id of s.publisher.poolTrees.unusedSync(a, ignore)) report.store.poolsRemoved.push(`${a}/${id}`);
   }
   for await (const h of s.store.list()) {
     if (referenced.has(h)) {
