@@ -14,7 +14,7 @@ import { controlPath, listenControl, remoteOps } from './ops/control.ts';
 import { AptfreezeError, asAptfreezeError } from './errors.ts';
 import { HttpMetrics } from './metrics/http.ts';
 import { peopleFirst } from './web/mount.ts';
-import { MrRepo } from './snapmr/repo.ts';
+import { MrRepo } from './catalog/snapmr.ts';
 import { mrIndexer } from './snapmr/index.ts';
 
 export interface Daemon {

@@ -1,19 +1,20 @@
 import { mkdirSync, existsSync, readFileSync, writeFileSync, copyFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Config } from './config/load.ts';
-import { openDb, type Db } from './db/open.ts';
-import { Repo, archiveLock } from './db/repo.ts';
+import { openDb, type Db } from './catalog/open.ts';
+import { Repo, archiveLock } from './catalog/repo.ts';
 import { FsBlobStore } from './store/store.ts';
 import { Publisher } from './publish/tree.ts';
 import { loadOrCreateServiceKey, type ServiceKey } from './sign/key.ts';
 import { TokenService, newToken } from './auth/tokens.ts';
 import type { Logger } from './log.ts';
 import { finishResigning } from './release/finish-resign.ts';
-import { MrRepo } from './snapmr/repo.ts';
+import { MrRepo } from './catalog/snapmr.ts';
 import { sha1Recorder } from './snapmr/sha1.ts';
 import { recoverTags } from './tags/tree.ts';
 import { TagRepo } from './tags/tag-repo.ts';
 import { AptfreezeError } from './errors.ts';
+import { dataLayout } from './datadir.ts';
 
 /** Everything an operation needs, made once and passed in (no module-level singletons). */
 export interface Services {
@@ -52,24 +53,25 @@ export const systemNow = (): Date => new Date();
  *   <data>/aptfreeze.db   <data>/store/   <data>/public/   <data>/keys/private.asc (0600)
  */
 export async function openServices(opts: OpenOptions): Promise<Services> {
-  const dataDir = resolve(opts.dataDir);
+  const layout = dataLayout(opts.dataDir);
+  const dataDir = layout.root;
   refuseUnwiredStorage(opts.config, dataDir);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  const db = openDb(join(dataDir, 'aptfreeze.db'));
+  const db = openDb(layout.db);
   const repo = new Repo(db);
-  const store = new FsBlobStore(join(dataDir, 'store'));
+  const store = new FsBlobStore(layout.store);
   await store.init();
   store.sha1Sink = sha1Recorder(new MrRepo(db));
-  const publicRoot = join(dataDir, 'public');
+  const publicRoot = layout.public;
   mkdirSync(join(publicRoot, 'keys'), { recursive: true });
   const publisher = new Publisher(publicRoot, store);
-  const key = await loadOrCreateServiceKey(join(dataDir, 'keys'));
+  const key = await loadOrCreateServiceKey(layout.keys);
   for (const f of ['aptfreeze.asc', 'aptfreeze.gpg']) {
-    const src = join(dataDir, 'keys', f);
+    const src = join(layout.keys, f);
     const dst = join(publicRoot, 'keys', f);
     if (!existsSync(dst) || statSync(dst).size !== statSync(src).size) copyFileSync(src, dst);
   }
-  const tokenFile = join(dataDir, 'admin-token');
+  const tokenFile = layout.adminToken;
   if (opts.makeAdminToken && !process.env['APTFREEZE_ADMIN_TOKEN'] && !existsSync(tokenFile)) {
     writeFileSync(tokenFile, `${newToken()}\n`, { mode: 0o600, flag: 'wx' });
     opts.log.info({ file: tokenFile }, 'made a bootstrap admin token');
@@ -90,8 +92,9 @@ export async function openServices(opts: OpenOptions): Promise<Services> {
 function refuseUnwiredStorage(config: Config, dataDir: string): void {
   const s = config.storage;
   if (s.kind === 's3') throw new AptfreezeError('CONFIG_INVALID', 'storage.kind s3: the object store is not wired into snapshots and serving yet (expected kind fs)');
-  if (s.path !== undefined && resolve(s.path) !== join(dataDir, 'store')) {
-    throw new AptfreezeError('CONFIG_INVALID', `storage.path ${s.path}: a store outside the data directory is not supported yet (expected ${join(dataDir, 'store')} or no path)`);
+  const store = dataLayout(dataDir).store;
+  if (s.path !== undefined && resolve(s.path) !== store) {
+    throw new AptfreezeError('CONFIG_INVALID', `storage.path ${s.path}: a store outside the data directory is not supported yet (expected ${store} or no path)`);
   }
 }
 

@@ -9,7 +9,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
-import { migrate } from '../server/db/open.ts';
+import { migrate } from '../server/catalog/open.ts';
 import { repoRoot } from './helpers/service.ts';
 import { postgresSource, testPostgres, type TestPostgres } from './helpers/postgres.ts';
 import { skipUnless } from './helpers/engines.ts';

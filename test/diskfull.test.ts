@@ -6,7 +6,7 @@
 // disk really fills up: while downloading pool files (through the CLI), and, filled to the last
 // byte on purpose, at each later step of a snapshot (proof, manifest, staging, the database
 // record). Elsewhere, the same steps get an injected ENOSPC write error instead.
-import { archiveLock } from '../server/db/repo.ts';
+import { archiveLock } from '../server/catalog/repo.ts';
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';

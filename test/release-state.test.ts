@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { isExpired, parseReason, parseUntil, planFreeze, planThaw, selectCollectable } from '../server/release/state.ts';
-import type { SerialRow, SerialState } from '../server/db/repo.ts';
+import type { SerialRow, SerialState } from '../server/catalog/repo.ts';
 import { AptfreezeError } from '../server/errors.ts';
 
 const NOW = new Date('2026-11-27T12:00:00Z');
@@ -144,8 +144,8 @@ describe('freeze and thaw plans', () => {
 
 describe("the one lock implementation (Repo.tryLock): all or none, never re-entrant", () => {
   it('counts a live holder as busy (this process included), takes over a dead one, and sees snapshot locks of archives it does not know', async () => {
-    const { openDb } = await import('../server/db/open.ts');
-    const { Repo } = await import('../server/db/repo.ts');
+    const { openDb } = await import('../server/catalog/open.ts');
+    const { Repo } = await import('../server/catalog/repo.ts');
     const { spawnSync } = await import('node:child_process');
     const db = openDb(':memory:');
     try {

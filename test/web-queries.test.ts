@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
 import { describe, it } from 'node:test';
-import { WebQueries } from '../server/web/queries.ts';
+import { WebQueries } from '../server/catalog/web.ts';
 import { chartSvg } from '../server/web/chart.ts';
 import { html, raw } from '../server/web/html.ts';
 

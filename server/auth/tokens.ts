@@ -1,5 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { Repo } from '../db/repo.ts';
+import type { Repo } from '../catalog/repo.ts';
+import { TokenRepo } from '../catalog/tokens.ts';
 import { AptfreezeError } from '../errors.ts';
 
 export type Role = 'admin' | 'release-manager' | 'uploader';
@@ -35,33 +36,29 @@ export function newToken(): string {
  * the environment (APTFREEZE_ADMIN_TOKEN) or `<data>/admin-token`.
  */
 export class TokenService {
+  private readonly tokens: TokenRepo;
+
   constructor(
-    private readonly repo: Repo,
+    repo: Repo,
     private readonly bootstrap: () => string | undefined,
-  ) {}
+  ) {
+    this.tokens = new TokenRepo(repo.db);
+  }
 
   create(name: string, role: Role, now: Date): string {
     const token = newToken();
-    this.repo.db.prepare('INSERT INTO tokens (name, role, hash, created_at) VALUES (?, ?, ?, ?)').run(name, role, hashToken(token), now.toISOString());
+    this.tokens.insert(name, role, hashToken(token), now);
     return token;
   }
 
   list(): Array<{ id: number; name: string; role: Role; created_at: string; revoked_at: string | null }> {
-    return this.repo.db.prepare('SELECT id, name, role, created_at, revoked_at FROM tokens ORDER BY id').all() as Array<{
-      id: number;
-      name: string;
-      role: Role;
-      created_at: string;
-      revoked_at: string | null;
-    }>;
+    return this.tokens.list() as Array<{ id: number; name: string; role: Role; created_at: string; revoked_at: string | null }>;
   }
 
   revoke(idOrName: string, now: Date): number {
-    const r = this.repo.db
-      .prepare('UPDATE tokens SET revoked_at = ? WHERE revoked_at IS NULL AND (CAST(id AS TEXT) = ? OR name = ?)')
-      .run(now.toISOString(), idOrName, idOrName);
-    if (r.changes === 0) throw new AptfreezeError('NOT_FOUND', `no active token ${idOrName}`);
-    return r.changes;
+    const changes = this.tokens.revoke(idOrName, now);
+    if (changes === 0) throw new AptfreezeError('NOT_FOUND', `no active token ${idOrName}`);
+    return changes;
   }
 
   /** The principal of a presented token, or null. Comparisons are constant-time. */
@@ -70,9 +67,7 @@ export class TokenService {
     const h = hashToken(token);
     const boot = this.bootstrap();
     if (boot && safeEqual(h, hashToken(boot))) return { name: 'admin (bootstrap)', role: 'admin' };
-    const row = this.repo.db.prepare('SELECT name, role, hash FROM tokens WHERE hash = ? AND revoked_at IS NULL').get(h) as
-      | { name: string; role: Role; hash: string }
-      | undefined;
+    const row = this.tokens.activeByHash(h) as { name: string; role: Role; hash: string } | undefined;
     if (!row || !safeEqual(row.hash, h)) return null;
     return { name: row.name, role: row.role };
   }

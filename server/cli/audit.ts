@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { withServices, type GlobalOptions } from './context.ts';
-import type { AuditFilter } from '../release/release-repo.ts';
+import type { AuditFilter } from '../catalog/release.ts';
 import { AptfreezeError } from '../errors.ts';
 
 export function register(program: Command, globals: () => GlobalOptions): void {
@@ -17,7 +17,7 @@ export function register(program: Command, globals: () => GlobalOptions): void {
       const limit = Number(opts.limit);
       if (!Number.isInteger(limit) || limit < 1) throw new AptfreezeError('BAD_REQUEST', '--limit: expected a positive integer');
       if (opts.since && Number.isNaN(Date.parse(opts.since))) throw new AptfreezeError('BAD_REQUEST', '--since: expected an ISO date');
-      const { ReleaseRepo } = await import('../release/release-repo.ts');
+      const { ReleaseRepo } = await import('../catalog/release.ts');
       await withServices(globals(), async (s) => {
         const f: AuditFilter = { limit, actor: opts.actor, action: opts.action, target: opts.target, since: opts.since ? new Date(opts.since).toISOString() : undefined };
         const rows = new ReleaseRepo(s.db).listAudit(f);

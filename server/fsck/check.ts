@@ -3,9 +3,9 @@ import { processAlive as alive } from '../util/process.ts';
 import { createReadStream, existsSync, lstatSync, readFileSync, readdirSync, readlinkSync, statSync, type Stats } from 'node:fs';
 import { join, relative } from 'node:path';
 import * as openpgp from 'openpgp';
-import type { Db } from '../db/open.ts';
-import { archiveLock, type Repo, type SerialRow } from '../db/repo.ts';
-import type { ReleaseRepo } from '../release/release-repo.ts';
+import type { Db } from '../catalog/open.ts';
+import { archiveLock, type Repo, type SerialRow } from '../catalog/repo.ts';
+import type { ReleaseRepo } from '../catalog/release.ts';
 import type { FsBlobStore } from '../store/store.ts';
 import { poolId, signedNames, type Publisher, type TreeLink } from '../publish/tree.ts';
 import { readManifest, manifestBlobsSync, type SerialManifest } from '../snapshot/manifest.ts';
@@ -13,6 +13,8 @@ import { syncReader } from '../snapshot/refs.ts';
 import { parseRelease, type ParsedRelease } from '../debian/release.ts';
 import { verifyDetached, verifyInRelease } from '../pgp/verify.ts';
 import { problem, type FsckReport, type Problem } from './report.ts';
+import { archiveEntry, isTempFile, parsePoolLink, poolEntry, poolLinkTarget } from '../publish/layout.ts';
+import { dataLayout } from '../datadir.ts';
 
 /** What fsck reads. Opened without crash recovery (see open.ts): it reports what is there. */
 export interface FsckContext {
@@ -48,6 +50,8 @@ export class FsckCheck {
   readonly notes: string[] = [];
   readonly checked = { archives: 0, serials: 0, files: 0, blobs: 0, bytesHashed: 0 };
   private readonly blobs = new Map<string, BlobState>();
+  /** Where hashStore found each blob (for the report and --repair). */
+  private readonly blobFiles = new Map<string, string>();
   private readonly referenced = new Set<string>();
   /** Archives a live process is snapshotting: their in-flight state is not judged. */
   private readonly busy = new Set<string>();
@@ -99,7 +103,7 @@ export class FsckCheck {
 
   /** checks that the private key exists, is 0600 in a 0700 directory, and that the served public key is its own. */
   private async checkKeys(): Promise<void> {
-    const dir = join(this.ctx.dataDir, 'keys');
+    const dir = dataLayout(this.ctx.dataDir).keys;
     const priv = join(dir, 'private.asc');
     let key: openpgp.PrivateKey;
     try {
@@ -144,7 +148,7 @@ export class FsckCheck {
 
   /** checks that the audit log's append-only triggers are in place. */
   private checkAuditLog(): void {
-    const triggers = this.ctx.db.prepare("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_log'").pluck().all() as string[];
+    const triggers = this.ctx.rr.auditLogTriggers();
     for (const t of ['audit_log_no_update', 'audit_log_no_delete']) {
       if (!triggers.includes(t)) this.add(problem('audit-log', `trigger ${t} is missing: the audit log can be altered`));
     }
@@ -170,6 +174,7 @@ export class FsckCheck {
         const got = await hashFile(p);
         this.checked.bytesHashed += got.size;
         this.blobs.set(f, got.sha256 === f ? 'ok' : 'corrupt');
+        this.blobFiles.set(f, p);
       }
     }
   }
@@ -181,7 +186,7 @@ export class FsckCheck {
   /** checks one archive: its serials against the database, its tree's entries, latest and the trace file. */
   private async checkArchive(archive: string): Promise<void> {
     const base = join(this.ctx.publisher.root, archive);
-    const rows = new Map(this.ctx.db.prepare('SELECT * FROM serials WHERE archive = ?').all(archive).map((r) => [(r as SerialRow).serial, r as SerialRow]));
+    const rows = new Map(this.ctx.repo.allSerials(archive).map((r) => [r.serial, r]));
     const published = [...rows.values()].filter((r) => r.state === 'live' || r.state === 'frozen').sort((a, b) => (a.serial < b.serial ? -1 : 1));
     const usedPools = new Set<string>();
     const pools: PoolChecks = new Map();
@@ -194,7 +199,7 @@ export class FsckCheck {
     // A running snapshot may be linking into the tree: not while it runs.
     if (!this.busy.has(archive)) {
       for (const [id, p] of pools) {
-        const poolDir = join(base, '.pools', id);
+        const poolDir = this.ctx.publisher.poolDir(archive, id);
         if (isDir(poolDir)) this.checkUnexpected(poolDir, p.expected, p.where, false, 'unused-pool-file');
       }
     }
@@ -259,14 +264,14 @@ export class FsckCheck {
     } catch {
       target = null;
     }
-    const m = target === null ? null : /^\.\.\/\.pools\/([0-9a-f]{32})$/.exec(target);
-    let id = m && isDir(join(this.ctx.publisher.root, archive, '.pools', m[1]!)) ? m[1]! : null;
+    const linked = target === null ? null : parsePoolLink(target);
+    let id = linked && isDir(this.ctx.publisher.poolDir(archive, linked)) ? linked : null;
     if (!id) {
       const sorted = [...poolLinks].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
       id = poolId(sorted);
-      this.add({ ...problem('bad-pool-link', target === null ? 'pool is not a symlink to a pool tree' : `pool points at ${target}, which is not a pool tree`, { ...where, path: this.rel(link), repair: `link pool -> ../.pools/${id}` }), fix: { abs: link, sha256: id } });
+      this.add({ ...problem('bad-pool-link', target === null ? 'pool is not a symlink to a pool tree' : `pool points at ${target}, which is not a pool tree`, { ...where, path: this.rel(link), repair: `link pool -> ${poolLinkTarget(id)}` }), fix: { abs: link, sha256: id } });
     }
-    const poolDir = join(this.ctx.publisher.root, archive, '.pools', id);
+    const poolDir = this.ctx.publisher.poolDir(archive, id);
     const pool = pools.get(id) ?? { expected: new Set<string>(), checked: new Set<string>(), where };
     pools.set(id, pool);
     for (const l of poolLinks) {
@@ -296,13 +301,7 @@ export class FsckCheck {
       return;
     }
     const blobState = this.blob(l.sha256);
-    let blobStat: Stats | undefined;
-    try {
-      blobStat = statSync(this.ctx.store.pathOf(l.sha256));
-    } catch {
-      blobStat = undefined;
-    }
-    if (blobStat && blobStat.ino === st.ino && blobStat.dev === st.dev) {
+    if (this.ctx.store.isSameFile(l.sha256, st)) {
       // The very same inode: its bytes are the blob's, hashed once in hashStore.
       if (blobState === 'corrupt') this.add(problem('corrupt-file', `${l.path} (and its store blob) do not hash to ${l.sha256}`, { ...where, path: this.rel(abs) }));
       return;
@@ -329,7 +328,7 @@ export class FsckCheck {
           continue;
         }
         if (expected.has(rel) && e.isFile()) continue;
-        if (/\.tmp-[0-9a-f]+$/.test(e.name)) this.add({ ...problem('temp-file', 'left by an interrupted write', { ...where, path: this.rel(abs), repair: 'remove it' }), fix: { abs } });
+        if (isTempFile(e.name)) this.add({ ...problem('temp-file', 'left by an interrupted write', { ...where, path: this.rel(abs), repair: 'remove it' }), fix: { abs } });
         else if (kind === 'unused-pool-file' && e.isFile()) this.add({ ...problem(kind, 'a pool file no serial linking to this pool tree lists', { archive: where.archive, path: this.rel(abs), repair: 'remove it' }), fix: { abs } });
         else this.add({ ...problem('unexpected-file', e.isSymbolicLink() ? `a symlink no manifest lists (-> ${readlinkSync(abs)})` : 'a file no manifest lists', { ...where, path: this.rel(abs), repair: 'remove it' }), fix: { abs } });
       }
@@ -401,27 +400,28 @@ export class FsckCheck {
     for (const name of readdirSync(base)) {
       const abs = join(base, name);
       // tags/: tag trees (server/tags/), recorded in their own tables.
-      if (name === 'latest' || name === 'project' || name === 'tags') continue;
-      if (serialRe.test(name)) {
+      const kind = archiveEntry(name);
+      if (kind === 'latest' || kind === 'project' || kind === 'tags') continue;
+      if (kind === 'serial') {
         const row = rows.get(name);
         if (row && (row.state === 'live' || row.state === 'frozen')) continue;
         if (busy && row?.state === 'pending') continue;
         this.add({ ...problem('unpublished-serial-dir', `a tree for a serial that is ${row?.state ?? 'not in the database'}`, { archive, serial: name, path: this.rel(abs), repair: 'remove it' }), fix: { abs } });
-      } else if (name === '.pools') {
+      } else if (kind === 'pools') {
         for (const id of readdirSync(abs)) {
           const p = join(abs, id);
           if (usedPools.has(id)) continue;
           if (busy) continue; // a running snapshot may be about to link it
-          if (id.startsWith('.tmp-') || id.startsWith('.trash-')) this.add({ ...problem('staging', 'a pool tree being built or removed', { archive, path: this.rel(p), repair: 'remove it' }), fix: { abs: p } });
+          if (poolEntry(id) === 'building' || poolEntry(id) === 'trash') this.add({ ...problem('staging', 'a pool tree being built or removed', { archive, path: this.rel(p), repair: 'remove it' }), fix: { abs: p } });
           else this.add({ ...problem('unused-pool', 'a pool tree no published serial links', { archive, path: this.rel(p), repair: 'remove it' }), fix: { abs: p } });
         }
-      } else if (name.startsWith('.staging-') || name.startsWith('.latest-') || name.startsWith('.tmp-')) {
+      } else if (kind === 'leftover') {
         if (!busy) this.add({ ...problem('staging', 'left by an interrupted snapshot', { archive, path: this.rel(abs), repair: 'remove it' }), fix: { abs } });
       } else if (name === 'buildinfo' && this.ctx.repo.listArchives().some((a) => a.name === archive && a.url.startsWith('upload:'))) {
         // A custom repository's kept .buildinfo files (server/uploads/buildinfo-files.ts).
         continue;
       } else {
-        this.add({ ...problem('unexpected-file', 'not a serial, latest, project or .pools', { archive, path: this.rel(abs), repair: 'remove it' }), fix: { abs } });
+        this.add({ ...problem('unexpected-file', 'not a serial, latest, project or pool trees', { archive, path: this.rel(abs), repair: 'remove it' }), fix: { abs } });
       }
     }
   }
@@ -470,10 +470,10 @@ export class FsckCheck {
     for (const d of this.ctx.rr.derivedBlobs()) if (this.referenced.has(d.of)) this.referenced.add(d.blob);
     for (const [sha, state] of this.blobs) {
       if (this.referenced.has(sha)) {
-        if (state === 'corrupt') this.add(problem('corrupt-blob', `blob ${sha} does not hash to its name`, { path: this.rel(this.ctx.store.pathOf(sha)) }));
+        if (state === 'corrupt') this.add(problem('corrupt-blob', `blob ${sha} does not hash to its name`, { path: this.rel(this.blobFiles.get(sha)!) }));
         continue;
       }
-      const abs = this.ctx.store.pathOf(sha);
+      const abs = this.blobFiles.get(sha)!;
       this.add({ ...problem('unreferenced-blob', state === 'corrupt' ? 'referenced by no published serial (and corrupt)' : 'referenced by no published serial', { path: this.rel(abs), repair: 'remove it' }), fix: { abs, sha256: sha } });
     }
   }

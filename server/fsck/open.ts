@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { openDb } from '../db/open.ts';
-import { Repo } from '../db/repo.ts';
-import { ReleaseRepo } from '../release/release-repo.ts';
+import { dataLayout } from '../datadir.ts';
+import { openDb } from '../catalog/open.ts';
+import { Repo } from '../catalog/repo.ts';
+import { ReleaseRepo } from '../catalog/release.ts';
 import { FsBlobStore } from '../store/store.ts';
 import { Publisher } from '../publish/tree.ts';
 import { AptfreezeError } from '../errors.ts';
@@ -14,18 +14,19 @@ import type { FsckContext } from './check.ts';
  * runs, so that fsck reports what an interrupted run left behind.
  */
 export function openForFsck(dataDir: string, now: () => Date = () => new Date()): FsckContext & { close(): void } {
-  const dir = resolve(dataDir);
-  const dbPath = join(dir, 'aptfreeze.db');
+  const layout = dataLayout(dataDir);
+  const dir = layout.root;
+  const dbPath = layout.db;
   if (!existsSync(dbPath)) throw new AptfreezeError('NOT_FOUND', `${dir} holds no aptfreeze database (expected ${dbPath})`);
   const db = openDb(dbPath);
-  const store = new FsBlobStore(join(dir, 'store'));
+  const store = new FsBlobStore(layout.store);
   return {
     dataDir: dir,
     db,
     repo: new Repo(db),
     rr: new ReleaseRepo(db),
     store,
-    publisher: new Publisher(join(dir, 'public'), store),
+    publisher: new Publisher(layout.public, store),
     now,
     close: () => db.close(),
   };

@@ -7,8 +7,10 @@ import { expectPools, type PoolExpectations } from '../release/gc.ts';
 import { loadOrCreateServiceKey } from '../sign/key.ts';
 import { resignFromRecord } from '../release/finish-resign.ts';
 import { syncFileSystem } from '../util/atomic-write.ts';
-import { archiveLock } from '../db/repo.ts';
+import { archiveLock } from '../catalog/repo.ts';
 import type { Finding, FsckContext } from './check.ts';
+import { dataLayout } from '../datadir.ts';
+import { poolLinkTarget } from '../publish/layout.ts';
 
 /**
  * --repair: finishes half-done steps and removes what nothing references.
@@ -41,21 +43,18 @@ export async function repair(ctx: FsckContext, findings: Finding[], note: (s: st
     if (!f.fix?.abs || !f.fix.sha256) continue;
     mkdirSync(dirname(f.fix.abs), { recursive: true });
     const tmp = `${f.fix.abs}.fsck-${randomBytes(4).toString('hex')}`;
-    linkSync(ctx.store.pathOf(f.fix.sha256), tmp);
+    await ctx.store.linkTo(f.fix.sha256, tmp);
     rmSync(f.fix.abs, { recursive: true, force: true });
     renameSync(tmp, f.fix.abs);
   }
   for (const f of of('missing-blob')) {
     if (!f.fix?.abs || !f.fix.sha256) continue;
-    const dest = ctx.store.pathOf(f.fix.sha256);
-    mkdirSync(dirname(dest), { recursive: true });
-    rmSync(dest, { force: true });
-    linkSync(f.fix.abs, dest);
+    ctx.store.adoptSync(f.fix.sha256, f.fix.abs);
   }
   for (const f of of('bad-pool-link')) {
     if (!f.fix?.abs || !f.fix.sha256) continue;
     const tmp = `${f.fix.abs}.fsck-${randomBytes(4).toString('hex')}`;
-    symlinkSync(`../.pools/${f.fix.sha256}`, tmp);
+    symlinkSync(poolLinkTarget(f.fix.sha256), tmp);
     rmSync(f.fix.abs, { recursive: true, force: true });
     renameSync(tmp, f.fix.abs);
   }
@@ -66,10 +65,10 @@ export async function repair(ctx: FsckContext, findings: Finding[], note: (s: st
   for (const a of archives) await ctx.publisher.setLatest(a, ctx.repo.latestSerial(a), now);
 
   for (const f of of('key-mode')) chmodSync(f.fix!.abs!, f.fix!.abs!.endsWith('private.asc') ? 0o600 : 0o700);
-  if (of('public-key').length && existsSync(join(ctx.dataDir, 'keys', 'private.asc'))) {
-    await loadOrCreateServiceKey(join(ctx.dataDir, 'keys'));
+  if (of('public-key').length && existsSync(join(dataLayout(ctx.dataDir).keys, 'private.asc'))) {
+    await loadOrCreateServiceKey(dataLayout(ctx.dataDir).keys);
     mkdirSync(join(ctx.publisher.root, 'keys'), { recursive: true });
-    for (const n of ['aptfreeze.asc', 'aptfreeze.gpg']) copyFileSync(join(ctx.dataDir, 'keys', n), join(ctx.publisher.root, 'keys', n));
+    for (const n of ['aptfreeze.asc', 'aptfreeze.gpg']) copyFileSync(join(dataLayout(ctx.dataDir).keys, n), join(ctx.publisher.root, 'keys', n));
   }
 
   const removable = of('staging', 'unpublished-serial-dir', 'temp-file', 'unexpected-file', 'unused-pool', 'unused-pool-file', 'unreferenced-blob', 'partial-file', 'stray-store-file');
@@ -89,11 +88,11 @@ async function resign(ctx: FsckContext, findings: Finding[], note: (s: string) =
     bySerial.set(k, set);
   }
   if (!bySerial.size) return;
-  if (!existsSync(join(ctx.dataDir, 'keys', 'private.asc'))) {
+  if (!existsSync(join(dataLayout(ctx.dataDir).keys, 'private.asc'))) {
     note('cannot re-sign: no service private key');
     return;
   }
-  const key = await loadOrCreateServiceKey(join(ctx.dataDir, 'keys'));
+  const key = await loadOrCreateServiceKey(dataLayout(ctx.dataDir).keys);
   for (const [k, suites] of bySerial) {
     const [archive, serial] = k.split('/') as [string, string];
     await resignFromRecord(ctx, key, archive, serial, suites, note);
@@ -129,7 +128,7 @@ function removeUnderLocks(ctx: FsckContext, findings: Finding[], note: (s: strin
         expectPools(ctx, archive, ctx.repo.listSerials(archive), exp);
         poolPaths.set(archive, exp);
       }
-      const rel = relative(join(ctx.publisher.root, archive, '.pools'), abs).split('/');
+      const rel = relative(ctx.publisher.poolsDir(archive), abs).split('/');
       return exp.paths.get(rel[0]!)?.has(rel.slice(1).join('/')) ?? false;
     };
     for (const d of ctx.rr.derivedBlobs()) if (referenced.has(d.of)) referenced.add(d.blob);

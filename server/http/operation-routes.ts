@@ -1,7 +1,7 @@
 import type { Router, Request, Response } from 'express';
 import type { AppDeps } from './app.ts';
 import { AptfreezeError } from '../errors.ts';
-import { OpsRepo } from '../ops/ops-repo.ts';
+import { OpsRepo } from '../catalog/operations.ts';
 import type { OperationState, OperationView } from '../ops/operation.ts';
 
 const states: readonly OperationState[] = ['pending', 'running', 'succeeded', 'failed'];

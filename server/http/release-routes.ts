@@ -4,7 +4,7 @@ import { bearer } from './api.ts';
 import { authorize, type Principal } from '../auth/tokens.ts';
 import { AptfreezeError } from '../errors.ts';
 import { diffSerials } from '../release/diff.ts';
-import { ReleaseRepo } from '../release/release-repo.ts';
+import { ReleaseRepo } from '../catalog/release.ts';
 import { listTokens } from '../release/tokens.ts';
 import { resultOf } from '../ops/client.ts';
 import type { SubmitRequest } from '../ops/operation.ts';

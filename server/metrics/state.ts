@@ -1,8 +1,8 @@
-import { readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Services } from '../services.ts';
-import { MetricsQueries } from './queries.ts';
+import { MetricsQueries } from '../catalog/metrics.ts';
+import { dataLayout } from '../datadir.ts';
+import { fsStoreUsage } from '../store/usage.ts';
 
 export type StateDeps = Pick<Services, 'db' | 'repo' | 'config' | 'now' | 'dataDir'>;
 
@@ -85,37 +85,9 @@ export function registerStateMetrics(registry: Registry, deps: StateDeps): void 
   const storeSize = () => {
     // Walked again only when something was recorded since (every change of the store writes an audit row).
     const key = String(q.lastAuditId());
-    if (storeCache?.key !== key) storeCache = { key, ...walk(join(deps.dataDir, 'store', 'sha256')) };
+    if (storeCache?.key !== key) storeCache = { key, ...fsStoreUsage(dataLayout(deps.dataDir).store) };
     return storeCache;
   };
   new Gauge({ name: 'aptfreeze_store_bytes', help: 'Bytes in the content-addressed store', ...reg, collect() { this.set(storeSize().bytes); } });
   new Gauge({ name: 'aptfreeze_store_files', help: 'Files in the content-addressed store', ...reg, collect() { this.set(storeSize().files); } });
-}
-
-function walk(root: string): { files: number; bytes: number } {
-  let files = 0;
-  let bytes = 0;
-  let fans: string[] = [];
-  try {
-    fans = readdirSync(root);
-  } catch {
-    return { files, bytes };
-  }
-  for (const d of fans) {
-    let names: string[] = [];
-    try {
-      names = readdirSync(join(root, d));
-    } catch {
-      continue;
-    }
-    for (const f of names) {
-      try {
-        bytes += statSync(join(root, d, f)).size;
-        files++;
-      } catch {
-        // removed by gc meanwhile
-      }
-    }
-  }
-  return { files, bytes };
 }

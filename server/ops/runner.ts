@@ -1,10 +1,10 @@
-import type { Db } from '../db/open.ts';
-import type { Repo } from '../db/repo.ts';
+import type { Db } from '../catalog/open.ts';
+import type { Repo } from '../catalog/repo.ts';
 import type { Logger } from '../log.ts';
 import { AptfreezeError } from '../errors.ts';
 import type { Outcome, OperationView, Progress, SubmitRequest } from './operation.ts';
 import type { ExecutionEvents, Executor, Finished } from './executor.ts';
-import { OpsRepo } from './ops-repo.ts';
+import { OpsRepo } from '../catalog/operations.ts';
 import { operationDef } from './registry.ts';
 
 export interface RunnerDeps {

@@ -1,4 +1,4 @@
-import type { Repo } from '../db/repo.ts';
+import type { Repo } from '../catalog/repo.ts';
 import { AptfreezeError } from '../errors.ts';
 
 export interface ProvenanceQuery {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import type { Db } from '../db/open.ts';
-import type { ProvenanceIndexRow, PresenceRow, Repo } from '../db/repo.ts';
+import type { Db } from '../catalog/open.ts';
+import type { ProvenanceIndexRow, PresenceRow, Repo } from '../catalog/repo.ts';
 import { AptfreezeError } from '../errors.ts';
 import type { BlobStore } from '../store/store.ts';
 import { readPackagesBlob } from '../snapshot/packages-reader.ts';

@@ -1,11 +1,13 @@
-import { promises as fsp, existsSync, readlinkSync, linkSync, mkdirSync, lstatSync, statSync, type Stats } from 'node:fs';
+import { promises as fsp, existsSync, readlinkSync, linkSync, mkdirSync, lstatSync, type Stats } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join, dirname } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import type { FsBlobStore } from '../store/store.ts';
 import { AptfreezeError } from '../errors.ts';
 import { checkRelativePath } from '../debian/paths.ts';
 import { syncDir, writeFileAtomic } from '../util/atomic-write.ts';
+import { PoolTrees } from './pool-gc.ts';
+import { readSigned, replaceSignedSync, signedNames, type SignedFiles, type SignedName } from './signed.ts';
+import { archiveEntry, linksPools, latestTempName, parsePoolLink, poolEntry, poolLinkTarget, poolsDirName, poolTempName, stagingName } from './layout.ts';
 
 export interface TreeLink {
   /** Path relative to the serial's root, e.g. pool/main/h/hello/hello_1_amd64.deb */
@@ -38,8 +40,7 @@ export interface TreeFile {
   data: string | Uint8Array;
 }
 
-/** Files written last, in this order, so a half-built tree never looks signed (InRelease last). */
-export const signedNames = ['Release', 'Release.gpg', 'InRelease'] as const;
+export { signedNames } from './signed.ts';
 
 /**
  * The published tree: plain static files, hard links into the store, so a
@@ -53,13 +54,38 @@ export const signedNames = ['Release', 'Release.gpg', 'InRelease'] as const;
  *   <root>/<archive>/.pools/<id>/           shared pool trees; <serial>/pool -> ../.pools/<id>
  */
 export class Publisher {
+  /** What gc does to the shared pool trees (pool-gc.ts). */
+  readonly poolTrees: PoolTrees;
+
   constructor(
     readonly root: string,
     private readonly store: FsBlobStore,
-  ) {}
+  ) {
+    this.poolTrees = new PoolTrees(root);
+  }
+
+  /** The text of one signed file (Release, Release.gpg, InRelease) of a published serial's suite. */
+  readSigned(archive: string, serial: string, suite: string, name: SignedName): Promise<string> {
+    return readSigned(this.serialDir(archive, serial), suite, name);
+  }
+
+  /** Replaces the signed files of a published serial's suites, all or none (signed.ts); synchronous, inside the caller's transaction. */
+  replaceSignedSync(archive: string, serial: string, suites: readonly SignedFiles[]): void {
+    replaceSignedSync(this.serialDir(archive, serial), suites);
+  }
 
   serialDir(archive: string, serial: string): string {
     return join(this.root, archive, serial);
+  }
+
+  /** Filesystem only (fsck walks it): the directory of an archive's pool trees. */
+  poolsDir(archive: string): string {
+    return join(this.root, archive, poolsDirName);
+  }
+
+  /** Filesystem only (fsck walks it): one pool tree's directory. */
+  poolDir(archive: string, id: string): string {
+    return join(this.poolsDir(archive), id);
   }
 
   /**
@@ -87,7 +113,7 @@ export class Publisher {
     }
     const rest = links.filter((l) => !l.path.startsWith('pool/')).sort(byPath);
     const base = join(this.root, archive);
-    const dir = join(base, `.staging-${serial}-${randomBytes(4).toString('hex')}`);
+    const dir = join(base, stagingName(serial));
     await fsp.mkdir(dir, { recursive: true });
     let createdPool: string | null = null;
     if (pool) {
@@ -101,7 +127,7 @@ export class Publisher {
           if (await this.ensurePool(archive, id, all, pool.pending)) createdPool = id;
         }
       }
-      if (id) await fsp.symlink(`../.pools/${id}`, join(dir, 'pool'));
+      if (id) await fsp.symlink(poolLinkTarget(id), join(dir, 'pool'));
     }
     await this.linkAll(dir, rest, 0);
     const order = (p: string) => {
@@ -122,7 +148,7 @@ export class Publisher {
    * linked before a failure stay: harmless extras that gc prunes.
    */
   private async extendPool(archive: string, id: string, added: TreeLink[]): Promise<boolean> {
-    const poolDir = join(this.root, archive, '.pools', id);
+    const poolDir = this.poolDir(archive, id);
     if (!/^[0-9a-f]{32}$/.test(id) || !existsSync(poolDir)) return false;
     for (const l of added) checkRelativePath(l.path, 'tree path');
     for (const l of added) {
@@ -134,8 +160,7 @@ export class Publisher {
         st = null;
       }
       if (st) {
-        const blob = statSync(this.store.pathOf(l.sha256));
-        if (st.isFile() && st.ino === blob.ino && st.dev === blob.dev) continue;
+        if (st.isFile() && this.store.isSameFile(l.sha256, st)) continue;
         return false;
       }
     }
@@ -158,7 +183,7 @@ export class Publisher {
   beginPool(archive: string, all: TreeLink[]): PendingPool {
     const sorted = [...all].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
     const id = poolId(sorted);
-    const dir = join(this.root, archive, '.pools', `.tmp-${randomBytes(4).toString('hex')}`);
+    const dir = join(this.poolsDir(archive), poolTempName());
     mkdirSync(dir, { recursive: true });
     const mk = dirMaker(dir);
     const pending: PendingPool = {
@@ -172,7 +197,7 @@ export class Publisher {
           checkRelativePath(l.path, 'tree path');
           const dest = join(dir, l.path.slice('pool/'.length));
           mk(dirname(dest));
-          linkSync(this.store.pathOf(l.sha256), dest);
+          linkSync(this.store.linkSource(l.sha256), dest);
           pending.linked.add(l.path);
         } catch {
           pending.failed = true; // stage() builds the tree the ordinary way
@@ -185,8 +210,7 @@ export class Publisher {
   /** The pool tree a published serial links to (`<serial>/pool -> ../.pools/<id>`), or null. */
   poolIdOf(archive: string, serial: string): string | null {
     try {
-      const m = /^\.\.\/\.pools\/([0-9a-f]{32})$/.exec(readlinkSync(join(this.serialDir(archive, serial), 'pool')));
-      return m ? m[1]! : null;
+      return parsePoolLink(readlinkSync(join(this.serialDir(archive, serial), 'pool')));
     } catch {
       return null;
     }
@@ -197,7 +221,7 @@ export class Publisher {
    * archive's snapshot lock: no other run of the archive can be linking to it.
    */
   async discardPool(archive: string, id: string): Promise<void> {
-    await fsp.rm(join(this.root, archive, '.pools', id), { recursive: true, force: true });
+    await fsp.rm(this.poolDir(archive, id), { recursive: true, force: true });
   }
 
   /**
@@ -207,11 +231,11 @@ export class Publisher {
    */
   async removeOrphanPools(archive: string): Promise<string[]> {
     const base = join(this.root, archive);
-    const pools = join(base, '.pools');
+    const pools = this.poolsDir(archive);
     if (!existsSync(pools)) return [];
     const used = new Set<string>();
     for (const name of await fsp.readdir(base)) {
-      if (!/^\d{10}$/.test(name) && !name.startsWith('.staging-')) continue;
+      if (!linksPools(name)) continue;
       try {
         used.add(readlinkSync(join(base, name, 'pool')).split('/').pop()!);
       } catch {
@@ -222,7 +246,7 @@ export class Publisher {
     for (const id of await fsp.readdir(pools)) {
       if (id.startsWith('.') || used.has(id)) continue;
       await fsp.rm(join(pools, id), { recursive: true, force: true });
-      removed.push(`${archive}/.pools/${id}`);
+      removed.push(`${archive}/${poolsDirName}/${id}`);
     }
     return removed;
   }
@@ -230,7 +254,7 @@ export class Publisher {
   /** The shared pool directory with exactly these files, made (aside, then renamed) unless it exists. */
   /** Returns whether this call made the directory. */
   private async ensurePool(archive: string, id: string, pool: TreeLink[], pending?: PendingPool): Promise<boolean> {
-    const pools = join(this.root, archive, '.pools');
+    const pools = this.poolsDir(archive);
     const dest = join(pools, id);
     const usable = pending && pending.id === id && !pending.failed ? pending : null;
     if (existsSync(dest)) {
@@ -238,7 +262,7 @@ export class Publisher {
       return false;
     }
     if (pending && !usable) await fsp.rm(pending.dir, { recursive: true, force: true });
-    const tmp = usable ? usable.dir : join(pools, `.tmp-${randomBytes(4).toString('hex')}`);
+    const tmp = usable ? usable.dir : join(pools, poolTempName());
     await fsp.mkdir(tmp, { recursive: true });
     try {
       await this.linkAll(tmp, usable ? pool.filter((l) => !usable.linked.has(l.path)) : pool, 'pool/'.length);
@@ -264,7 +288,7 @@ export class Publisher {
       const dest = join(dir, l.path.slice(strip));
       mk(dirname(dest));
       try {
-        linkSync(this.store.pathOf(l.sha256), dest);
+        linkSync(this.store.linkSource(l.sha256), dest);
       } catch (e) {
         // Extending a pool tree: the same blob may already be there (checked by the caller).
         if (!skipExisting || (e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
@@ -300,7 +324,7 @@ export class Publisher {
       await fsp.rm(link, { force: true });
       return;
     }
-    const tmp = join(base, `.latest-${randomBytes(4).toString('hex')}`);
+    const tmp = join(base, latestTempName());
     await fsp.symlink(serial, tmp);
     await fsp.rename(tmp, link);
     await syncDir(base);
@@ -333,10 +357,11 @@ export class Publisher {
       const base = join(this.root, archive);
       if (archive === 'keys' || skip(archive) || !(await fsp.stat(base)).isDirectory()) continue;
       for (const name of await fsp.readdir(base)) {
-        const isStaging = name.startsWith('.staging-') || name.startsWith('.latest-') || name.startsWith('.tmp-');
-        const isSerial = /^\d{10}$/.test(name);
-        if (name === '.pools') {
-          for (const p of await fsp.readdir(join(base, name))) if (p.startsWith('.tmp-')) await fsp.rm(join(base, name, p), { recursive: true, force: true });
+        const kind = archiveEntry(name);
+        const isStaging = kind === 'leftover';
+        const isSerial = kind === 'serial';
+        if (kind === 'pools') {
+          for (const p of await fsp.readdir(join(base, name))) if (poolEntry(p) === 'building') await fsp.rm(join(base, name, p), { recursive: true, force: true });
           continue;
         }
         if (isStaging || (isSerial && !keep(archive, name))) {

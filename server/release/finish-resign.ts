@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Db } from '../db/open.ts';
-import type { Repo, SerialRow } from '../db/repo.ts';
+import type { Db } from '../catalog/open.ts';
+import type { Repo, SerialRow } from '../catalog/repo.ts';
 import type { Publisher } from '../publish/tree.ts';
 import type { ServiceKey } from '../sign/key.ts';
 import { signRelease } from '../sign/signer.ts';

@@ -44,16 +44,15 @@
  *    counts as referenced while its index is: the cache stays useful for
  *    indices still served, and one whose blob is swept is a cache miss.
  */
-import { statSync, unlinkSync, existsSync, readdirSync, lstatSync, readlinkSync, renameSync, rmdirSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
-import { join, dirname } from 'node:path';
+import { join } from 'node:path';
 import { AptfreezeError } from '../errors.ts';
 import type { Services } from '../services.ts';
 import { readManifest, parseManifest, manifestBlobsSync, refsPrefix } from '../snapshot/manifest.ts';
 import { loadRefs, syncReader } from '../snapshot/refs.ts';
-import { ReleaseRepo } from './release-repo.ts';
-import { archiveLock } from '../db/repo.ts';
+import { ReleaseRepo } from '../catalog/release.ts';
+import { archiveLock } from '../catalog/repo.ts';
 import { selectCollectable, type KeepReason } from './state.ts';
 
 export type GcDeps = Pick<Services, 'config' | 'db' | 'repo' | 'store' | 'publisher' | 'now' | 'log'>;
@@ -175,8 +174,7 @@ async function removeLeftoverTrees(s: GcDeps, rr: ReleaseRepo, archive: string):
 
 /** Serials that are published but have no manifest: gc cannot know their blobs, so it must not sweep. */
 function unmanifested(s: GcDeps): string[] {
-  const rows = s.db.prepare("SELECT archive || '/' || serial FROM serials WHERE state IN ('live', 'frozen') AND manifest_sha256 IS NULL").pluck().all() as string[];
-  return rows;
+  return new ReleaseRepo(s.db).unmanifested();
 }
 
 async function referencedBy(s: GcDeps, manifests: Iterable<string>, into: Set<string>, read: Set<string>): Promise<void> {
@@ -251,29 +249,6 @@ export function expectPools(s: Pick<GcDeps, 'store' | 'publisher'>, archive: str
   }
 }
 
-/** Files of the used pool trees that no remaining serial lists (found unlocked; pruned under the locks). */
-function unexpectedPoolFiles(s: GcDeps, archive: string, exp: PoolExpectations): Array<{ id: string; rel: string }> {
-  const out: Array<{ id: string; rel: string }> = [];
-  for (const [id, paths] of exp.paths) {
-    const root = join(s.publisher.root, archive, '.pools', id);
-    const walk = (dir: string, rel: string) => {
-      let entries;
-      try {
-        entries = readdirSync(dir, { withFileTypes: true });
-      } catch {
-        return;
-      }
-      for (const e of entries) {
-        const r = rel ? `${rel}/${e.name}` : e.name;
-        if (e.isDirectory()) walk(join(dir, e.name), r);
-        else if (!paths.has(r)) out.push({ id, rel: r });
-      }
-    };
-    walk(root, '');
-  }
-  return out;
-}
-
 async function sweep(s: GcDeps, rr: ReleaseRepo, report: GcReport, archives: string[], now: Date): Promise<void> {
   const missing = unmanifested(s);
   if (missing.length) {
@@ -291,7 +266,7 @@ async function sweep(s: GcDeps, rr: ReleaseRepo, report: GcReport, archives: str
     const exp: PoolExpectations = { paths: new Map(), serials: new Set(), heads: new Map() };
     expectPools(s, a, s.repo.listSerials(a), exp);
     poolExp.set(a, exp);
-    poolCandidates.set(a, unexpectedPoolFiles(s, a, exp));
+    poolCandidates.set(a, s.publisher.poolTrees.filesBeyond(a, exp.paths));
   }
   const candidates: string[] = [];
   let total = 0;
@@ -302,7 +277,6 @@ async function sweep(s: GcDeps, rr: ReleaseRepo, report: GcReport, archives: str
 
   // Locked and synchronous from here to unlock (see THE RULE at the top of this file).
   const names = [...archives.map(archiveLock), archiveLock('')];
-  const trash: string[] = [];
   const lock = s.repo.tryLock(names, process.pid, now);
   const lockedAt = Date.now();
   if (!lock.ok) {
@@ -321,15 +295,8 @@ async function sweep(s: GcDeps, rr: ReleaseRepo, report: GcReport, archives: str
     addDerived(rr, referenced);
     for (const h of candidates) {
       if (referenced.has(h)) continue;
-      const path = s.store.pathOf(h);
-      let size: number;
-      try {
-        size = statSync(path).size;
-        unlinkSync(path);
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
-        throw e;
-      }
+      const size = s.store.removeSync(h);
+      if (size === null) continue;
       report.store.blobsRemoved++;
       report.store.bytesFreed += size;
     }
@@ -339,28 +306,11 @@ async function sweep(s: GcDeps, rr: ReleaseRepo, report: GcReport, archives: str
       expectPools(s, archive, s.repo.listSerials(archive), exp);
       for (const c of poolCandidates.get(archive) ?? []) {
         if (exp.paths.get(c.id)?.has(c.rel)) continue;
-        const root = join(s.publisher.root, archive, '.pools', c.id);
-        try {
-          unlinkSync(join(root, c.rel));
-        } catch (e) {
-          if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
-          throw e;
-        }
+        if (!s.publisher.poolTrees.pruneFileSync(archive, c.id, c.rel)) continue;
         report.store.poolFilesRemoved++;
-        // Directories left empty go too (a directory costs a block).
-        for (let d = dirname(c.rel); d !== '.'; d = dirname(d)) {
-          try {
-            rmdirSync(join(root, d));
-          } catch {
-            break;
-          }
-        }
       }
-      for (const id of unusedPools(s, archive, new Set())) {
-        const from = join(s.publisher.root, archive, '.pools', id);
-        const to = join(s.publisher.root, archive, '.pools', `.trash-${id}-${randomBytes(4).toString('hex')}`);
-        renameSync(from, to);
-        trash.push(to);
+      for (const id of s.publisher.poolTrees.unusedSync(archive, new Set())) {
+        s.publisher.poolTrees.retireSync(archive, id);
         report.store.poolsRemoved.push(`${archive}/${id}`);
       }
     }
@@ -370,43 +320,7 @@ async function sweep(s: GcDeps, rr: ReleaseRepo, report: GcReport, archives: str
     s.repo.unlock(names, process.pid);
     report.ms.locked = Date.now() - lockedAt;
   }
-  for (const t of trash) await removeTree(t);
-  for (const archive of archives) await removeTrash(s, archive);
-}
-
-/**
- * Pool directories of an archive that no serial tree (nor a staging tree of
- * an interrupted run) links to; `ignore` names serial dirs to disregard (a dry
- * run's would-be-collected serials). Refuses (INTERNAL) on a `pool` entry of
- * a form it does not know, rather than guess that a pool is unused.
- */
-function unusedPools(s: GcDeps, archive: string, ignore: ReadonlySet<string>): string[] {
-  const base = join(s.publisher.root, archive);
-  const pools = join(base, '.pools');
-  if (!existsSync(pools)) return [];
-  const used = new Set<string>();
-  for (const name of readdirSync(base)) {
-    if ((!/^\d{10}$/.test(name) && !name.startsWith('.staging-')) || ignore.has(name)) continue;
-    const link = join(base, name, 'pool');
-    let st;
-    try {
-      st = lstatSync(link);
-    } catch {
-      continue; // no pool in that tree
-    }
-    if (st.isDirectory()) continue; // pool files hard-linked in the serial itself
-    const m = st.isSymbolicLink() ? /^\.\.\/\.pools\/([^/]+)$/.exec(readlinkSync(link)) : null;
-    if (!m) throw new AptfreezeError('INTERNAL', `store sweep aborted: ${archive}/${name}/pool is neither a directory nor a link to ../.pools/<id>`);
-    used.add(m[1]!);
-  }
-  return readdirSync(pools).filter((id) => !id.startsWith('.') && !used.has(id));
-}
-
-/** Pool directories an interrupted gc renamed aside but did not delete. */
-async function removeTrash(s: GcDeps, archive: string): Promise<void> {
-  const pools = join(s.publisher.root, archive, '.pools');
-  if (!existsSync(pools)) return;
-  for (const name of await readdir(pools)) if (name.startsWith('.trash-')) await removeTree(join(pools, name));
+  for (const archive of archives) await s.publisher.poolTrees.removeRetired(archive);
 }
 
 /** What a sweep would remove if the collected serials were gone: nothing is locked or deleted. */
@@ -424,7 +338,7 @@ async function dryRunSweep(s: GcDeps, report: GcReport, archives: string[]): Pro
   addDerived(new ReleaseRepo(s.db), referenced);
   for (const a of archives) {
     const ignore = new Set(report.collected.filter((c) => c.archive === a).map((c) => c.serial));
-    for (const id of unusedPools(s, a, ignore)) report.store.poolsRemoved.push(`${a}/${id}`);
+    for (const id of s.publisher.poolTrees.unusedSync(a, ignore)) report.store.poolsRemoved.push(`${a}/${id}`);
   }
   for await (const h of s.store.list()) {
     if (referenced.has(h)) {

@@ -1,8 +1,8 @@
 import { AptfreezeError } from '../errors.ts';
 import type { Services } from '../services.ts';
-import type { SerialRow } from '../db/repo.ts';
+import type { SerialRow } from '../catalog/repo.ts';
 import { describeSerial, type SerialView } from '../snapshot/query.ts';
-import { ReleaseRepo } from './release-repo.ts';
+import { ReleaseRepo } from '../catalog/release.ts';
 import { parseReason, parseUntil, planFreeze, planThaw, requirePublished, type ReleaseFields, type Transition } from './state.ts';
 import { commitResigned, prepareResigned } from './resign.ts';
 

@@ -14,7 +14,7 @@
  * manager asked for is the safe side).
  */
 import { AptfreezeError } from '../errors.ts';
-import type { SerialRow, SerialState } from '../db/repo.ts';
+import type { SerialRow, SerialState } from '../catalog/repo.ts';
 import { isDuration, parseDuration } from '../config/duration.ts';
 
 /** The columns a freeze or thaw changes, as stored. */

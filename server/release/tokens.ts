@@ -1,7 +1,7 @@
 import { AptfreezeError } from '../errors.ts';
 import type { Services } from '../services.ts';
 import { hashToken, type Role } from '../auth/tokens.ts';
-import { ReleaseRepo } from './release-repo.ts';
+import { ReleaseRepo } from '../catalog/release.ts';
 
 export type TokenDeps = Pick<Services, 'tokens' | 'repo' | 'db' | 'now'>;
 

@@ -6,7 +6,7 @@ import { compressionOf, stripCompression } from '../debian/compress.ts';
 import { checkRelativePath } from '../debian/paths.ts';
 import { stanzasOfBlob, packagesRef, sourcesRefs } from '../snapshot/parse-index.ts';
 import { proofComponent } from '../proof/manifest.ts';
-import type { MrRepo, MrBinaryRow } from './repo.ts';
+import type { MrRepo, MrBinaryRow } from '../catalog/snapmr.ts';
 import { fillMissingSha1 } from './sha1.ts';
 
 export type IndexerDeps = Pick<Services, 'config' | 'repo' | 'store' | 'publisher' | 'log'> & { mr: MrRepo };

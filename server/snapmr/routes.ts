@@ -4,7 +4,7 @@ import { Readable } from 'node:stream';
 import { AptfreezeError } from '../errors.ts';
 import { compareVersions } from '../debian/version.ts';
 import type { Services } from '../services.ts';
-import type { MrRepo, MrBinaryRow } from './repo.ts';
+import type { MrRepo, MrBinaryRow } from '../catalog/snapmr.ts';
 import { formatStamp } from './stamps.ts';
 
 export type MrDeps = Pick<Services, 'store' | 'log'> & { mr: MrRepo; catchUp: () => Promise<void> };

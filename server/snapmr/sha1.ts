@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { BlobStore } from '../store/store.ts';
-import type { MrRepo } from './repo.ts';
+import type { MrRepo } from '../catalog/snapmr.ts';
 
 /**
  * The store's sha1Sink: pairs are gathered and written in one transaction per turn of the event

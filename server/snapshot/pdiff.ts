@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { AptfreezeError, isAptfreezeError } from '../errors.ts';
-import type { Repo } from '../db/repo.ts';
+import type { Repo } from '../catalog/repo.ts';
 import type { FsBlobStore } from '../store/store.ts';
 import type { Fetcher } from '../mirror/fetch.ts';
 import type { Logger } from '../log.ts';

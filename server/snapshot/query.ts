@@ -1,5 +1,5 @@
 import type { Services } from '../services.ts';
-import type { SerialRow } from '../db/repo.ts';
+import type { SerialRow } from '../catalog/repo.ts';
 
 export type SerialView = ReturnType<typeof describeSerial>;
 

@@ -1,4 +1,3 @@
-import { readFileSync, openSync, readSync, closeSync } from 'node:fs';
 import { AptfreezeError } from '../errors.ts';
 import type { BlobRef, BlobStore, FsBlobStore } from '../store/store.ts';
 import type { PoolRef } from './parse-index.ts';
@@ -41,8 +40,8 @@ export type ReadBlobSync = (sha256: string) => Buffer;
 /** Reads a blob of a file-system store synchronously (refs and manifests are small next to the work they save). */
 export function syncReader(store: BlobStore | FsBlobStore): ReadBlobSync {
   const fs = store as FsBlobStore;
-  if (typeof fs.pathOf !== 'function') throw new AptfreezeError('INTERNAL', 'refs need a file-system blob store');
-  return (sha) => readFileSync(fs.pathOf(sha));
+  if (typeof fs.readSync !== 'function') throw new AptfreezeError('INTERNAL', 'refs need a file-system blob store');
+  return (sha) => fs.readSync(sha);
 }
 
 // Refs blobs are immutable: a small cache saves re-reading the same base on
@@ -183,13 +182,7 @@ export function refsChain(store: FsBlobStore, sha256: string): string[] | null {
     while (sha) {
       let head: string;
       try {
-        const fd = openSync(store.pathOf(sha), 'r');
-        try {
-          const buf = Buffer.alloc(256);
-          head = buf.toString('utf8', 0, readSync(fd, buf, 0, 256, 0));
-        } finally {
-          closeSync(fd);
-        }
+        head = store.readHeadSync(sha, 256).toString('utf8');
       } catch {
         return null;
       }

@@ -1,6 +1,6 @@
 import { AptfreezeError } from '../errors.ts';
 import type { Services } from '../services.ts';
-import { archiveLock } from '../db/repo.ts';
+import { archiveLock } from '../catalog/repo.ts';
 import { takeSnapshot, type SnapshotContext, type SnapshotResult } from './run.ts';
 
 /** The context takeSnapshot needs, from the services. */

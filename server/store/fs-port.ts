@@ -20,7 +20,7 @@ export class FsBlobPort implements BlobPort {
 
   async putStream(source: AsyncIterable<Uint8Array>, expected?: Partial<BlobRef>): Promise<BlobRef> {
     // A malformed expected hash is the caller's mistake (BAD_REQUEST), not a mismatch of the bytes.
-    if (expected?.sha256 !== undefined) this.store.pathOf(expected.sha256);
+    if (expected?.sha256 !== undefined) this.store.linkSource(expected.sha256);
     return this.store.putStream(source, expected);
   }
 
@@ -29,11 +29,11 @@ export class FsBlobPort implements BlobPort {
   }
 
   async read(sha256: string): Promise<Buffer> {
-    return fsp.readFile(this.store.pathOf(sha256)).catch((e) => Promise.reject(notFound(e, sha256)));
+    return fsp.readFile(this.store.linkSource(sha256)).catch((e) => Promise.reject(notFound(e, sha256)));
   }
 
   async *readStream(sha256: string, range?: ByteRange): AsyncIterable<Buffer> {
-    const path = this.store.pathOf(sha256);
+    const path = this.store.linkSource(sha256);
     let bounds: { start?: number; end?: number } = {};
     if (range) {
       const { size } = await statBlob(this.store, sha256);
@@ -55,7 +55,7 @@ export class FsBlobPort implements BlobPort {
 }
 
 async function statBlob(store: FsBlobStore, sha256: string) {
-  return fsp.stat(store.pathOf(sha256)).catch((e) => Promise.reject(notFound(e, sha256)));
+  return fsp.stat(store.linkSource(sha256)).catch((e) => Promise.reject(notFound(e, sha256)));
 }
 
 function notFound(e: unknown, sha256: string): unknown {

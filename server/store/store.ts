@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { processAlive as alive } from '../util/process.ts';
-import { createWriteStream, createReadStream, promises as fsp, existsSync, statSync, mkdirSync, rmSync, writeFileSync, type WriteStream } from 'node:fs';
+import { createWriteStream, createReadStream, promises as fsp, existsSync, statSync, mkdirSync, rmSync, writeFileSync, readFileSync, openSync, readSync, closeSync, unlinkSync, linkSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { AptfreezeError } from '../errors.ts';
 import { commitTemp, commitTempSync, syncDirSync, syncFileSystem, writeFileAtomicSync } from '../util/atomic-write.ts';
@@ -23,8 +23,6 @@ export interface BlobStore {
   putStream(source: AsyncIterable<Uint8Array>, expected?: Partial<BlobRef>): Promise<BlobRef>;
   /** Stores bytes held in memory. */
   putBuffer(data: Uint8Array): Promise<BlobRef>;
-  /** Links (hard link) a stored blob to a path of the published tree. */
-  linkTo(sha256: string, dest: string): Promise<void>;
   /** Reads a stored blob. */
   read(sha256: string): Promise<Buffer>;
   readStream(sha256: string): AsyncIterable<Buffer>;
@@ -100,17 +98,89 @@ export class FsBlobStore implements BlobStore {
     this.dirty = true;
   }
 
-  pathOf(sha256: string): string {
+  /** The blob's file: internal to the store (every method below goes through it). */
+  private fileOf(sha256: string): string {
     if (!hexRe.test(sha256)) throw new AptfreezeError('BAD_REQUEST', `not a sha256: ${sha256}`);
     return join(this.root, sha256.slice(0, 2), sha256);
   }
 
+  /**
+   * The blob's file, for the filesystem published tree only (server/publish/): a hard link to it
+   * is how a tree holds a file without a copy. Not part of the BlobStore port; no other module
+   * may call it (test/ownership.test.ts).
+   */
+  linkSource(sha256: string): string {
+    return this.fileOf(sha256);
+  }
+
+  /**
+   * The old name of linkSource, kept only for server/tags/ (another branch moves it onto the
+   * published tree; test/ownership.test.ts lists it as an allowed exception until then).
+   * @deprecated
+   */
+  pathOf(sha256: string): string {
+    return this.fileOf(sha256);
+  }
+
+  /**
+   * Reads a whole blob synchronously: refs and manifests (small next to the work they save) are
+   * read in loops and in gc's locked step, which is synchronous by design (release/gc.ts).
+   */
+  readSync(sha256: string): Buffer {
+    return readFileSync(this.fileOf(sha256));
+  }
+
+  /** The first bytes of a blob (at most `n`), synchronously: a refs blob's header. */
+  readHeadSync(sha256: string, n: number): Buffer {
+    const fd = openSync(this.fileOf(sha256), 'r');
+    try {
+      const buf = Buffer.alloc(n);
+      return buf.subarray(0, readSync(fd, buf, 0, n, 0));
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /** Removes a blob synchronously (gc's locked step); its size, or null when it was not there. */
+  removeSync(sha256: string): number | null {
+    const path = this.fileOf(sha256);
+    try {
+      const { size } = statSync(path);
+      unlinkSync(path);
+      return size;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw e;
+    }
+  }
+
+  /** Whether `st` (of a published file) is the blob's own inode: a hard link, its bytes hashed with the blob. */
+  isSameFile(sha256: string, st: { ino: number; dev: number }): boolean {
+    try {
+      const b = statSync(this.fileOf(sha256));
+      return b.ino === st.ino && b.dev === st.dev;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Puts a lost blob back from a whole copy (fsck --repair: a published file that hashes to it),
+   * as a hard link: the caller has checked the copy's hash.
+   */
+  adoptSync(sha256: string, copy: string): void {
+    const dest = this.fileOf(sha256);
+    mkdirSync(join(this.root, sha256.slice(0, 2)), { recursive: true });
+    rmSync(dest, { force: true });
+    linkSync(copy, dest);
+  }
+
   has(sha256: string): boolean {
-    return existsSync(this.pathOf(sha256));
+    return existsSync(this.fileOf(sha256));
   }
 
   size(sha256: string): number {
-    return statSync(this.pathOf(sha256)).size;
+    return statSync(this.fileOf(sha256)).size;
   }
 
   async putBuffer(data: Uint8Array): Promise<BlobRef> {
@@ -204,20 +274,21 @@ export class FsBlobStore implements BlobStore {
     }
   }
 
+  /** Hard-links a stored blob to a file of the published tree (filesystem only; not part of the port). */
   async linkTo(sha256: string, dest: string): Promise<void> {
-    await fsp.link(this.pathOf(sha256), dest);
+    await fsp.link(this.fileOf(sha256), dest);
   }
 
   read(sha256: string): Promise<Buffer> {
-    return fsp.readFile(this.pathOf(sha256));
+    return fsp.readFile(this.fileOf(sha256));
   }
 
   readStream(sha256: string): AsyncIterable<Buffer> {
-    return createReadStream(this.pathOf(sha256), { highWaterMark: 1 << 20 });
+    return createReadStream(this.fileOf(sha256), { highWaterMark: 1 << 20 });
   }
 
   async remove(sha256: string): Promise<void> {
-    await fsp.rm(this.pathOf(sha256), { force: true });
+    await fsp.rm(this.fileOf(sha256), { force: true });
   }
 
   async *list(): AsyncIterable<string> {
@@ -234,7 +305,7 @@ export class FsBlobStore implements BlobStore {
 
   /** A large blob: fsync'd before its rename and its directory after (one fsync is small beside its write). */
   private async commit(temp: string, sha256: string): Promise<void> {
-    const dest = this.pathOf(sha256);
+    const dest = this.fileOf(sha256);
     const fan = sha256.slice(0, 2);
     if (!this.fanOut.has(fan)) {
       await this.makeFan(fan);
@@ -259,7 +330,7 @@ export class FsBlobStore implements BlobStore {
   }
 
   private commitSync(temp: string, sha256: string): void {
-    const dest = this.pathOf(sha256);
+    const dest = this.fileOf(sha256);
     const fan = sha256.slice(0, 2);
     if (!this.fanOut.has(fan)) {
       mkdirSync(join(this.root, fan), { recursive: true });

@@ -1,4 +1,4 @@
-import { archiveLock } from '../db/repo.ts';
+import { archiveLock } from '../catalog/repo.ts';
 import { readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';

@@ -1,5 +1,5 @@
 import { AptfreezeError, isAptfreezeError } from '../errors.ts';
-import type { Repo } from '../db/repo.ts';
+import type { Repo } from '../catalog/repo.ts';
 import type { FsBlobStore } from '../store/store.ts';
 import type { TreeLink } from '../publish/tree.ts';
 import { readManifest, type SerialManifest } from '../snapshot/manifest.ts';

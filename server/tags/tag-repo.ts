@@ -1,4 +1,4 @@
-import type { Db } from '../db/open.ts';
+import type { Db } from '../catalog/open.ts';
 import { processAlive } from '../util/process.ts';
 
 export interface TagRow {

@@ -7,7 +7,7 @@
  * What no chosen serial holds is listed as missing, so the upload says
  * plainly when its environment cannot be recreated.
  */
-import type { Repo } from '../db/repo.ts';
+import type { Repo } from '../catalog/repo.ts';
 import { queryProvenance, type ProvenanceEntry } from '../provenance/query.ts';
 import type { Buildinfo } from './changes.ts';
 

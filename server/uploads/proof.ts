@@ -17,7 +17,7 @@ import type { TreeLink } from '../publish/tree.ts';
 import { proofComponent, proofInstallDir, proofPackageName } from '../proof/manifest.ts';
 import type { RepositoryConfig } from '../config/schema.ts';
 import type { BlobRef, BlobStore } from '../store/store.ts';
-import type { Db } from '../db/open.ts';
+import type { Db } from '../catalog/open.ts';
 import { Catalog, type PackageRow } from './catalog.ts';
 
 export interface ProofFileRef {

@@ -1,6 +1,6 @@
 import { openSync, writeSync, fsyncSync, fchmodSync, closeSync, renameSync, linkSync, rmSync, promises as fsp } from 'node:fs';
 import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { tempFileFor } from '../publish/layout.ts';
 import { dirname } from 'node:path';
 
 /**
@@ -36,7 +36,7 @@ export interface AtomicWriteOptions {
 }
 
 export function tempNameFor(path: string): string {
-  return `${path}.tmp-${randomBytes(4).toString('hex')}`;
+  return tempFileFor(path);
 }
 
 /** fsync of a directory: its entries (a rename, link, unlink made in it) survive a power cut. */

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { HttpMetrics } from '../metrics/http.ts';
 import { registerStateMetrics } from '../metrics/state.ts';
 import { joinClusterMetrics, metricsText } from '../metrics/cluster.ts';
-import { MrRepo } from '../snapmr/repo.ts';
+import { MrRepo } from '../catalog/snapmr.ts';
 import { mrIndexer } from '../snapmr/index.ts';
 import { mrRouter } from '../snapmr/routes.ts';
 import { archiveRoutes } from '../snapmr/archive-routes.ts';

@@ -6,12 +6,12 @@ import { describeSerial, listArchives, type SerialView } from '../snapshot/query
 import { diffSerials, type SerialDiff } from '../release/diff.ts';
 import { sourcesStanza } from '../cli/sources.ts';
 import { queryProvenance, type ProvenanceEntry } from '../provenance/query.ts';
-import { ReleaseRepo } from '../release/release-repo.ts';
+import { ReleaseRepo } from '../catalog/release.ts';
 import { formatStamp } from '../snapmr/stamps.ts';
 import { html, raw, type Raw } from './html.ts';
 import { page } from './layout.ts';
 import { chartSvg } from './chart.ts';
-import { WebQueries } from './queries.ts';
+import { WebQueries } from '../catalog/web.ts';
 
 const nameRe = /^[a-z0-9][a-z0-9+.-]*$/;
 const versionRe = /^[A-Za-z0-9.+~:-]+$/;

@@ -1,6 +1,6 @@
 import type { OperationDef } from '../operation.ts';
 import type { Services } from '../../services.ts';
-import { ReleaseRepo } from '../../release/release-repo.ts';
+import { ReleaseRepo } from '../../catalog/release.ts';
 import { runFsck } from '../../fsck/fsck.ts';
 import type { FsckReport } from '../../fsck/report.ts';
 import { objectOf } from './params.ts';

@@ -1,6 +1,6 @@
 import type { OperationDef } from '../operation.ts';
 import { AptfreezeError } from '../../errors.ts';
-import { archiveLock } from '../../db/repo.ts';
+import { archiveLock } from '../../catalog/repo.ts';
 import { freezeSerial, thawSerial, type TransitionResult } from '../../release/service.ts';
 import { runGc, type GcReport } from '../../release/gc.ts';
 import { objectOf, stringOf } from './params.ts';

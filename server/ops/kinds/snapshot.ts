@@ -1,5 +1,5 @@
 import type { OperationDef, Progress } from '../operation.ts';
-import { archiveLock } from '../../db/repo.ts';
+import { archiveLock } from '../../catalog/repo.ts';
 import { takeSnapshot, type SnapshotResult } from '../../snapshot/run.ts';
 import { snapshotContext } from '../../snapshot/service.ts';
 import { objectOf, stringOf } from './params.ts';

@@ -1,6 +1,6 @@
-import type { Db } from '../db/open.ts';
+import type { Db } from './open.ts';
 import { processAlive } from '../util/process.ts';
-import type { OperationState, OperationView, Progress } from './operation.ts';
+import type { OperationState, OperationView, Progress } from '../ops/operation.ts';
 
 interface Row {
   id: number;

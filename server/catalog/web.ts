@@ -1,4 +1,4 @@
-import type { Db } from '../db/open.ts';
+import type { Db } from './open.ts';
 
 /**
  * The SQL the web pages need beyond the services' own queries. Tables added by other features

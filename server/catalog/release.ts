@@ -1,6 +1,6 @@
-import type { Db } from '../db/open.ts';
-import type { SerialState } from '../db/repo.ts';
-import type { ReleaseFields } from './state.ts';
+import type { Db } from './open.ts';
+import type { SerialState } from './repo.ts';
+import type { ReleaseFields } from '../release/state.ts';
 
 export interface AuditRow {
   id: number;
@@ -26,8 +26,8 @@ export interface AuditFilter {
 }
 
 /**
- * The SQL of release management (freeze, thaw, gc, audit reads). Kept here,
- * next to the module that owns these transitions, rather than in db/repo.ts.
+ * The SQL of release management (freeze, thaw, gc, audit reads). Part of the catalog (server/catalog/),
+ * split from catalog/repo.ts by domain.
  * Every method is synchronous (better-sqlite3), so a caller can put several
  * in one transaction with `db.transaction(...)`.
  */
@@ -62,6 +62,16 @@ export class ReleaseRepo {
       .prepare("SELECT manifest_sha256 FROM serials WHERE state IN ('live', 'frozen') AND manifest_sha256 IS NOT NULL UNION SELECT manifest_sha256 FROM tag_archives")
       .pluck()
       .all() as string[];
+  }
+
+  /** Serials that are published but have no manifest (`archive/serial`): gc cannot know their blobs. */
+  unmanifested(): string[] {
+    return this.db.prepare("SELECT archive || '/' || serial FROM serials WHERE state IN ('live', 'frozen') AND manifest_sha256 IS NULL").pluck().all() as string[];
+  }
+
+  /** The names of the triggers on the audit log (fsck checks the append-only ones are there). */
+  auditLogTriggers(): string[] {
+    return this.db.prepare("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_log'").pluck().all() as string[];
   }
 
   /** The manifests of every tag's trees. */

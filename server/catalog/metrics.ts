@@ -1,4 +1,4 @@
-import type { Db } from '../db/open.ts';
+import type { Db } from './open.ts';
 
 /** The SQL behind the database-derived metrics (read only). */
 export class MetricsQueries {

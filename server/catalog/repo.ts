@@ -157,6 +157,11 @@ export class Repo {
     return this.db.prepare(`SELECT * FROM serials WHERE archive = ? AND state IN ${states} ORDER BY serial DESC`).all(archive) as SerialRow[];
   }
 
+  /** Every serial of an archive, whatever its state. */
+  allSerials(archive: string): SerialRow[] {
+    return this.db.prepare('SELECT * FROM serials WHERE archive = ?').all(archive) as SerialRow[];
+  }
+
   latestSerial(archive: string): string | null {
     return (this.db.prepare("SELECT MAX(serial) FROM serials WHERE archive = ? AND state IN ('live', 'frozen')").pluck().get(archive) as string | null) ?? null;
   }

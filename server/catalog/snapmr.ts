@@ -1,4 +1,4 @@
-import type { Db } from '../db/open.ts';
+import type { Db } from './open.ts';
 
 /** A file as snapshot.debian.org's `fileinfo` and `/mr/file/<hash>/info` list it. */
 export interface MrFileRow {
@@ -23,7 +23,7 @@ export interface MrBinaryRow {
 
 /**
  * The SQL of the snapshot.debian.org-compatible reads (migrations/006_sha1.sql), kept beside them
- * rather than in db/repo.ts: these tables are derived data, rebuilt from the published serials.
+ * rather than in catalog/repo.ts: these tables are derived data, rebuilt from the published serials.
  */
 export class MrRepo {
   constructor(readonly db: Db) {}

@@ -1,0 +1,157 @@
+// Issue "One owner for the data directory", acceptance 2: SQL, data-directory path building and the
+// published tree's layout names appear only in their owner's folder. Scans server/**/*.ts with
+// comments stripped; the scanner is also run on planted violations, so a broken scanner fails too.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+
+const root = join(import.meta.dirname, '..');
+
+interface Rule {
+  name: string;
+  pattern: RegExp;
+  /** Path prefixes (relative to the repository) that own what the pattern finds. */
+  owners: string[];
+}
+
+const rules: Rule[] = [
+  {
+    name: 'sql',
+    pattern: /\.(?:prepare|exec|pragma)\(\s*[`'"]|[`'"]\s*(?:SELECT\s|INSERT\s+(?:OR\s+\w+\s+)?INTO\s|UPDATE\s+\w+\s+SET\s|DELETE\s+FROM\s|CREATE\s+(?:TABLE|INDEX|TRIGGER)\s)/,
+    owners: ['server/catalog/'],
+  },
+  { name: 'layout-name', pattern: /\.pools\b|\.staging-|\.tmp-|\.trash-|\.latest-/, owners: ['server/publish/'] },
+  { name: 'blob-path', pattern: /\bpathOf\(/, owners: ['server/store/'] },
+  { name: 'blob-link-source', pattern: /\blinkSource\(/, owners: ['server/store/', 'server/publish/'] },
+  {
+    name: 'data-dir-path',
+    pattern: /\bjoin\(\s*(?:[\w$]+\.)*dataDir\b|['"](?:aptfreeze\.db|control\.sock|admin-token)['"]/,
+    owners: ['server/datadir.ts'],
+  },
+];
+
+/**
+ * Files another engineer is editing on another branch: they move to their owners after that
+ * merge, and this list is emptied then. Each entry: the file, the rules it may still break, why.
+ */
+const pendingMoves: Record<string, { rules: string[]; why: string }> = {
+  'server/tags/tag-repo.ts': { rules: ['sql'], why: 'tags SQL, being edited on the tags branch; moves to server/catalog/tags.ts after the merge' },
+  'server/uploads/catalog.ts': { rules: ['sql'], why: 'uploads SQL, being edited on the uploads branch; moves to server/catalog/uploads.ts after the merge' },
+  'server/tags/tree.ts': { rules: ['layout-name', 'blob-path'], why: 'the tag tree (.staging-/.trash- names, hard links): moves behind Publisher after the tags merge' },
+  'server/tags/create.ts': { rules: ['blob-path'], why: 'reads a Release blob by path: becomes store.read after the tags merge' },
+  'server/uploads/session.ts': { rules: ['data-dir-path'], why: '<data>/incoming: becomes dataLayout(dataDir).incoming after the uploads merge' },
+  'server/ops/control.ts': { rules: ['data-dir-path'], why: '<data>/control.sock: server/ops/ is being edited on the ops branch; becomes dataLayout(dataDir).controlSocket after that merge' },
+};
+
+/** Removes comments (block and line), keeping strings, template literals and regular expressions that contain slashes. */
+export function stripComments(src: string): string {
+  let out = '';
+  let i = 0;
+  while (i < src.length) {
+    const c = src[i]!;
+    const n = src[i + 1];
+    if (c === '/' && n === '*') {
+      const end = src.indexOf('*/', i + 2);
+      i = end < 0 ? src.length : end + 2;
+    } else if (c === '/' && n === '/') {
+      while (i < src.length && src[i] !== '\n') i++;
+    } else if (c === '"' || c === "'" || c === '`') {
+      let j = i + 1;
+      while (j < src.length && src[j] !== c) j += src[j] === '\\' ? 2 : 1;
+      out += src.slice(i, j + 1);
+      i = j + 1;
+    } else if (c === '/' && /[=(,:!&|?;{}[\n]\s*$/.test(out.slice(-20))) {
+      // A regular expression literal: copied whole (it may hold `//` or quotes).
+      let j = i + 1;
+      let cls = false;
+      while (j < src.length && src[j] !== '\n' && (cls || src[j] !== '/')) {
+        if (src[j] === '\\') j++;
+        else if (src[j] === '[') cls = true;
+        else if (src[j] === ']') cls = false;
+        j++;
+      }
+      out += src.slice(i, j + 1);
+      i = j + 1;
+    } else {
+      out += c;
+      i++;
+    }
+  }
+  return out;
+}
+
+/** The violations of one file: `<file>:<line>: <rule>`. */
+export function scan(file: string, src: string): string[] {
+  const found: string[] = [];
+  const lines = stripComments(src).split('\n');
+  for (const rule of rules) {
+    if (rule.owners.some((o) => file === o || file.startsWith(o))) continue;
+    if (pendingMoves[file]?.rules.includes(rule.name)) continue;
+    lines.forEach((line, k) => {
+      if (rule.pattern.test(line)) found.push(`${file}:${k + 1}: ${rule.name}: ${line.trim()}`);
+    });
+  }
+  return found;
+}
+
+function serverFiles(dir = join(root, 'server')): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? serverFiles(join(dir, e.name)) : e.name.endsWith('.ts') ? [relative(root, join(dir, e.name))] : [],
+  );
+}
+
+describe('who owns the data directory', () => {
+  it('finds SQL, layout names, blob paths and data-directory paths only in their owners', () => {
+    const files = serverFiles();
+    assert.ok(files.length > 100, `scanned ${files.length} files`);
+    const found = files.flatMap((f) => scan(f, readFileSync(join(root, f), 'utf8')));
+    assert.deepEqual(found, []);
+  });
+
+  it('keeps its list of pending moves to files that exist and still need it', () => {
+    for (const [file, p] of Object.entries(pendingMoves)) {
+      const src = readFileSync(join(root, file), 'utf8');
+      const saved = pendingMoves[file]!;
+      delete pendingMoves[file];
+      try {
+        const hits = scan(file, src);
+        for (const r of p.rules) assert.ok(hits.some((h) => h.includes(`: ${r}: `)), `${file} no longer breaks ${r}: remove it from pendingMoves`);
+      } finally {
+        pendingMoves[file] = saved;
+      }
+    }
+  });
+
+  describe('when a violation is planted', () => {
+    const planted: Array<[string, string, string]> = [
+      ['sql', 'server/release/planted.ts', "const n = db.prepare('SELECT COUNT(*) FROM serials').get();\n"],
+      ['sql', 'server/http/planted.ts', 'const q = `DELETE FROM tokens WHERE id = ?`;\n'],
+      ['layout-name', 'server/release/planted.ts', "const dir = join(root, archive, '.pools', id);\n"],
+      ['layout-name', 'server/fsck/planted.ts', "if (name.startsWith('.staging-')) remove(name);\n"],
+      ['layout-name', 'server/util/planted.ts', 'const tmp = `${path}.tmp-${rand}`;\n'],
+      ['blob-path', 'server/snapshot/planted.ts', 'const data = readFileSync(store.pathOf(sha));\n'],
+      ['blob-link-source', 'server/fsck/planted.ts', 'linkSync(ctx.store.linkSource(sha), dest);\n'],
+      ['data-dir-path', 'server/cli/planted.ts', "const db = openDb(join(dataDir, 'aptfreeze.db'));\n"],
+      ['data-dir-path', 'server/metrics/planted.ts', "walk(join(deps.dataDir, 'store', 'sha256'));\n"],
+    ];
+    for (const [rule, file, src] of planted) {
+      it(`catches ${rule} in ${file}`, () => {
+        const hits = scan(file, src);
+        assert.equal(hits.length, 1, hits.join('\n'));
+        assert.match(hits[0]!, new RegExp(`^${file}:1: ${rule}: `));
+      });
+    }
+
+    it('lets the owner keep it', () => {
+      assert.deepEqual(scan('server/catalog/planted.ts', planted[0]![2]), []);
+      assert.deepEqual(scan('server/publish/planted.ts', planted[2]![2]), []);
+      assert.deepEqual(scan('server/datadir.ts', planted[7]![2]), []);
+    });
+
+    it('ignores it in a comment, and keeps a string or regular expression that looks like one', () => {
+      assert.deepEqual(scan('server/release/planted.ts', "// db.prepare('SELECT 1')\n/* join(dataDir, 'x') and .pools */\nconst u = 'http://x/y';\n"), []);
+      assert.equal(scan('server/release/planted.ts', "const re = /a\\/b/; const s = '.pools';\n").length, 1);
+    });
+  });
+});
