@@ -19,7 +19,7 @@ import { tmpDir } from './helpers/gpg.ts';
 import { makePackages } from './helpers/upstream.ts';
 import { api, setUp, snapshot, suite, token, type Fixture } from './helpers/release.ts';
 import { buildUpload, keyring, makeUploaderKey, putUpload, repositoryConfig, type UploaderKey } from './helpers/uploads.ts';
-import { archiveLock } from '../server/db/repo.ts';
+import { archiveLock } from '../server/catalog/repo.ts';
 import { OperationRunner } from '../server/ops/runner.ts';
 import { InlineExecutor, type Dispatch } from '../server/ops/executor.ts';
 

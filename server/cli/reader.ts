@@ -9,9 +9,11 @@
 import { existsSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Config } from '../config/load.ts';
-import type { Db } from '../db/open.ts';
-import type { Repo } from '../db/repo.ts';
+import type { Db } from '../catalog/open.ts';
+import type { Repo } from '../catalog/repo.ts';
 import { configFrom, dataDirFrom, withServices, type GlobalOptions } from './context.ts';
+import { dataLayout } from '../datadir.ts';
+import { archiveEntry, parsePoolLink, poolEntry, poolsDirName } from '../publish/layout.ts';
 
 export interface Reader {
   config: Config;
@@ -26,8 +28,8 @@ export async function withReader<T>(g: GlobalOptions, fn: (r: Reader) => Promise
   const config = await configFrom(g);
   const dataDir = resolve(dataDirFrom(g));
   if (!looksSettled(config, dataDir)) return withServices(g, fn);
-  const [{ openDb }, { Repo }] = await Promise.all([import('../db/open.ts'), import('../db/repo.ts')]);
-  const db = openDb(join(dataDir, 'aptfreeze.db'));
+  const [{ openDb }, { Repo }] = await Promise.all([import('../catalog/open.ts'), import('../catalog/repo.ts')]);
+  const db = openDb(dataLayout(dataDir).db);
   try {
     const repo = new Repo(db);
     if (await needsRecovery(config, dataDir, db, repo)) {
@@ -45,16 +47,17 @@ function looksSettled(config: Config, dataDir: string): boolean {
   // services.ts refuses storage it does not wire; let it say so.
   if (config.storage.kind !== 'fs' || config.storage.path !== undefined) return false;
   try {
-    if (!statSync(join(dataDir, 'aptfreeze.db')).isFile()) return false;
-    const keys = join(dataDir, 'keys');
+    const layout = dataLayout(dataDir);
+    if (!statSync(layout.db).isFile()) return false;
+    const keys = layout.keys;
     if ((statSync(keys).mode & 0o077) !== 0) return false;
     const priv = statSync(join(keys, 'private.asc'));
     if (!priv.isFile() || (priv.mode & 0o077) !== 0) return false;
     for (const f of ['aptfreeze.asc', 'aptfreeze.gpg']) {
-      if (statSync(join(dataDir, 'public', 'keys', f)).size !== statSync(join(keys, f)).size) return false;
+      if (statSync(join(layout.public, 'keys', f)).size !== statSync(join(keys, f)).size) return false;
     }
     // Blobs a power cut may have left unflushed (store/unsynced-<pid>), partial downloads.
-    const store = join(dataDir, 'store');
+    const store = layout.store;
     if (readdirSync(store).some((f) => f.startsWith('unsynced-'))) return false;
     if (readdirSync(join(store, 'tmp')).length > 0) return false;
     return true;
@@ -67,7 +70,7 @@ function looksSettled(config: Config, dataDir: string): boolean {
 async function needsRecovery(config: Config, dataDir: string, db: Db, repo: Repo): Promise<boolean> {
   if (repo.pendingSerials().length > 0) return true;
   const [{ suitesToResign }, { TagRepo }] = await Promise.all([import('../release/resign-check.ts'), import('../tags/tag-repo.ts')]);
-  const publicRoot = join(dataDir, 'public');
+  const publicRoot = dataLayout(dataDir).public;
   const tags = new TagRepo(db);
   const archives = new Set([...repo.listArchives().map((a) => a.name), ...config.archives.map((a) => a.name)]);
   for (const a of archives) {
@@ -75,18 +78,22 @@ async function needsRecovery(config: Config, dataDir: string, db: Db, repo: Repo
     const names = existsSync(base) ? readdirSync(base) : [];
     const usedPools = new Set<string>();
     for (const name of names) {
-      if (name.startsWith('.staging-') || name.startsWith('.latest-') || name.startsWith('.tmp-')) return true;
-      if (!/^\d{10}$/.test(name)) continue;
+      const kind = archiveEntry(name);
+      if (kind === 'leftover') return true;
+      if (kind !== 'serial') continue;
       const row = repo.getSerial(a, name);
       if (!row || (row.state !== 'live' && row.state !== 'frozen')) return true;
       try {
-        usedPools.add(readlinkSync(join(base, name, 'pool')).split('/').pop()!);
+        usedPools.add(parsePoolLink(readlinkSync(join(base, name, 'pool')), false) ?? '');
       } catch {
         // a serial without pool files
       }
     }
-    if (names.includes('.pools')) {
-      for (const id of readdirSync(join(base, '.pools'))) if (id.startsWith('.tmp-') || (!id.startsWith('.') && !usedPools.has(id))) return true;
+    if (names.includes(poolsDirName)) {
+      for (const id of readdirSync(join(base, poolsDirName))) {
+        const e = poolEntry(id);
+        if (e === 'building' || (e === 'pool' && !usedPools.has(id))) return true;
+      }
     }
     const tagDir = join(base, 'tags');
     if (existsSync(tagDir)) {

@@ -30,7 +30,7 @@ export interface OperationDef<P = unknown, R = unknown, D = Services> {
   params(raw: unknown): P;
   /** The archive it concerns, if one (shown with the operation). */
   archive?(p: P): string | undefined;
-  /** Lock names held from submission to the end: `archive:<name>` (db/repo.ts archiveLock), `store`, `tokens`. */
+  /** Lock names held from submission to the end: `archive:<name>` (catalog/repo.ts archiveLock), `store`, `tokens`. */
   resources(p: P): string[];
   /**
    * Operations of one runner with the same line name run one after the other, in arrival order

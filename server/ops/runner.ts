@@ -42,7 +42,7 @@ interface Line {
 /**
  * The one operations runner of a data directory (the daemon's primary, or the
  * CLI when no daemon runs). submit() is synchronous up to the answer: the
- * parameters are checked, the resources taken (all or none, db/repo.ts
+ * parameters are checked, the resources taken (all or none, catalog/repo.ts
  * tryLock) and the operation recorded in one transaction; a resource held by
  * another operation (this process or another) is CONFLICT at once, recorded
  * as a failed operation, never a wait. The executor then runs it; its

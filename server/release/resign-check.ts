@@ -3,7 +3,7 @@
 // command can run it without loading the signing code.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Repo, SerialRow } from '../db/repo.ts';
+import type { Repo, SerialRow } from '../catalog/repo.ts';
 import { checkRelativePath } from '../debian/paths.ts';
 
 const validUntilLine = /^Valid-Until:[ \t]*(.+?)[ \t]*$/m;

@@ -1,6 +1,6 @@
 import type { Config } from '../config/load.ts';
 import type { ArchiveConfig } from '../config/schema.ts';
-import type { Repo } from '../db/repo.ts';
+import type { Repo } from '../catalog/repo.ts';
 import type { FsBlobStore } from '../store/store.ts';
 import type { Publisher, TreeLink, PoolPlan, PendingPool } from '../publish/tree.ts';
 import type { ServiceKey } from '../sign/key.ts';

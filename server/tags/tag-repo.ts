@@ -18,7 +18,7 @@ export interface TagArchiveRow {
   bytes: number;
 }
 
-/** The SQL of tags (migrations/007_tags.sql), kept beside the module that owns them, as release/release-repo.ts is. */
+/** The SQL of tags (migrations/007_tags.sql), kept beside the module that owns them, as catalog/release.ts is. */
 export class TagRepo {
   constructor(readonly db: Db) {}
 

@@ -4,7 +4,7 @@
  * Origin and Label set to the repository's name, signed by the service key,
  * the pool files from the store, and a proof package of the uploads. Then the
  * same steps as a mirrored archive's serial (server/publish/, the serial
- * allocation and recording of server/db/repo.ts, provenance): staged aside,
+ * allocation and recording of server/catalog/repo.ts, provenance): staged aside,
  * renamed into place, recorded, `latest` moved.
  */
 import { createHash } from 'node:crypto';

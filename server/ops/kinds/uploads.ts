@@ -1,7 +1,7 @@
 import type { OperationDef } from '../operation.ts';
 import type { Services } from '../../services.ts';
 import { AptfreezeError } from '../../errors.ts';
-import { archiveLock } from '../../db/repo.ts';
+import { archiveLock } from '../../catalog/repo.ts';
 import { Catalog } from '../../uploads/catalog.ts';
 import { processUpload, type UploadResult } from '../../uploads/process.ts';
 import { Overlays, type DiffEntry } from '../../uploads/overlay.ts';
