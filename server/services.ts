@@ -12,7 +12,7 @@ import { finishResigning } from './release/finish-resign.ts';
 import { MrRepo } from './catalog/snapmr.ts';
 import { sha1Recorder } from './snapmr/sha1.ts';
 import { recoverTags } from './tags/tree.ts';
-import { TagRepo } from './tags/tag-repo.ts';
+import { TagRepo } from './catalog/tags.ts';
 import { AptfreezeError } from './errors.ts';
 import { dataLayout } from './datadir.ts';
 

@@ -36,12 +36,8 @@ const rules: Rule[] = [
  * merge, and this list is emptied then. Each entry: the file, the rules it may still break, why.
  */
 const pendingMoves: Record<string, { rules: string[]; why: string }> = {
-  'server/tags/tag-repo.ts': { rules: ['sql'], why: 'tags SQL, being edited on the tags branch; moves to server/catalog/tags.ts after the merge' },
-  'server/uploads/catalog.ts': { rules: ['sql'], why: 'uploads SQL, being edited on the uploads branch; moves to server/catalog/uploads.ts after the merge' },
   'server/tags/tree.ts': { rules: ['layout-name', 'blob-path'], why: 'the tag tree (.staging-/.trash- names, hard links): moves behind Publisher after the tags merge' },
   'server/tags/create.ts': { rules: ['blob-path'], why: 'reads a Release blob by path: becomes store.read after the tags merge' },
-  'server/uploads/session.ts': { rules: ['data-dir-path'], why: '<data>/incoming: becomes dataLayout(dataDir).incoming after the uploads merge' },
-  'server/ops/control.ts': { rules: ['data-dir-path'], why: '<data>/control.sock: server/ops/ is being edited on the ops branch; becomes dataLayout(dataDir).controlSocket after that merge' },
 };
 
 /** Removes comments (block and line), keeping strings, template literals and regular expressions that contain slashes. */

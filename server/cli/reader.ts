@@ -69,7 +69,7 @@ function looksSettled(config: Config, dataDir: string): boolean {
 /** What services.ts `recover` would act on: pending serials, leftovers in the tree, latest or trace behind, a half-done re-signing. */
 async function needsRecovery(config: Config, dataDir: string, db: Db, repo: Repo): Promise<boolean> {
   if (repo.pendingSerials().length > 0) return true;
-  const [{ suitesToResign }, { TagRepo }] = await Promise.all([import('../release/resign-check.ts'), import('../tags/tag-repo.ts')]);
+  const [{ suitesToResign }, { TagRepo }] = await Promise.all([import('../release/resign-check.ts'), import('../catalog/tags.ts')]);
   const publicRoot = dataLayout(dataDir).public;
   const tags = new TagRepo(db);
   const archives = new Set([...repo.listArchives().map((a) => a.name), ...config.archives.map((a) => a.name)]);

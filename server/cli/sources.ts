@@ -6,7 +6,7 @@ import { AptfreezeError } from '../errors.ts';
 import type { Services } from '../services.ts';
 import { proofComponent } from '../proof/component.ts';
 import { readPins, isTagPin } from '../pins/files.ts';
-import { TagRepo } from '../tags/tag-repo.ts';
+import { TagRepo } from '../catalog/tags.ts';
 import { ServerClient } from '../pins/client.ts';
 
 export interface SourcesParts {

@@ -13,6 +13,7 @@
  * `{"t":"done","op","result"}`, and closes. A client that goes away does not
  * cancel its operation.
  */
+import { dataLayout } from '../datadir.ts';
 import { createServer, createConnection, type Server, type Socket } from 'node:net';
 import { existsSync, unlinkSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
@@ -30,7 +31,7 @@ const maxSocketPath = 100;
 const maxLine = 9 * 1024 * 1024;
 
 export function controlPath(dataDir: string): string {
-  return join(dataDir, 'control.sock');
+  return dataLayout(dataDir).controlSocket;
 }
 
 type Request = { t: 'ping' } | ({ t: 'submit'; wait?: boolean } & SubmitRequest);

@@ -18,7 +18,7 @@ import { unverifiedText, signedReleaseOf } from '../verify/signature.ts';
 import { checkTagName } from './name.ts';
 import { binaryKey, emitBuildManifest, parseBuildManifest, sourceKey, type BuildManifest } from './build-manifest.ts';
 import { openSerial, packagesOf, sourcesOf, type IndexGroup, type SerialSource } from './serial-source.ts';
-import { TagRepo, type TagArchiveRow } from './tag-repo.ts';
+import { TagRepo, type TagArchiveRow } from '../catalog/tags.ts';
 import { commitTag, removeTag, stageTag } from './tree.ts';
 import { describeTag, type TagView } from './query.ts';
 

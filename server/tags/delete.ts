@@ -1,7 +1,7 @@
 import { AptfreezeError } from '../errors.ts';
 import type { Services } from '../services.ts';
 import { checkTagName } from './name.ts';
-import { TagRepo } from './tag-repo.ts';
+import { TagRepo } from '../catalog/tags.ts';
 import { removeTag } from './tree.ts';
 import { describeTag, type TagView } from './query.ts';
 

@@ -1,5 +1,5 @@
 import type { Services } from '../services.ts';
-import { TagRepo } from './tag-repo.ts';
+import { TagRepo } from '../catalog/tags.ts';
 
 export type TagView = NonNullable<ReturnType<typeof describeTag>>;
 

@@ -15,7 +15,7 @@
 import { AptfreezeError } from '../errors.ts';
 import type { RepositoryConfig } from '../config/schema.ts';
 import { compareVersions } from '../debian/version.ts';
-import { Catalog, type PackageRow } from './catalog.ts';
+import { Catalog, type PackageRow } from '../catalog/uploads.ts';
 import { repositorySuites } from './suites.ts';
 import { publishRepository, type RepoPublishDeps, type RepoPublishResult } from './publish.ts';
 

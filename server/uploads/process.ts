@@ -29,7 +29,7 @@ import type { Services } from '../services.ts';
 import type { RepositoryConfig } from '../config/schema.ts';
 import { readKeyring } from '../pgp/keyring.ts';
 import { readDebControlText } from '../debian/deb-control.ts';
-import { Catalog, type CatalogPackage, type SessionRow } from './catalog.ts';
+import { Catalog, type CatalogPackage, type SessionRow } from '../catalog/uploads.ts';
 import { fileVersion, oneStanza, parseBuildinfo, parseChanges, parseChecksums, parseDebControl, poolDir, unsignedText, type Changes, type ListedFile } from './changes.ts';
 import { verifyUploadSignature } from './signature.ts';
 import { decide } from './rules.ts';

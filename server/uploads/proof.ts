@@ -18,7 +18,7 @@ import { proofComponent, proofInstallDir, proofPackageName } from '../proof/mani
 import type { RepositoryConfig } from '../config/schema.ts';
 import type { BlobRef, BlobStore } from '../store/store.ts';
 import type { Db } from '../catalog/open.ts';
-import { Catalog, type PackageRow } from './catalog.ts';
+import { Catalog, type PackageRow } from '../catalog/uploads.ts';
 
 export interface ProofFileRef {
   name: string;

@@ -20,7 +20,7 @@ import { ourReleaseText, snapshotsUrl } from '../snapshot/release-file.ts';
 import { writeManifest } from '../snapshot/manifest.ts';
 import { prepareProvenance, type PublishedPackagesIndex } from '../provenance/record.ts';
 import { proofComponent } from '../proof/manifest.ts';
-import { Catalog, type PackageRow, type PoolFile } from './catalog.ts';
+import { Catalog, type PackageRow, type PoolFile } from '../catalog/uploads.ts';
 import { buildUploadsProof } from './proof.ts';
 import { repositorySuites } from './suites.ts';
 

@@ -8,7 +8,7 @@
 import { AptfreezeError, asAptfreezeError } from '../errors.ts';
 import type { Services } from '../services.ts';
 import type { RepositoryConfig } from '../config/schema.ts';
-import { Catalog, type SessionRow } from './catalog.ts';
+import { Catalog, type SessionRow } from '../catalog/uploads.ts';
 import { endSession, expireSessions, openSession, putSessionFile } from './session.ts';
 import type { UploadResult } from './process.ts';
 import { resultOf, type OpsClient } from '../ops/client.ts';

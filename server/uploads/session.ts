@@ -7,12 +7,13 @@
  * uploaded last, closes it. A session with no new file for the repository's
  * `sessionTimeout` is removed (clock-driven: the injected `now`).
  */
+import { dataLayout } from '../datadir.ts';
 import { randomBytes } from 'node:crypto';
 import { promises as fsp, existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { AptfreezeError } from '../errors.ts';
 import type { RepositoryConfig } from '../config/schema.ts';
-import type { Catalog, SessionRow } from './catalog.ts';
+import type { Catalog, SessionRow } from '../catalog/uploads.ts';
 import { checkUploadFileName } from './changes.ts';
 
 export interface SessionDeps {
@@ -27,7 +28,7 @@ const drainBytes = 64 * 1024 * 1024;
 const sessionNameRe = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 export function incomingRoot(dataDir: string, repository: string): string {
-  return join(dataDir, 'incoming', repository);
+  return join(dataLayout(dataDir).incoming, repository);
 }
 
 export function sessionDir(dataDir: string, s: Pick<SessionRow, 'repository' | 'id'>): string {

@@ -1,5 +1,5 @@
 import type { RepositoryConfig } from '../config/schema.ts';
-import type { Catalog } from './catalog.ts';
+import type { Catalog } from '../catalog/uploads.ts';
 
 export interface RepoSuite {
   suite: string;

@@ -2,7 +2,7 @@ import type { OperationDef } from '../operation.ts';
 import type { Services } from '../../services.ts';
 import { AptfreezeError } from '../../errors.ts';
 import { archiveLock } from '../../catalog/repo.ts';
-import { Catalog } from '../../uploads/catalog.ts';
+import { Catalog } from '../../catalog/uploads.ts';
 import { processUpload, type UploadResult } from '../../uploads/process.ts';
 import { Overlays, type DiffEntry } from '../../uploads/overlay.ts';
 import type { RepoPublishResult } from '../../uploads/publish.ts';

@@ -3,7 +3,7 @@
  * uploads, the immutable package catalog, what each suite holds, overlay
  * suites and upload sessions. Synchronous (better-sqlite3).
  */
-import type { Db } from '../catalog/open.ts';
+import type { Db } from './open.ts';
 import { AptfreezeError } from '../errors.ts';
 
 export interface PoolFile {

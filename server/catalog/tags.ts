@@ -1,4 +1,4 @@
-import type { Db } from '../catalog/open.ts';
+import type { Db } from './open.ts';
 import { processAlive } from '../util/process.ts';
 
 export interface TagRow {
