@@ -11,7 +11,7 @@ import type { Logger } from './log.ts';
 import { finishResigning } from './release/finish-resign.ts';
 import { MrRepo } from './catalog/snapmr.ts';
 import { sha1Recorder } from './snapmr/sha1.ts';
-import { recoverTags } from './tags/tree.ts';
+import { recoverTags } from './publish/tag-tree.ts';
 import { TagRepo } from './catalog/tags.ts';
 import { AptfreezeError } from './errors.ts';
 import { dataLayout } from './datadir.ts';

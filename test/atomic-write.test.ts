@@ -99,8 +99,8 @@ describe('a store batch a power cut left unflushed', () => {
     assert.ok(existsSync(marker), 'the batch is marked before its first blob');
     // A power cut: the process is gone (a pid no process has), one blob lost its contents, one half.
     renameSync(marker, join(dir, 'store', 'unsynced-999999999'));
-    truncateSync(store.pathOf(blobs[0]!.sha256), 0);
-    truncateSync(store.pathOf(blobs[1]!.sha256), 500);
+    truncateSync(store.linkSource(blobs[0]!.sha256), 0);
+    truncateSync(store.linkSource(blobs[1]!.sha256), 500);
     const again = new FsBlobStore(join(dir, 'store'));
     await again.init();
     assert.equal(again.has(blobs[0]!.sha256), false);

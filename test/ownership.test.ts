@@ -36,8 +36,6 @@ const rules: Rule[] = [
  * merge, and this list is emptied then. Each entry: the file, the rules it may still break, why.
  */
 const pendingMoves: Record<string, { rules: string[]; why: string }> = {
-  'server/tags/tree.ts': { rules: ['layout-name', 'blob-path'], why: 'the tag tree (.staging-/.trash- names, hard links): moves behind Publisher after the tags merge' },
-  'server/tags/create.ts': { rules: ['blob-path'], why: 'reads a Release blob by path: becomes store.read after the tags merge' },
 };
 
 /** Removes comments (block and line), keeping strings, template literals and regular expressions that contain slashes. */

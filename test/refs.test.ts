@@ -75,7 +75,7 @@ describe('refs blobs', () => {
     const b1 = await writeRefs(s, Array.from({ length: 10 }, (_, i) => ref(i)), null);
     const b2 = await writeRefs(s, Array.from({ length: 10 }, (_, i) => (i === 0 ? ref(0, 1) : ref(i))), { sha256: b1.sha256, loaded: b1.loaded });
     clearRefsCache();
-    await writeFile(s.pathOf(b1.sha256), 'aptfreeze-refs 2\nbase -\ndepth 0\n+zz 1 pool/x\n');
+    await writeFile(s.linkSource(b1.sha256), 'aptfreeze-refs 2\nbase -\ndepth 0\n+zz 1 pool/x\n');
     assert.throws(() => loadRefs(syncReader(s), b2.sha256), { code: 'MALFORMED' });
     clearRefsCache();
     await s.remove(b1.sha256);

@@ -76,7 +76,7 @@ describe('FsBlobStore', () => {
         assert.deepEqual(ref, { sha256: hash, size });
         assert.ok(store.has(hash));
         assert.ok((await store.read(hash)).equals(data));
-        assert.equal((await stat(store.pathOf(hash))).mode & 0o777, 0o444);
+        assert.equal((await stat(store.linkSource(hash))).mode & 0o777, 0o444);
         await assertNothingLeft();
         await store.remove(hash);
       });

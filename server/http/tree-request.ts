@@ -76,7 +76,7 @@ export interface TreePath {
 /** The tree path of decoded segments, or NOT_FOUND. Another kind of top directory (tags/) is added here. */
 export function treePath(segs: string[]): TreePath {
   const [archive, serial] = segs;
-  // tags/<name>/...: a tag's tree (server/tags/tree.ts), resolved like a serial's.
+  // tags/<name>/...: a tag's tree (server/publish/tag-tree.ts), resolved like a serial's.
   if (!archive || !serial || segs.length < 3 || (!serialRe.test(serial) && serial !== 'latest' && serial !== 'project' && serial !== 'tags')) {
     throw new AptfreezeError('NOT_FOUND', 'not found');
   }

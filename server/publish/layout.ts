@@ -51,6 +51,16 @@ export function poolTrashName(id: string): string {
 }
 
 /** The temp name a file is written under before its rename over `path` (util/atomic-write.ts). */
+/** A tag's tree being built, beside the published tags (a dot name: never served). */
+export function tagStagingName(tag: string): string {
+  return `${STAGING}${tag}-${rand()}`;
+}
+
+/** A tag's tree being removed (renamed aside first, so its URLs go at once). */
+export function tagTrashName(tag: string): string {
+  return `${TRASH}${tag}-${rand()}`;
+}
+
 export function tempFileFor(path: string): string {
   return `${path}${TMP}${rand()}`;
 }

@@ -114,15 +114,6 @@ export class FsBlobStore implements BlobStore {
   }
 
   /**
-   * The old name of linkSource, kept only for server/tags/ (another branch moves it onto the
-   * published tree; test/ownership.test.ts lists it as an allowed exception until then).
-   * @deprecated
-   */
-  pathOf(sha256: string): string {
-    return this.fileOf(sha256);
-  }
-
-  /**
    * Reads a whole blob synchronously: refs and manifests (small next to the work they save) are
    * read in loops and in gc's locked step, which is synchronous by design (release/gc.ts).
    */

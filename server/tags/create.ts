@@ -19,7 +19,7 @@ import { checkTagName } from './name.ts';
 import { binaryKey, emitBuildManifest, parseBuildManifest, sourceKey, type BuildManifest } from './build-manifest.ts';
 import { openSerial, packagesOf, sourcesOf, type IndexGroup, type SerialSource } from './serial-source.ts';
 import { TagRepo, type TagArchiveRow } from '../catalog/tags.ts';
-import { commitTag, removeTag, stageTag } from './tree.ts';
+import { commitTag, removeTag, stageTag } from '../publish/tag-tree.ts';
 import { describeTag, type TagView } from './query.ts';
 
 export type TagDeps = Pick<Services, 'config' | 'db' | 'repo' | 'store' | 'publisher' | 'key' | 'now' | 'log'>;
@@ -255,7 +255,7 @@ function releaseFields(s: TagDeps, src: SerialSource, suite: string): ReadonlyAr
   if (ps) {
     const blob = (n: string) => {
       const f = ps.releaseFiles.find((r) => r.name === n);
-      return f ? readFileSync(s.store.pathOf(f.sha256)) : undefined;
+      return f ? s.store.readSync(f.sha256) : undefined;
     };
     text = unverifiedText(signedReleaseOf({ inRelease: blob('InRelease'), release: blob('Release'), releaseGpg: blob('Release.gpg') }, `${src.archive}/${src.serial} ${suite}`));
   } else {

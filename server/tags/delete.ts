@@ -2,7 +2,7 @@ import { AptfreezeError } from '../errors.ts';
 import type { Services } from '../services.ts';
 import { checkTagName } from './name.ts';
 import { TagRepo } from '../catalog/tags.ts';
-import { removeTag } from './tree.ts';
+import { removeTag } from '../publish/tag-tree.ts';
 import { describeTag, type TagView } from './query.ts';
 
 /** The lock a tag deletion holds: the tag's name (a creation or deletion of the same name meanwhile is CONFLICT). */

@@ -1,10 +1,10 @@
 import { promises as fsp, linkSync, existsSync } from 'node:fs';
 import { join, dirname } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { AptfreezeError } from '../errors.ts';
 import { checkRelativePath } from '../debian/paths.ts';
 import type { FsBlobStore } from '../store/store.ts';
-import { signedNames, type TreeFile, type TreeLink } from '../publish/tree.ts';
+import { signedNames, type TreeFile, type TreeLink } from './tree.ts';
+import { tagStagingName, tagTrashName } from './layout.ts';
 
 /**
  * A tag's published tree, beside the archive's serials:
@@ -29,7 +29,7 @@ export function tagDir(publicRoot: string, archive: string, name: string): strin
 export async function stageTag(publicRoot: string, store: FsBlobStore, archive: string, name: string, links: TreeLink[], files: TreeFile[]): Promise<string> {
   for (const l of links) checkRelativePath(l.path, 'tag tree path');
   for (const f of files) checkRelativePath(f.path, 'tag tree path');
-  const dir = join(tagsDir(publicRoot, archive), `.staging-${name}-${randomBytes(4).toString('hex')}`);
+  const dir = join(tagsDir(publicRoot, archive), tagStagingName(name));
   await fsp.mkdir(dir, { recursive: true });
   try {
     const made = new Set<string>();
@@ -40,7 +40,7 @@ export async function stageTag(publicRoot: string, store: FsBlobStore, archive: 
         await fsp.mkdir(d, { recursive: true });
         made.add(d);
       }
-      linkSync(store.pathOf(l.sha256), dest);
+      linkSync(store.linkSource(l.sha256), dest);
     }
     // Release files last, InRelease last of all: a half-built tree never looks signed.
     const order = (p: string) => signedNames.indexOf(p.split('/').pop() as (typeof signedNames)[number]);
@@ -66,7 +66,7 @@ export async function commitTag(publicRoot: string, archive: string, name: strin
 export async function removeTag(publicRoot: string, archive: string, name: string): Promise<void> {
   const dest = tagDir(publicRoot, archive, name);
   if (!existsSync(dest)) return;
-  const trash = join(tagsDir(publicRoot, archive), `.trash-${name}-${randomBytes(4).toString('hex')}`);
+  const trash = join(tagsDir(publicRoot, archive), tagTrashName(name));
   await fsp.rename(dest, trash);
   await fsp.rm(trash, { recursive: true, force: true });
 }
