@@ -137,35 +137,45 @@ async function* capped(source: AsyncIterable<Buffer>, maxBytes: number, kind: Co
 async function* viaZstd(source: AsyncIterable<Buffer>, maxBytes: number): AsyncGenerator<Buffer> {
   const dctx = new zstdBinding.DCtx();
   const outSize = zstdBinding.dStreamOutSize();
+  const total = { bytes: 0 };
   let inFrame = false;
   let sawInput = false;
-  let total = 0;
   for await (const chunk of source) {
     if (chunk.length > 0) sawInput = true;
-    let src = chunk;
-    while (src.length > 0 || inFrame) {
-      const dst = Buffer.allocUnsafe(outSize);
-      let ret: number;
-      let produced: number;
-      let consumed: number;
-      try {
-        [ret, produced, consumed] = dctx.decompressStream(dst, src);
-      } catch (e) {
-        throw new AptfreezeError('MALFORMED', `corrupt zstd data: ${(e as Error).message}`, { cause: e });
-      }
-      if (produced > 0) {
-        total += produced;
-        if (total > maxBytes) throw tooLarge('zst', maxBytes);
-        yield dst.subarray(0, produced);
-      }
-      src = src.subarray(consumed);
-      inFrame = ret !== 0;
-      // All input taken and the output buffer not filled: nothing is waiting to be flushed.
-      if (src.length === 0 && produced < dst.length) break;
-    }
+    inFrame = yield* zstdChunk(dctx, outSize, chunk, inFrame, total, maxBytes);
   }
   // Empty input is no zstd stream at all (as for gzip and xz).
   if (inFrame || !sawInput) throw new AptfreezeError('MALFORMED', 'zstd data is empty or ends in the middle of a frame');
+}
+
+/**
+ * Decompresses one input chunk, one output buffer at a time (the cap checked on each), and
+ * returns whether a frame is still open once the chunk is taken and nothing waits to be flushed.
+ */
+function* zstdChunk(dctx: InstanceType<typeof zstdBinding.DCtx>, outSize: number, chunk: Buffer, inFrameBefore: boolean, total: { bytes: number }, maxBytes: number): Generator<Buffer, boolean> {
+  let src = chunk;
+  let inFrame = inFrameBefore;
+  while (src.length > 0 || inFrame) {
+    const dst = Buffer.allocUnsafe(outSize);
+    let ret: number;
+    let produced: number;
+    let consumed: number;
+    try {
+      [ret, produced, consumed] = dctx.decompressStream(dst, src);
+    } catch (e) {
+      throw new AptfreezeError('MALFORMED', `corrupt zstd data: ${(e as Error).message}`, { cause: e });
+    }
+    if (produced > 0) {
+      total.bytes += produced;
+      if (total.bytes > maxBytes) throw tooLarge('zst', maxBytes);
+      yield dst.subarray(0, produced);
+    }
+    src = src.subarray(consumed);
+    inFrame = ret !== 0;
+    // All input taken and the output buffer not filled: nothing is waiting to be flushed.
+    if (src.length === 0 && produced < dst.length) break;
+  }
+  return inFrame;
 }
 
 /**
@@ -342,28 +352,11 @@ export function decompressBufferSync(kind: Compression, data: Buffer, opts: Deco
 
 /** zstd through the streaming binding, so that the cap holds whatever the frame header claims. */
 function unzstdSync(data: Buffer, maxBytes: number): Buffer {
-  const dctx = new zstdBinding.DCtx();
-  const outSize = zstdBinding.dStreamOutSize();
+  const total = { bytes: 0 };
+  const chunks = zstdChunk(new zstdBinding.DCtx(), zstdBinding.dStreamOutSize(), data, false, total, maxBytes);
   const parts: Buffer[] = [];
-  let total = 0;
-  let src = data;
-  let inFrame = false;
-  while (src.length > 0 || inFrame) {
-    const dst = Buffer.allocUnsafe(outSize);
-    let ret: number;
-    let produced: number;
-    let consumed: number;
-    try {
-      [ret, produced, consumed] = dctx.decompressStream(dst, src);
-    } catch (e) {
-      throw new AptfreezeError('MALFORMED', `corrupt zstd data: ${(e as Error).message}`, { cause: e });
-    }
-    total += produced;
-    if (total > maxBytes) throw tooLarge('zst', maxBytes);
-    parts.push(dst.subarray(0, produced));
-    src = src.subarray(consumed);
-    inFrame = ret !== 0;
-    if (src.length === 0 && produced < dst.length && inFrame) throw new AptfreezeError('MALFORMED', 'zstd data ends in the middle of a frame');
-  }
-  return Buffer.concat(parts, total);
+  let step = chunks.next();
+  for (; !step.done; step = chunks.next()) parts.push(step.value);
+  if (step.value) throw new AptfreezeError('MALFORMED', 'zstd data ends in the middle of a frame');
+  return Buffer.concat(parts, total.bytes);
 }
