@@ -3,7 +3,7 @@
 // code nor the HTTP server's), checked on the list of modules the process really resolved.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Command } from 'commander';
@@ -86,6 +86,34 @@ describe('the bundled command line', () => {
     assert.equal(t.code, 0, t.stderr);
     assert.ok(pkg(t.modules, 'better-sqlite3'), 'the trace sees the database module (the check can see packages)');
     for (const heavy of ['openpgp', 'express', 'undici', 'pino', '@aws-sdk', 'pg', 'prom-client']) assert.ok(!pkg(t.modules, heavy), `serials loaded ${heavy}`);
+  });
+
+  it('serials, run again on the same configuration, loads only commander and better-sqlite3 (config/cache.ts)', async () => {
+    const args = ['--config', f.h.configPath, '--data', f.h.dataDir, 'serials', 'debian'];
+    const first = await runCli(args);
+    assert.equal(first.code, 0, first.stderr);
+    const t = await traced(dir, args);
+    assert.equal(t.code, 0, t.stderr);
+    const packages = [...new Set(t.modules.map((u) => /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(u)?.[1]).filter(Boolean))].sort();
+    assert.deepEqual(packages, ['better-sqlite3', 'commander']);
+  });
+
+  it('serials answers the same from the cached configuration as from a full load, and a changed file is loaded again', async () => {
+    const args = ['--config', f.h.configPath, '--data', f.h.dataDir, 'serials', 'debian', '--json'];
+    const cached = await runCli(args);
+    rmSync(join(f.h.dataDir, 'config-cache.json'), { force: true });
+    const full = await runCli(args);
+    assert.equal(cached.code, 0, cached.stderr);
+    assert.equal(cached.stdout, full.stdout);
+    const text = readFileSync(f.h.configPath, 'utf8');
+    try {
+      writeFileSync(f.h.configPath, `${text}\nbogusKey: 1\n`);
+      const bad = await runCli(args);
+      assert.notEqual(bad.code, 0);
+      assert.match(bad.stderr, /CONFIG_INVALID/);
+    } finally {
+      writeFileSync(f.h.configPath, text);
+    }
   });
 
   it('a verb that checks signatures does load openpgp (the trace would catch it)', async () => {

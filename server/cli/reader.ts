@@ -13,6 +13,7 @@ import type { Db } from '../catalog/open.ts';
 import type { Repo } from '../catalog/repo.ts';
 import { configFrom, dataDirFrom, withServices, type GlobalOptions } from './context.ts';
 import { dataLayout } from '../datadir.ts';
+import { cachedConfig, rememberConfig } from '../config/cache.ts';
 import { archiveEntry, parsePoolLink, poolEntry, poolsDirName } from '../publish/layout.ts';
 
 export interface Reader {
@@ -25,8 +26,15 @@ export interface Reader {
 
 /** Runs `fn` on a read-only view of the data directory; a full open (with recovery) when the directory needs one. */
 export async function withReader<T>(g: GlobalOptions, fn: (r: Reader) => Promise<T>): Promise<T> {
-  const config = await configFrom(g);
   const dataDir = resolve(dataDirFrom(g));
+  // A configuration validated before from the same bytes skips yaml, zod and node-cron (config/cache.ts).
+  const explicitPath = g.config || process.env['APTFREEZE_CONFIG'] || undefined;
+  const cached = cachedConfig(dataDir, explicitPath);
+  let config = cached.config;
+  if (!config) {
+    config = await configFrom(g);
+    if (looksSettled(config, dataDir)) rememberConfig(dataDir, explicitPath, cached.key, config);
+  }
   if (!looksSettled(config, dataDir)) return withServices(g, fn);
   const [{ openDb }, { Repo }] = await Promise.all([import('../catalog/open.ts'), import('../catalog/repo.ts')]);
   const db = openDb(dataLayout(dataDir).db);
