@@ -7,7 +7,7 @@ import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Command } from 'commander';
-import { buildProgram } from '../server/cli/main.ts';
+import { buildProgram } from '../server/cli/program.ts';
 import { tmpDir } from './helpers/gpg.ts';
 import { makePackages } from './helpers/upstream.ts';
 import { setUp, suite, token, snapshot, type Fixture } from './helpers/release.ts';
@@ -88,14 +88,14 @@ describe('the bundled command line', () => {
     for (const heavy of ['openpgp', 'express', 'undici', 'pino', '@aws-sdk', 'pg', 'prom-client']) assert.ok(!pkg(t.modules, heavy), `serials loaded ${heavy}`);
   });
 
-  it('serials, run again on the same configuration, loads only commander and better-sqlite3 (config/cache.ts)', async () => {
+  it('serials, run again on the same configuration, loads only better-sqlite3 (config/cache.ts, cli/fast-serials.ts: no commander, yaml, zod nor node-cron)', async () => {
     const args = ['--config', f.h.configPath, '--data', f.h.dataDir, 'serials', 'debian'];
     const first = await runCli(args);
     assert.equal(first.code, 0, first.stderr);
     const t = await traced(dir, args);
     assert.equal(t.code, 0, t.stderr);
     const packages = [...new Set(t.modules.map((u) => /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(u)?.[1]).filter(Boolean))].sort();
-    assert.deepEqual(packages, ['better-sqlite3', 'commander']);
+    assert.deepEqual(packages, ['better-sqlite3']);
   });
 
   it('serials answers the same from the cached configuration as from a full load, and a changed file is loaded again', async () => {

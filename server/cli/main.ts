@@ -1,39 +1,25 @@
-import { Command, CommanderError } from 'commander';
+// The command line's entry. `serials <archive>` in its plain form skips commander (fast-serials.ts;
+// README "Performance"); every other command line, --help and every error of usage go through the
+// commander program (program.ts), as before.
 import { asAptfreezeError } from '../errors.ts';
-import type { GlobalOptions } from './context.ts';
-import * as serve from './serve.ts';
-import * as snapshot from './snapshot.ts';
-import * as serials from './serials.ts';
-import * as sources from './sources.ts';
-import * as releaseCommands from './release-commands.ts';
-import * as provenanceCommands from './provenance-commands.ts';
-import * as fsck from './fsck.ts';
-import * as tag from './tag.ts';
-import * as manifest from './manifest.ts';
-import * as upload from './upload.ts';
-
-export function buildProgram(): Command {
-  const program = new Command('aptfreeze')
-    .description('freezable APT snapshot repositories with a verifiable chain to the upstream signatures')
-    .option('--config <file>', 'configuration file (default ./aptfreeze.yaml, then built-in defaults; env APTFREEZE_CONFIG)')
-    .option('--data <dir>', 'data directory (default ./data; env APTFREEZE_DATA)')
-    .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
-  const globals = () => program.opts<GlobalOptions>();
-  for (const m of [serve, snapshot, serials, sources, releaseCommands, provenanceCommands, fsck, tag, manifest, upload]) m.register(program, globals);
-  return program;
-}
+import { fastSerials } from './fast-serials.ts';
 
 /** Exit 0 on success; one line `aptfreeze: CODE: message` on stderr and a non-zero status on failure. */
 export async function main(argv: string[]): Promise<void> {
-  const program = buildProgram();
   try {
-    await program.parseAsync(argv);
-  } catch (e) {
-    if (e instanceof CommanderError) {
-      process.exitCode = e.exitCode === 0 ? 0 : 2;
-      return;
+    if (await fastSerials(argv)) return;
+    const { buildProgram, CommanderError } = await import('./program.ts');
+    const program = buildProgram();
+    try {
+      await program.parseAsync(argv);
+    } catch (e) {
+      if (e instanceof CommanderError) {
+        process.exitCode = e.exitCode === 0 ? 0 : 2;
+        return;
+      }
+      throw e;
     }
+  } catch (e) {
     const err = asAptfreezeError(e);
     process.stderr.write(`aptfreeze: ${err.code}: ${err.message.replace(/\s*\n\s*/g, ' ')}\n`);
     process.exitCode = 1;

@@ -9,24 +9,27 @@ export function register(program: Command, globals: () => GlobalOptions): void {
     .description("list an archive's serials with state and expiry")
     .argument('<archive>')
     .option('--json', 'print JSON')
-    .action(async (archive: string, opts: { json?: boolean }) => {
-      const { describeSerial } = await import('../snapshot/query.ts');
-      // A reading command: the lean open (no store, tree or signing key) unless the data directory needs recovery.
-      await withReader(globals(), async (s) => {
-        if (!s.config.archives.some((a) => a.name === archive) && !s.repo.listArchives().some((a) => a.name === archive)) {
-          throw new AptfreezeError('NOT_FOUND', `unknown archive ${archive}`);
-        }
-        const rows = s.repo.listSerials(archive, { includeCollected: true }).map((r) => describeSerial(s, r));
-        if (opts.json) {
-          process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
-          return;
-        }
-        const latest = s.repo.latestSerial(archive);
-        process.stdout.write('SERIAL      STATE      VALID-UNTIL           NOTE\n');
-        for (const r of rows) {
-          const note = [r.serial === latest ? 'latest' : '', r.frozen ? `frozen until ${r.frozen.until} by ${r.frozen.by}: ${r.frozen.reason}` : ''].filter(Boolean).join('; ');
-          process.stdout.write(`${r.serial}  ${r.state.padEnd(9)}  ${(r.validUntil ?? '-').slice(0, 19).padEnd(20)}  ${note}\n`);
-        }
-      });
-    });
+    .action((archive: string, opts: { json?: boolean }) => listSerials(globals(), archive, opts));
+}
+
+/** The action of `serials`, also run by fast-serials.ts without commander. */
+export async function listSerials(g: GlobalOptions, archive: string, opts: { json?: boolean }): Promise<void> {
+  const { describeSerial } = await import('../snapshot/query.ts');
+  // A reading command: the lean open (no store, tree or signing key) unless the data directory needs recovery.
+  await withReader(g, async (s) => {
+    if (!s.config.archives.some((a) => a.name === archive) && !s.repo.listArchives().some((a) => a.name === archive)) {
+      throw new AptfreezeError('NOT_FOUND', `unknown archive ${archive}`);
+    }
+    const rows = s.repo.listSerials(archive, { includeCollected: true }).map((r) => describeSerial(s, r));
+    if (opts.json) {
+      process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+      return;
+    }
+    const latest = s.repo.latestSerial(archive);
+    process.stdout.write('SERIAL      STATE      VALID-UNTIL           NOTE\n');
+    for (const r of rows) {
+      const note = [r.serial === latest ? 'latest' : '', r.frozen ? `frozen until ${r.frozen.until} by ${r.frozen.by}: ${r.frozen.reason}` : ''].filter(Boolean).join('; ');
+      process.stdout.write(`${r.serial}  ${r.state.padEnd(9)}  ${(r.validUntil ?? '-').slice(0, 19).padEnd(20)}  ${note}\n`);
+    }
+  });
 }
