@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
  *   <data>/incoming/        upload sessions (server/uploads/session.ts)
  *   <data>/control.sock     the daemon's control socket (server/ops/control.ts)
  *   <data>/admin-token      the bootstrap admin token (0600)
+ *   <data>/config-cache.json  the configuration a reading verb validated before (server/config/cache.ts)
  */
 export interface DataLayout {
   /** The data directory itself, absolute. */
@@ -22,6 +23,7 @@ export interface DataLayout {
   readonly incoming: string;
   readonly controlSocket: string;
   readonly adminToken: string;
+  readonly configCache: string;
 }
 
 export function dataLayout(dataDir: string): DataLayout {
@@ -35,5 +37,6 @@ export function dataLayout(dataDir: string): DataLayout {
     incoming: join(root, 'incoming'),
     controlSocket: join(root, 'control.sock'),
     adminToken: join(root, 'admin-token'),
+    configCache: join(root, 'config-cache.json'),
   });
 }

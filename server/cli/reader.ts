@@ -29,11 +29,11 @@ export async function withReader<T>(g: GlobalOptions, fn: (r: Reader) => Promise
   const dataDir = resolve(dataDirFrom(g));
   // A configuration validated before from the same bytes skips yaml, zod and node-cron (config/cache.ts).
   const explicitPath = g.config || process.env['APTFREEZE_CONFIG'] || undefined;
-  const cached = cachedConfig(dataDir, explicitPath);
+  const cached = cachedConfig(dataLayout(dataDir).configCache, explicitPath);
   let config = cached.config;
   if (!config) {
     config = await configFrom(g);
-    if (looksSettled(config, dataDir)) rememberConfig(dataDir, explicitPath, cached.key, config);
+    if (looksSettled(config, dataDir)) rememberConfig(dataLayout(dataDir).configCache, explicitPath, cached.key, config);
   }
   if (!looksSettled(config, dataDir)) return withServices(g, fn);
   const [{ openDb }, { Repo }] = await Promise.all([import('../catalog/open.ts'), import('../catalog/repo.ts')]);

@@ -1,18 +1,18 @@
 // A validated configuration kept beside the catalog, so that a reading command (`serials`) can skip
 // yaml, zod and node-cron (about half of its start-up; README "Performance"). The data directory
 // comes from --data / APTFREEZE_DATA / ./data, never from the configuration, so the cache can sit in
-// it: `<data>/config-cache.json`, written after a normal (full) load and used only when its key still
+// it: `<data>/config-cache.json` (datadir.ts), named in datadir.ts, written (util/atomic-write.ts) after a normal (full) load and used only when its key still
 // matches: the configuration file's resolved path and exact bytes, and the build that validated it
 // (the bundle's mtime; from the TypeScript sources there is no cache, the schema may have moved).
 // What validation checks outside the file (every keyring readable) is checked again on each use; on
 // any doubt the caller does the full load, which gives the same errors as before.
-import { accessSync, constants, existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Config } from './load.ts';
+import { writeFileAtomicSync } from '../util/atomic-write.ts';
 
-const fileName = 'config-cache.json';
 const format = 1;
 
 /** The bundle's build stamp, or null when running from the sources. */
@@ -54,13 +54,13 @@ function deepFreeze<T>(v: T): T {
  * to remember a fresh load under (taken before that load reads the file, so an edit in between
  * only misses the cache).
  */
-export function cachedConfig(dataDir: string, explicitPath: string | undefined): { config?: Config; key: string | null } {
+export function cachedConfig(cacheFile: string, explicitPath: string | undefined): { config?: Config; key: string | null } {
   const path = configPath(explicitPath);
   if (!existsSync(path)) return { key: null };
   const key = keyOf(path, explicitPath);
   if (key === null) return { key };
   try {
-    const doc = JSON.parse(readFileSync(join(dataDir, fileName), 'utf8')) as { key?: string; config?: Config };
+    const doc = JSON.parse(readFileSync(cacheFile, 'utf8')) as { key?: string; config?: Config };
     if (doc.key !== key || !doc.config) return { key };
     const config = doc.config;
     for (const a of config.archives) accessSync(a.keyring, constants.R_OK);
@@ -71,14 +71,11 @@ export function cachedConfig(dataDir: string, explicitPath: string | undefined):
   }
 }
 
-/** Remembers a configuration loadConfig just validated from the file `key` was taken of; best effort, atomic (temp then rename). */
-export function rememberConfig(dataDir: string, explicitPath: string | undefined, key: string | null, config: Config): void {
+/** Remembers a configuration loadConfig just validated from the file `key` was taken of; best effort, atomic (util/atomic-write.ts). */
+export function rememberConfig(cacheFile: string, explicitPath: string | undefined, key: string | null, config: Config): void {
   if (key === null || config.file === null || config.file !== configPath(explicitPath)) return;
-  const target = join(dataDir, fileName);
-  const tmp = `${target}.tmp-${process.pid}`;
   try {
-    writeFileSync(tmp, JSON.stringify({ key, config }), { mode: 0o600 });
-    renameSync(tmp, target);
+    writeFileAtomicSync(cacheFile, JSON.stringify({ key, config }), { mode: 0o600 });
   } catch {
     // a cache: a read-only data directory only costs the next run its speed
   }
