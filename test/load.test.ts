@@ -20,7 +20,7 @@ import { parseRelease } from '../server/debian/release.ts';
 import { parseStanzas } from '../server/debian/deb822.ts';
 
 /** The work of the run: client requests in all, and the archive changes spread evenly over them. */
-const totalRequests = Number(process.env['APTFREEZE_LOAD_REQUESTS'] ?? 3000);
+const totalRequests = Number(process.env['APTFREEZE_LOAD_REQUESTS'] ?? 1500);
 const changeCycles = 8;
 const clients = 8;
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
