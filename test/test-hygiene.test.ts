@@ -21,7 +21,7 @@ const SLEEP_ALLOWED = new Set(['helpers/engines.ts']);
  * only shrinks: a file on it that no longer imports node:child_process fails this test until it
  * is taken off.
  */
-const SPAWN_PENDING = new Set(['apt.ts', 'uploads.ts', 'proof-fixture.ts', 'engines.ts', 'postgres.ts']);
+const SPAWN_PENDING = new Set(['apt.ts', 'engines.ts', 'postgres.ts']);
 
 /** Preloads run inside the program under test, not by a test helper. */
 const isPreload = (name: string) => name.endsWith('.mjs');
