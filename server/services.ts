@@ -45,6 +45,32 @@ export interface OpenOptions {
 /** The real clock; a Services whose `now` is another function runs on an injected (test) clock. */
 export const systemNow = (): Date => new Date();
 
+let testClockLogged = false;
+
+/**
+ * TEST HOOK, the one place it is read: `APTFREEZE_TEST_NOW` moves the clock of a process the tests
+ * run as a subprocess (the CLI, a daemon), which cannot be handed a `now`. An ISO time fixes the
+ * clock there; `+<ms>` or `-<ms>` offsets it from the real one. Honoured only when set and no clock
+ * is passed in; logged once at warn, so that it is never in effect silently.
+ */
+export function testClockFromEnv(log: Logger, value = process.env['APTFREEZE_TEST_NOW']): (() => Date) | undefined {
+  if (value === undefined || value === '') return undefined;
+  let clock: () => Date;
+  if (/^[+-]\d+$/.test(value)) {
+    const offset = Number(value);
+    clock = () => new Date(Date.now() + offset);
+  } else {
+    const fixed = Date.parse(value);
+    if (!Number.isFinite(fixed)) throw new AptfreezeError('CONFIG_INVALID', `APTFREEZE_TEST_NOW=${value}: expected an ISO time or +/-milliseconds`);
+    clock = () => new Date(fixed);
+  }
+  if (!testClockLogged) {
+    testClockLogged = true;
+    log.warn({ APTFREEZE_TEST_NOW: value }, 'test hook: the clock is APTFREEZE_TEST_NOW, not the real one');
+  }
+  return clock;
+}
+
 /**
  * Opens the data directory: database (migrations applied), store, published
  * tree, signing key. Then recovers from any crash: half-built serials of
@@ -78,7 +104,7 @@ export async function openServices(opts: OpenOptions): Promise<Services> {
   }
   const bootstrap = () => process.env['APTFREEZE_ADMIN_TOKEN'] || (existsSync(tokenFile) ? readFileSync(tokenFile, 'utf8').trim() : undefined);
   const tokens = new TokenService(repo, bootstrap);
-  const now = opts.now ?? systemNow;
+  const now = opts.now ?? testClockFromEnv(opts.log) ?? systemNow;
   const services: Services = { config: opts.config, dataDir, db, repo, store, publisher, key, tokens, log: opts.log, now, close: () => db.close() };
   if (opts.recover !== false) await recover(services);
   return services;

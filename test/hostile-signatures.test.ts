@@ -70,8 +70,8 @@ describe('a hostile upstream attacking the signed metadata', () => {
     const validUntil = new Date(Date.now() + 7000);
     await env.rebuild(env.pkgs, { validUntil });
     await env.expectSurvival({ name: 'a Release valid for a few seconds is accepted' });
-    // ...then frozen: the very same signed bytes, now past their Valid-Until.
-    await new Promise((r) => setTimeout(r, Math.max(0, validUntil.getTime() + 1000 - Date.now())));
+    // ...then frozen: the very same signed bytes, past their Valid-Until on the service's clock.
+    env.advanceClock(validUntil.getTime() + 1000 - Date.now());
     await env.expectRefusal('UPSTREAM_EXPIRED', { name: 'frozen upstream (freeze attack)' });
     await env.rebuild(env.pkgs);
   });

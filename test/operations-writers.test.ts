@@ -22,6 +22,7 @@ import { buildUpload, keyring, makeUploaderKey, putUpload, repositoryConfig, typ
 import { archiveLock } from '../server/catalog/repo.ts';
 import { OperationRunner } from '../server/ops/runner.ts';
 import { InlineExecutor, type Dispatch } from '../server/ops/executor.ts';
+import { deferred, hold } from './helpers/deferred.ts';
 
 interface Op {
   id: string;
@@ -38,32 +39,6 @@ let rm: string;
 let admin: string;
 let uploaderToken: string;
 let key: UploaderKey;
-
-function deferred(): { promise: Promise<void>; resolve: () => void } {
-  let resolve!: () => void;
-  const promise = new Promise<void>((r) => (resolve = r));
-  return { promise, resolve };
-}
-
-/** Holds upstream requests whose path matches until released; `arrived` resolves at the first. */
-function hold(match: (path: string) => boolean) {
-  const arrived = deferred();
-  const gate = deferred();
-  f.up.fault = async (req) => {
-    if (match(req.url ?? '')) {
-      arrived.resolve();
-      await gate.promise;
-    }
-    return false;
-  };
-  return {
-    arrived: arrived.promise,
-    release() {
-      gate.resolve();
-      f.up.fault = null;
-    },
-  };
-}
 
 async function operations(query: string): Promise<Op[]> {
   const r = await api(f.h, 'GET', `/operations?${query}`);
@@ -93,7 +68,7 @@ after(async () => {
 describe('a tag creation and a snapshot of the same archive at the same time', () => {
   it('gives one success and one CONFLICT (409), both in the operations log', async () => {
     const serial = f.h.services.repo.latestSerial('debian')!;
-    const held = hold((p) => p.endsWith('/InRelease'));
+    const held = hold(f.up, (p) => p.endsWith('/InRelease'));
     const snap = api(f.h, 'POST', '/archives/debian/snapshots?wait=1', { token: rm });
     await held.arrived; // the snapshot holds the archive
     const tag = await api(f.h, 'POST', '/tags', { token: rm, body: { name: 'rel-1', manifest: manifest(serial) } });

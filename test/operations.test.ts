@@ -10,39 +10,10 @@ import { after, before, describe, it } from 'node:test';
 import { tmpDir } from './helpers/gpg.ts';
 import { makePackages } from './helpers/upstream.ts';
 import { api, setUp, suite, token, type Fixture } from './helpers/release.ts';
+import { hold } from './helpers/deferred.ts';
 
 let f: Fixture;
 let rm: string;
-
-/** A promise and its resolve function. */
-function deferred(): { promise: Promise<void>; resolve: () => void } {
-  let resolve!: () => void;
-  const promise = new Promise<void>((r) => (resolve = r));
-  return { promise, resolve };
-}
-
-/**
- * Holds upstream requests whose path matches until released; `arrived` resolves at the first.
- * The request then goes on to be answered normally.
- */
-function hold(match: (path: string) => boolean) {
-  const arrived = deferred();
-  const gate = deferred();
-  f.up.fault = async (req) => {
-    if (match(req.url ?? '')) {
-      arrived.resolve();
-      await gate.promise;
-    }
-    return false;
-  };
-  return {
-    arrived: arrived.promise,
-    release() {
-      gate.resolve();
-      f.up.fault = null;
-    },
-  };
-}
 
 before(async () => {
   f = await setUp(await tmpDir('af-ops'), [suite(makePackages(6))]);
@@ -55,7 +26,7 @@ after(async () => {
 
 describe('POST /api/archives/<archive>/snapshots', () => {
   it('answers 202 with Location, and the operation moves pending -> running -> succeeded with progress counts', async () => {
-    const held = hold((p) => p.includes('/pool/'));
+    const held = hold(f.up, (p) => p.includes('/pool/'));
     const r = await fetch(`${f.h.url}/api/archives/debian/snapshots`, { method: 'POST', headers: { authorization: `Bearer ${rm}` } });
     assert.equal(r.status, 202);
     const accepted = (await r.json()) as { id: string; state: string; kind: string; archive: string; actor: string; createdAt: string };
@@ -106,7 +77,7 @@ describe('POST /api/archives/<archive>/snapshots', () => {
 describe('a snapshot and a freeze of the same archive at the same time', () => {
   it('gives one success and one CONFLICT (409), both in the operations log', async () => {
     const serial = f.h.services.repo.latestSerial('debian')!;
-    const held = hold((p) => p.endsWith('/InRelease'));
+    const held = hold(f.up, (p) => p.endsWith('/InRelease'));
     const snap = api(f.h, 'POST', '/archives/debian/snapshots?wait=1', { token: rm });
     await held.arrived; // the snapshot holds the archive
     const freeze = await api(f.h, 'POST', `/archives/debian/serials/${serial}/freeze`, { token: rm, body: { until: '2099-01-01', reason: 'release 1' } });

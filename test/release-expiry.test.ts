@@ -24,10 +24,22 @@ async function inRelease(f: Fixture, serial: string): Promise<string> {
   return res.text();
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function sleepUntil(t: number): Promise<void> {
-  const d = t - Date.now();
-  if (d > 0) await sleep(d);
+/**
+ * The service's clock: `AGO` behind the real one while `past` is set. apt-get reads the real
+ * clock (it has no fake one), so an expired serial is one made (or thawed) minutes ago, never
+ * one waited for; a serial made at the real time is the same-age control that apt accepts.
+ */
+// Two minutes: within the signature clock skew allowed (pgp/verify.ts, 300 s), 23 lifetimes back.
+const AGO = 120_000;
+let past = false;
+const now = () => new Date(Date.now() - (past ? AGO : 0));
+async function inThePast<T>(fn: () => Promise<T>): Promise<T> {
+  past = true;
+  try {
+    return await fn();
+  } finally {
+    past = false;
+  }
 }
 
 let f: Fixture;
@@ -37,7 +49,8 @@ let rm: string;
 
 before(async () => {
   work = await tmpDir('af-expiry');
-  f = await setUp(work, [suite(makePackages(4))], { config: { lifetime: `${LIFETIME_S}s` } });
+  // The upstream's Date two hours back, so that a snapshot taken on the clock an hour back accepts it.
+  f = await setUp(work, [suite(makePackages(4), { date: new Date(Date.now() - 2 * AGO) })], { config: { lifetime: `${LIFETIME_S}s` }, now });
   keyring = await serviceKeyring(f.h, join(work, 'aptfreeze.gpg'));
   rm = token(f.h, 'release-manager');
 });
@@ -53,13 +66,16 @@ function apt(name: string, serial: string) {
 describe('when a serial passes its Valid-Until (lifetime 5s) and a sibling of the same age is frozen', () => {
   let live: string;
   let frozen: string;
+  let fresh: string;
   let beforeFreeze: ReturnType<typeof parseRelease>;
   let until: Date;
   let liveValidUntil: number;
 
   before(async () => {
-    live = await snapshot(f.h, rm);
-    frozen = await snapshot(f.h, rm);
+    // Both made two minutes ago: their Valid-Until (two minutes ago + 5 s) has passed for apt.
+    live = await inThePast(() => snapshot(f.h, rm));
+    frozen = await inThePast(() => snapshot(f.h, rm));
+    fresh = await snapshot(f.h, rm);
     liveValidUntil = new Date(f.h.services.repo.getSerial('debian', live)!.valid_until!).getTime();
     beforeFreeze = parseRelease(signedText(await inRelease(f, frozen)));
     until = new Date(Math.floor(Date.now() / 1000) * 1000 + 3 * 86_400_000);
@@ -67,15 +83,16 @@ describe('when a serial passes its Valid-Until (lifetime 5s) and a sibling of th
     assert.equal(r.status, 200, JSON.stringify(r.body));
   });
 
-  it('serves the unfrozen serial to apt while it is valid', async () => {
+  it('serves a serial made now (same upstream, same lifetime) to apt while it is valid', async () => {
     // A sanity check that the refusal below comes from the expiry, not from the set-up.
-    assert.ok(Date.now() < liveValidUntil - 1000, 'the set-up took too long to see the serial while valid');
-    const u = await apt('live-early', live).update();
+    const freshValidUntil = new Date(f.h.services.repo.getSerial('debian', fresh)!.valid_until!).getTime();
+    assert.ok(Date.now() < freshValidUntil - 1000, 'the set-up took too long to see the serial while valid');
+    const u = await apt('live-early', fresh).update();
     assert.equal(u.code, 0, u.stderr);
   });
 
   it('has real apt-get refuse the expired serial and accept the frozen one', async () => {
-    await sleepUntil(liveValidUntil + 1500);
+    assert.ok(liveValidUntil < Date.now() - 1000, 'the serial expired about two minutes ago');
     const refused = await apt('live-late', live).update();
     assert.equal(refused.code, 100, `apt-get update of an expired serial must fail:\n${refused.stdout}\n${refused.stderr}`);
     assert.match(refused.stderr, /expired/i);
@@ -132,7 +149,12 @@ describe('when a serial passes its Valid-Until (lifetime 5s) and a sibling of th
     assert.ok(Math.abs(validUntil - (Date.now() + LIFETIME_S * 1000)) < 3000, 'valid for one lifetime from the thaw');
     const early = await apt('thawed-early', frozen).update();
     assert.equal(early.code, 0, early.stderr);
-    await sleepUntil(validUntil + 1500);
+    // Frozen again, then thawed on the clock two minutes back: its one lifetime more ended long ago.
+    const again = await api(f.h, 'POST', `/archives/debian/serials/${frozen}/freeze`, { token: rm, body: { until: until.toISOString(), reason: 'again' } });
+    assert.equal(again.status, 200, JSON.stringify(again.body));
+    const old = await inThePast(() => api(f.h, 'POST', `/archives/debian/serials/${frozen}/thaw`, { token: rm }));
+    assert.equal(old.status, 200, JSON.stringify(old.body));
+    assert.ok(new Date(old.body.serial.validUntil).getTime() < Date.now() - AGO + LIFETIME_S * 1000 + 3000, 'valid for one lifetime from the thaw two minutes ago');
     const late = await apt('thawed-late', frozen).update();
     assert.equal(late.code, 100, late.stderr);
     assert.match(late.stderr, /expired/i);

@@ -142,10 +142,11 @@ describe('FsBlobStore', () => {
   it('names temp files after its pid, and a restart removes only a dead writer\'s', async () => {
     const data = randomBytes(smallBlobBytes + 100);
     let seen: string[] = [];
+    // Asked for its second chunk, the store has begun its temp file (opened asynchronously):
+    // look until it shows, a bounded number of times (each look lets the open go on), no sleep.
     async function* slow(): AsyncIterable<Uint8Array> {
       yield data.subarray(0, 100);
-      await new Promise((r) => setTimeout(r, 50));
-      seen = await readdir(store.tmp);
+      for (let i = 0; i < 1000 && seen.length === 0; i++) seen = await readdir(store.tmp);
       yield data.subarray(100);
     }
     await store.putStream(slow(), { sha256: sha(data), size: data.length });

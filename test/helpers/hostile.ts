@@ -85,6 +85,8 @@ export interface HostileEnv {
   expectRefusal(code: string, bounds?: Bounds): Promise<RunReport>;
   /** A snapshot that must succeed; every earlier serial stays byte-identical. Returns the new serial. */
   expectSurvival(bounds?: Bounds): Promise<{ serial: string; report: RunReport }>;
+  /** Moves the service's clock (the daemon that runs the CLI's snapshots) forward: no waiting for a date to pass. */
+  advanceClock(ms: number): void;
   /** Times per attack, for the report printed at the end. */
   timings: Array<{ name: string; ms: number; rssMiB: number; code: string }>;
   close(): Promise<void>;
@@ -114,10 +116,16 @@ export async function hostileEnv(
   ];
   let build = await buildUpstream(upRoot, suite(pkgs), key);
   const up = await serveUpstream(upRoot);
-  const svc = await startService(join(dir, 'svc'), {
-    archives: { debian: { url: up.url, suites: ['bookworm'], components: ['main'], architectures: ['amd64'], keyring: key.keyringPath } },
-    fetch: { retries: 1, backoffMs: 10, idleTimeout: '2s', connectTimeout: '2s', ...opts.fetch },
-  });
+  let clockOffsetMs = 0;
+  // The CLI hands its snapshot to this process's daemon (control socket): this is the clock it runs on.
+  const svc = await startService(
+    join(dir, 'svc'),
+    {
+      archives: { debian: { url: up.url, suites: ['bookworm'], components: ['main'], architectures: ['amd64'], keyring: key.keyringPath } },
+      fetch: { retries: 1, backoffMs: 10, idleTimeout: '2s', connectTimeout: '2s', ...opts.fetch },
+    },
+    { now: () => new Date(Date.now() + clockOffsetMs) },
+  );
   const rssFile = join(dir, 'rss');
 
   const env: HostileEnv = {
@@ -130,6 +138,9 @@ export async function hostileEnv(
     pkgs,
     build,
     timings: [],
+    advanceClock(ms) {
+      clockOffsetMs += ms;
+    },
     async rebuild(p, extra = {}) {
       // Each build's default Date is a second later than the last (the fixture's clock, upstream.ts nextReleaseDate).
       build = await buildUpstream(upRoot, suite(p, extra), key);

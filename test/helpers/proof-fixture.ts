@@ -1,8 +1,8 @@
 // A served fixture for the provenance issue's tests: a signed upstream (one suite with InRelease,
 // one suite with a slash signed with Release + Release.gpg only), the service mirroring it whole
 // (archive `debian`) and filtered (archive `filt`), snapshots taken in-process.
-import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { sha256 as sha256Hex } from './hash.ts';
+import { runCommand } from './run.ts';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { snapshotService } from '../../server/snapshot/service.ts';
@@ -77,12 +77,9 @@ export async function proofFixture(name: string, opts: { suites?: FixtureSuite[]
   return f;
 }
 
+/** A program run to completion (run.ts, the one subprocess helper), in the C locale. */
 export function run(cmd: string, args: string[], opts: { cwd?: string } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(cmd, args, { cwd: opts.cwd, encoding: 'utf8', maxBuffer: 64 << 20, env: { ...process.env, LC_ALL: 'C' } }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
-    });
-  });
+  return runCommand(cmd, args, { cwd: opts.cwd });
 }
 
 /** Installs .deb files with the real dpkg into a throwaway root (its own admin directory; no maintainer scripts run). */
@@ -102,8 +99,6 @@ export async function getBytes(url: string): Promise<Buffer> {
 
 // ---------------------------------------------------------------------------------------------
 // Proofs edited or made by hand (hostile proofs, and proofs of metadata no snapshot took)
-
-const sha256Hex = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
 export interface ProofEdit {
   /** manifest.json, parsed: edit it in place (it is written back). */

@@ -1,10 +1,10 @@
 // Shared set-up of the release-management tests (release-*.test.ts, pins.test.ts, diff.test.ts):
 // a fixture upstream served over HTTP, the service on a fixed free port (so `baseUrl` is the real
 // URL and apt's Snapshots: field points at it), tokens, API calls, and store/tree inspection.
-import { createHash } from 'node:crypto';
 import { createServer } from 'node:net';
 import { readdir, readFile, lstat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { sha256 } from './hash.ts';
 import { buildUpstream, createUpstreamKey, type FixturePackage, type FixtureSuite, type UpstreamKey } from './upstream.ts';
 import { serveUpstream, type UpstreamServer } from './http-upstream.ts';
 import { startService, type ServiceHarness } from './service.ts';
@@ -108,9 +108,8 @@ export async function snapshot(h: ServiceHarness, tok: string, archive = 'debian
   return r.body.serial as string;
 }
 
-export function sha256(b: Uint8Array): string {
-  return createHash('sha256').update(b).digest('hex');
-}
+/** The one sha256 of the test helpers (hash.ts), re-exported for the tests that import it from here. */
+export { sha256 };
 
 /** Every blob hash in the store. */
 export async function storeBlobs(h: ServiceHarness): Promise<Set<string>> {

@@ -1,6 +1,5 @@
 // The service under test, for end-to-end tests: a data directory, an aptfreeze.yaml,
 // the in-process daemon on 127.0.0.1 (port 0) and the real CLI as a subprocess.
-import { spawn } from 'node:child_process';
 import { writeFile, mkdir } from 'node:fs/promises';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,6 +8,7 @@ import { loadConfigFile } from '../../server/config/load.ts';
 import { openServices, type Services } from '../../server/services.ts';
 import { startDaemon, type Daemon } from '../../server/main.ts';
 import { silentLogger } from '../../server/log.ts';
+import { runCommand } from './run.ts';
 
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const binPath = join(repoRoot, 'bin', 'aptfreeze.js');
@@ -19,24 +19,12 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs the real `aptfreeze` bin. */
+/** Runs the real `aptfreeze` bin (through run.ts, the one subprocess helper). */
 export function runCli(args: string[], opts: { cwd?: string; env?: Record<string, string | undefined>; timeoutMs?: number } = {}): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [binPath, ...args], {
-      cwd: opts.cwd ?? repoRoot,
-      env: { ...process.env, APTFREEZE_LOG: 'warn', ...opts.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 120_000);
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr });
-    });
+  return runCommand(process.execPath, [binPath, ...args], {
+    cwd: opts.cwd ?? repoRoot,
+    env: { ...process.env, APTFREEZE_LOG: 'warn', ...opts.env },
+    timeoutMs: opts.timeoutMs,
   });
 }
 

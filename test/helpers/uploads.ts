@@ -1,12 +1,13 @@
 // Signed uploads for the custom-repository tests: a small package built with the real
 // dpkg-deb and dpkg-source, a .buildinfo, a .changes, signed by an uploader key (openpgp in
 // process, or the real gpg with a home of its own for dput), and a repository configuration.
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import * as openpgp from 'openpgp';
 import { tmpDirSync } from './gpg.ts';
+import { sha256 } from './hash.ts';
+import { runOkSync } from './run.ts';
 
 export interface UploaderKey {
   fingerprint: string;
@@ -40,15 +41,15 @@ export async function makeUploaderKey(name: string, opts: { date?: Date; expires
 export function makeGpgUploader(name: string): UploaderKey & { home: string } {
   const home = tmpDirSync('af-gnupg');
   const env = { ...process.env, GNUPGHOME: home };
-  execFileSync('gpg', ['--batch', '--passphrase', '', '--quick-gen-key', `${name} <${name}@example.org>`, 'ed25519', 'sign', 'never'], { env, stdio: 'ignore' });
-  const colons = execFileSync('gpg', ['--batch', '--with-colons', '--list-keys'], { env, encoding: 'utf8' });
+  runOkSync('gpg', ['--batch', '--passphrase', '', '--quick-gen-key', `${name} <${name}@example.org>`, 'ed25519', 'sign', 'never'], { env });
+  const colons = runOkSync('gpg', ['--batch', '--with-colons', '--list-keys'], { env }).toString('utf8');
   const fingerprint = /^fpr:+([0-9A-F]{40}):/m.exec(colons)![1]!;
   return {
     home,
     fingerprint,
-    publicKey: execFileSync('gpg', ['--batch', '--export', fingerprint], { env }),
+    publicKey: runOkSync('gpg', ['--batch', '--export', fingerprint], { env }),
     async clearsign(text: string) {
-      return execFileSync('gpg', ['--batch', '--pinentry-mode', 'loopback', '--passphrase', '', '--local-user', fingerprint, '--clearsign'], { env, input: text, encoding: 'utf8' });
+      return runOkSync('gpg', ['--batch', '--pinentry-mode', 'loopback', '--passphrase', '', '--local-user', fingerprint, '--clearsign'], { env, input: text }).toString('utf8');
     },
   };
 }
@@ -93,7 +94,6 @@ export interface UploadSpec {
   unsigned?: boolean;
 }
 
-const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
 
 /** Builds a source + binary upload in a fresh directory, signed by `key`. */
@@ -113,7 +113,7 @@ export async function buildUpload(key: UploaderKey, spec: UploadSpec): Promise<B
     writeFileSync(join(tree, 'debian', 'changelog'), `${source} (${version}) ${suite}; urgency=medium\n\n  * Test upload.\n\n -- Tester <tester@example.org>  Fri, 05 Dec 2025 00:00:00 +0000\n`);
     writeFileSync(join(tree, 'debian', 'rules'), '#!/usr/bin/make -f\n%:\n\tdh $@\n', { mode: 0o755 });
     writeFileSync(join(tree, 'README'), spec.content ?? `${source} ${version}\n`);
-    execFileSync('dpkg-source', ['-b', `${source}-${version}`], { cwd: join(dir, 'src'), env, stdio: 'ignore' });
+    runOkSync('dpkg-source', ['-b', `${source}-${version}`], { cwd: join(dir, 'src'), env });
     for (const f of readdirSync(join(dir, 'src'))) if (statSync(join(dir, 'src', f)).isFile()) writeFileSync(join(dir, f), readFileSync(join(dir, 'src', f)));
     dsc = join(dir, `${source}_${version}.dsc`);
     const signer = spec.dscSigner ?? key;
@@ -128,7 +128,7 @@ export async function buildUpload(key: UploaderKey, spec: UploadSpec): Promise<B
   if (spec.editControl) control = spec.editControl(control);
   writeFileSync(join(root, 'DEBIAN', 'control'), control);
   const deb = join(dir, `${source}_${version}_${arch}.deb`);
-  execFileSync('dpkg-deb', ['--root-owner-group', '-Zgzip', '--build', root, deb], { env, stdio: 'ignore' });
+  runOkSync('dpkg-deb', ['--root-owner-group', '-Zgzip', '--build', root, deb], { env });
   files.push(deb);
   let buildinfo: string | null = null;
   if (spec.withBuildinfo !== false) {
