@@ -11,6 +11,7 @@ COPY package.json package-lock.json tsconfig.json ./
 COPY bin ./bin
 COPY server ./server
 COPY migrations ./migrations
+COPY migrations-pg ./migrations-pg
 COPY scripts/build.mjs ./scripts/build.mjs
 # `prepare` bundles the CLI into dist/ during npm ci.
 RUN npm ci --omit=dev && apt-get purge -y python3 make g++ && apt-get autoremove -y

@@ -1,0 +1,191 @@
+// The publication catalog on PostgreSQL (issue 15): which serials an archive has published, the
+// path → blob list of each, and `latest`. Stateless readers answer from it and the object store;
+// the writer fills it in one transaction per publication, after every object it names is confirmed
+// present in the store. All of its SQL lives here (test/ownership.test.ts); the schema is
+// migrations-pg/*.sql.
+import { readFileSync, readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { AptfreezeError } from '../errors.ts';
+
+const migrationsDir = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'migrations-pg');
+
+export interface PublishedFile {
+  /** Relative to the serial's root, e.g. `dists/stable/InRelease`, `pool/main/h/hello/hello_1_all.deb`. */
+  path: string;
+  sha256: string;
+  size: number;
+}
+
+export interface PublishedSerial {
+  archive: string;
+  serial: string;
+  publishedAt: string;
+  frozen: boolean;
+  validUntil: string | null;
+  supersededAt: string | null;
+  collectedAt: string | null;
+}
+
+export interface Publication {
+  archive: string;
+  serial: string;
+  frozen: boolean;
+  validUntil: string | null;
+  files: PublishedFile[];
+  /** What `latest` must be for the move to happen (null: the archive has none yet). */
+  expectedLatest: string | null;
+}
+
+type Row = { archive: string; serial: string; published_at: Date; frozen: boolean; valid_until: Date | null; superseded_at: Date | null; collected_at: Date | null };
+const toSerial = (r: Row): PublishedSerial => ({
+  archive: r.archive,
+  serial: r.serial,
+  publishedAt: r.published_at.toISOString(),
+  frozen: r.frozen,
+  validUntil: r.valid_until?.toISOString() ?? null,
+  supersededAt: r.superseded_at?.toISOString() ?? null,
+  collectedAt: r.collected_at?.toISOString() ?? null,
+});
+
+/** The advisory lock key of an archive (a 64-bit key from a namespaced text). */
+const lockSql = "SELECT pg_advisory_xact_lock(hashtextextended('aptfreeze:publish:' || $1, 0))";
+
+export class PgPublicationCatalog {
+  private constructor(private readonly pool: pg.Pool) {}
+
+  /** Connects and applies the pending migrations-pg/*.sql (each in one transaction, under a global advisory lock). */
+  static async open(url: string, options: { max?: number } = {}): Promise<PgPublicationCatalog> {
+    const pool = new pg.Pool({ connectionString: url, max: options.max ?? 4 });
+    const catalog = new PgPublicationCatalog(pool);
+    try {
+      await catalog.migrate();
+    } catch (e) {
+      await pool.end();
+      throw new AptfreezeError('STORE_UNAVAILABLE', `publication catalog: ${(e as Error).message}`, { cause: e });
+    }
+    return catalog;
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+
+  private async migrate(): Promise<void> {
+    const files = readdirSync(migrationsDir).filter((f) => /^\d+_.*\.sql$/.test(f)).sort();
+    await this.tx(async (c) => {
+      await c.query("SELECT pg_advisory_xact_lock(hashtextextended('aptfreeze:migrate', 0))");
+      await c.query('CREATE TABLE IF NOT EXISTS pub_schema_migrations (name TEXT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())');
+      const done = new Set((await c.query<{ name: string }>('SELECT name FROM pub_schema_migrations')).rows.map((r) => r.name));
+      for (const f of files) {
+        if (done.has(f)) continue;
+        await c.query(readFileSync(join(migrationsDir, f), 'utf8'));
+        await c.query('INSERT INTO pub_schema_migrations (name) VALUES ($1)', [f]);
+      }
+    });
+  }
+
+  private async tx<T>(body: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    const c = await this.pool.connect();
+    try {
+      await c.query('BEGIN');
+      const out = await body(c);
+      await c.query('COMMIT');
+      return out;
+    } catch (e) {
+      await c.query('ROLLBACK').catch(() => {});
+      throw e;
+    } finally {
+      c.release();
+    }
+  }
+
+  /**
+   * Publishes a serial: its row, its file list and the move of `latest`, in ONE transaction under
+   * the archive's advisory lock. `latest` moves by compare-and-swap: when it is not
+   * `expectedLatest`, nothing is written and CONFLICT is thrown. Call only once every blob in
+   * `files` is confirmed present in the object store.
+   */
+  async publish(p: Publication): Promise<void> {
+    await this.tx(async (c) => {
+      await c.query(lockSql, [p.archive]);
+      const cur = (await c.query<{ serial: string }>('SELECT serial FROM pub_latest WHERE archive = $1', [p.archive])).rows[0]?.serial ?? null;
+      if (cur !== p.expectedLatest) {
+        throw new AptfreezeError('CONFLICT', `latest of ${p.archive} is ${cur ?? 'unset'}, not ${p.expectedLatest ?? 'unset'}: another writer published`, {
+          details: { archive: p.archive, latest: cur, expected: p.expectedLatest },
+        });
+      }
+      const exists = await c.query('SELECT 1 FROM pub_serials WHERE archive = $1 AND serial = $2', [p.archive, p.serial]);
+      if (exists.rowCount) throw new AptfreezeError('CONFLICT', `serial ${p.archive}/${p.serial} is already published`);
+      await c.query('INSERT INTO pub_serials (archive, serial, published_at, frozen, valid_until) VALUES ($1, $2, now(), $3, $4)', [p.archive, p.serial, p.frozen, p.validUntil]);
+      await insertFiles(c, p.archive, p.serial, p.files);
+      if (cur !== null) await c.query('UPDATE pub_serials SET superseded_at = now() WHERE archive = $1 AND serial = $2', [p.archive, cur]);
+      await c.query(
+        'INSERT INTO pub_latest (archive, serial, moved_at) VALUES ($1, $2, now()) ON CONFLICT (archive) DO UPDATE SET serial = EXCLUDED.serial, moved_at = EXCLUDED.moved_at',
+        [p.archive, p.serial],
+      );
+    });
+  }
+
+  /** Re-signing (freeze/thaw): the serial's state and its replaced files (new signed Release objects), in one transaction. */
+  async resign(archive: string, serial: string, state: { frozen: boolean; validUntil: string | null }, files: PublishedFile[]): Promise<void> {
+    await this.tx(async (c) => {
+      await c.query(lockSql, [archive]);
+      const r = await c.query('UPDATE pub_serials SET frozen = $3, valid_until = $4 WHERE archive = $1 AND serial = $2 AND collected_at IS NULL', [archive, serial, state.frozen, state.validUntil]);
+      if (!r.rowCount) throw new AptfreezeError('NOT_FOUND', `no published serial ${archive}/${serial}`);
+      await c.query('DELETE FROM pub_files WHERE archive = $1 AND serial = $2 AND path = ANY($3::text[])', [archive, serial, files.map((f) => f.path)]);
+      await insertFiles(c, archive, serial, files);
+    });
+  }
+
+  /** gc's mark: the serials answer 410 from now on and their file rows stop referencing blobs. `latest` is never collected. */
+  async markCollected(archive: string, serials: string[]): Promise<void> {
+    await this.tx(async (c) => {
+      await c.query(lockSql, [archive]);
+      const latest = (await c.query<{ serial: string }>('SELECT serial FROM pub_latest WHERE archive = $1', [archive])).rows[0]?.serial;
+      if (latest !== undefined && serials.includes(latest)) throw new AptfreezeError('CONFLICT', `serial ${archive}/${latest} is latest and cannot be collected`);
+      await c.query('UPDATE pub_serials SET collected_at = now() WHERE archive = $1 AND serial = ANY($2::text[]) AND collected_at IS NULL', [archive, serials]);
+      await c.query('DELETE FROM pub_files WHERE archive = $1 AND serial = ANY($2::text[])', [archive, serials]);
+    });
+  }
+
+  async latest(archive: string): Promise<string | null> {
+    return (await this.pool.query<{ serial: string }>('SELECT serial FROM pub_latest WHERE archive = $1', [archive])).rows[0]?.serial ?? null;
+  }
+
+  async serial(archive: string, serial: string): Promise<PublishedSerial | null> {
+    const r = (await this.pool.query<Row>('SELECT * FROM pub_serials WHERE archive = $1 AND serial = $2', [archive, serial])).rows[0];
+    return r ? toSerial(r) : null;
+  }
+
+  async serials(archive: string): Promise<PublishedSerial[]> {
+    return (await this.pool.query<Row>('SELECT * FROM pub_serials WHERE archive = $1 ORDER BY published_at, serial', [archive])).rows.map(toSerial);
+  }
+
+  /** The blob behind a path of a serial (null when the serial does not answer that path). */
+  async file(archive: string, serial: string, path: string): Promise<PublishedFile | null> {
+    const r = (await this.pool.query<{ sha256: string; size: string }>('SELECT sha256, size FROM pub_files WHERE archive = $1 AND serial = $2 AND path = $3', [archive, serial, path])).rows[0];
+    return r ? { path, sha256: r.sha256, size: Number(r.size) } : null;
+  }
+
+  async files(archive: string, serial: string): Promise<PublishedFile[]> {
+    const { rows } = await this.pool.query<{ path: string; sha256: string; size: string }>('SELECT path, sha256, size FROM pub_files WHERE archive = $1 AND serial = $2 ORDER BY path', [archive, serial]);
+    return rows.map((r) => ({ path: r.path, sha256: r.sha256, size: Number(r.size) }));
+  }
+
+  /** Whether any serial not collected still references the blob: gc's mark, read from the catalog. */
+  async isReferenced(sha256: string): Promise<boolean> {
+    return ((await this.pool.query('SELECT 1 FROM pub_files WHERE sha256 = $1 LIMIT 1', [sha256])).rowCount ?? 0) > 0;
+  }
+}
+
+async function insertFiles(c: pg.PoolClient, archive: string, serial: string, files: PublishedFile[]): Promise<void> {
+  for (let i = 0; i < files.length; i += 5000) {
+    const chunk = files.slice(i, i + 5000);
+    await c.query(
+      'INSERT INTO pub_files (archive, serial, path, sha256, size) SELECT $1, $2, p, h, s FROM unnest($3::text[], $4::text[], $5::bigint[]) AS t(p, h, s)',
+      [archive, serial, chunk.map((f) => f.path), chunk.map((f) => f.sha256), chunk.map((f) => f.size)],
+    );
+  }
+}

@@ -1,0 +1,51 @@
+// Publication to the object store and the PostgreSQL catalog (issue 15): every blob a serial
+// names goes up first (skipped when already present), each is confirmed present, and only then
+// does ONE catalog transaction insert the serial's file list and move `latest` by compare-and-swap.
+// A writer that dies anywhere before that transaction leaves readers on the previous latest; the
+// objects it uploaded are unreferenced and fall to gc after its grace period.
+import { AptfreezeError } from '../errors.ts';
+import type { BlobPort } from '../store/port.ts';
+import type { PgPublicationCatalog, PublishedFile } from '../catalog/pg-publication.ts';
+
+export interface SerialFile {
+  path: string;
+  /** The bytes, read only when the store does not have the blob yet. */
+  bytes: () => Promise<Uint8Array>;
+  sha256: string;
+  size: number;
+}
+
+export interface SerialToPublish {
+  archive: string;
+  serial: string;
+  frozen: boolean;
+  validUntil: string | null;
+  files: SerialFile[];
+  expectedLatest: string | null;
+}
+
+export async function publishSerial(
+  blobs: Pick<BlobPort, 'has' | 'putStream'>,
+  catalog: Pick<PgPublicationCatalog, 'publish'>,
+  s: SerialToPublish,
+  hooks: { beforeCommit?: () => Promise<void> | void } = {},
+): Promise<{ uploaded: number }> {
+  let uploaded = 0;
+  const seen = new Set<string>();
+  for (const f of s.files) {
+    if (seen.has(f.sha256)) continue;
+    seen.add(f.sha256);
+    if (await blobs.has(f.sha256)) continue;
+    const data = await f.bytes();
+    // checked on the way in: nothing becomes visible under a hash its bytes do not have
+    await blobs.putStream((async function* () { yield data; })(), { sha256: f.sha256, size: f.size });
+    uploaded++;
+  }
+  for (const h of seen) {
+    if (!(await blobs.has(h))) throw new AptfreezeError('STORE_UNAVAILABLE', `blob ${h} is not in the object store after its upload`);
+  }
+  await hooks.beforeCommit?.();
+  const files: PublishedFile[] = s.files.map((f) => ({ path: f.path, sha256: f.sha256, size: f.size }));
+  await catalog.publish({ archive: s.archive, serial: s.serial, frozen: s.frozen, validUntil: s.validUntil, files, expectedLatest: s.expectedLatest });
+  return { uploaded };
+}
