@@ -104,9 +104,9 @@ describe('a store batch a power cut left unflushed', () => {
     truncateSync(fsBlobFiles(store).fileOf(blobs[1]!.sha256), 500);
     const again = new FsBlobStore(join(dir, 'store'));
     await again.init();
-    assert.equal(again.has(blobs[0]!.sha256), false);
-    assert.equal(again.has(blobs[1]!.sha256), false);
-    assert.equal(again.has(blobs[2]!.sha256), true);
+    assert.equal(await again.has(blobs[0]!.sha256), false);
+    assert.equal(await again.has(blobs[1]!.sha256), false);
+    assert.equal(await again.has(blobs[2]!.sha256), true);
     assert.equal(createHash('sha256').update(await again.read(blobs[2]!.sha256)).digest('hex'), blobs[2]!.sha256);
     assert.deepEqual(readdirSync(join(dir, 'store')).filter((f) => f.startsWith('unsynced-')), []);
   });
