@@ -1,4 +1,4 @@
-import { existsSync, linkSync, mkdirSync, readFileSync, rmSync, statSync, promises as fsp } from 'node:fs';
+import { linkSync, mkdirSync, rmSync, statSync, promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { AptfreezeError } from '../errors.ts';
 import type { BlobStore } from './port.ts';
@@ -14,7 +14,9 @@ export function blobFile(root: string, sha256: string): string {
 /**
  * What only a filesystem blob store can do, for the filesystem published tree (server/publish/):
  * a hard link is how a tree holds a blob without a copy, an inode comparison tells a published
- * file that IS its blob, a whole published copy can be adopted back as a lost blob. Hard links
+ * file that IS its blob, a whole published copy can be adopted back as a lost blob. No synchronous
+ * read is offered: every reader (refs, manifests, gc's and fsck's locked steps) goes through the
+ * asynchronous port; the synchronous calls here are links and stats in staging loops. Hard links
  * are an optimisation of the filesystem backends, never part of the BlobStore port: only
  * server/store/ and server/publish/ import this module (test/ownership.test.ts), and no path it
  * knows is handed further.
@@ -65,19 +67,6 @@ export class FsBlobFiles {
     mkdirSync(join(this.root, sha256.slice(0, 2)), { recursive: true });
     rmSync(dest, { force: true });
     linkSync(copy, dest);
-  }
-
-  /** Whether the blob is stored, synchronously (fsck's checks walk the tree synchronously). */
-  hasSync(sha256: string): boolean {
-    return existsSync(this.fileOf(sha256));
-  }
-
-  /**
-   * Reads a whole blob synchronously. Only for a caller that must not yield to the event loop:
-   * fsck's checker, which is synchronous from end to end over a tree it reads as one state.
-   */
-  readSync(sha256: string): Buffer {
-    return readFileSync(this.fileOf(sha256));
   }
 
   /**

@@ -18,7 +18,7 @@ export interface ByteRange {
  * service uses for file contents; asynchronous only, the shape every backend can offer, a local
  * directory (FsBlobStore, store.ts) or an object store across the network (S3BlobStore, s3.ts).
  * No path leaves it. What only a filesystem store can do (hard-link a blob into the published
- * tree, compare inodes, adopt a file, read synchronously) is FsBlobFiles (fs-links.ts), which
+ * tree, compare inodes, adopt a file, the flush barrier) is FsBlobFiles (fs-links.ts), which
  * only server/store/ and server/publish/ import (test/ownership.test.ts). One contract test
  * suite (test/store-contract.test.ts) runs against both backends.
  *

@@ -37,8 +37,8 @@ export function fsStoreDirs(base: string): { blobs: string; partial: string } {
 
 /**
  * The filesystem backend of BlobStore (port.ts): `<store>/sha256/ab/<hash>`, temp-then-rename.
- * Its filesystem-only side (links into the published tree, inode identity, adoption, synchronous
- * reads) is its FsBlobFiles (fs-links.ts), reached by server/publish/ only.
+ * Its filesystem-only side (links into the published tree, inode identity, adoption, the flush
+ * barrier) is its FsBlobFiles (fs-links.ts), reached by server/store/ and server/publish/ only.
  */
 export class FsBlobStore implements BlobStore {
   private readonly root: string;
