@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import type { Config } from './config/load.ts';
 import { openDb, type Db } from './catalog/open.ts';
 import { Repo, archiveLock } from './catalog/repo.ts';
-import { FsBlobStore } from './store/store.ts';
+import { FsBlobStore, type BlobStore } from './store/store.ts';
 import { Publisher } from './publish/tree.ts';
 import { loadOrCreateServiceKey, type ServiceKey } from './sign/key.ts';
 import { TokenService, newToken } from './auth/tokens.ts';
@@ -22,7 +22,7 @@ export interface Services {
   dataDir: string;
   db: Db;
   repo: Repo;
-  store: FsBlobStore;
+  store: BlobStore;
   publisher: Publisher;
   key: ServiceKey;
   tokens: TokenService;

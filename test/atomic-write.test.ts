@@ -3,6 +3,7 @@
 // write-then-rename does not; a store batch a power cut left unflushed is checked at the next
 // start (its empty blobs removed, its whole ones kept); and a re-signing a crash left half-done is
 // finished by start-up recovery, with no `fsck --repair`.
+import { fsBlobFiles } from '../server/store/fs-links.ts';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -99,13 +100,13 @@ describe('a store batch a power cut left unflushed', () => {
     assert.ok(existsSync(marker), 'the batch is marked before its first blob');
     // A power cut: the process is gone (a pid no process has), one blob lost its contents, one half.
     renameSync(marker, join(dir, 'store', 'unsynced-999999999'));
-    truncateSync(store.linkSource(blobs[0]!.sha256), 0);
-    truncateSync(store.linkSource(blobs[1]!.sha256), 500);
+    truncateSync(fsBlobFiles(store).fileOf(blobs[0]!.sha256), 0);
+    truncateSync(fsBlobFiles(store).fileOf(blobs[1]!.sha256), 500);
     const again = new FsBlobStore(join(dir, 'store'));
     await again.init();
-    assert.equal(again.has(blobs[0]!.sha256), false);
-    assert.equal(again.has(blobs[1]!.sha256), false);
-    assert.equal(again.has(blobs[2]!.sha256), true);
+    assert.equal(await again.has(blobs[0]!.sha256), false);
+    assert.equal(await again.has(blobs[1]!.sha256), false);
+    assert.equal(await again.has(blobs[2]!.sha256), true);
     assert.equal(createHash('sha256').update(await again.read(blobs[2]!.sha256)).digest('hex'), blobs[2]!.sha256);
     assert.deepEqual(readdirSync(join(dir, 'store')).filter((f) => f.startsWith('unsynced-')), []);
   });

@@ -2,6 +2,7 @@
 // same-origin redirects are followed, a tampered file is refused without a retry, and each
 // request's deadline is enforced while it runs and cleared once it is over (no timer per file
 // left pending for tens of seconds after tens of thousands of small files).
+import { fsBlobFiles } from '../server/store/fs-links.ts';
 import { describe, it, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
@@ -107,7 +108,7 @@ describe('Fetcher.toStore', () => {
     assert.equal(fetcher.stats.bytes, total);
     assert.equal(fetcher.stats.requests, list.length);
     for (const { data } of list) assert.ok((await store.read(sha(data))).equals(data));
-    assert.deepEqual(await readdir(store.tmp), []);
+    assert.deepEqual(await readdir(fsBlobFiles(store).tmp), []);
   });
 
   it('tries the next candidate on 404 and follows a same-origin redirect', async () => {
@@ -125,7 +126,7 @@ describe('Fetcher.toStore', () => {
     await fetcher.close();
     assert.equal(pending, 0);
     assert.deepEqual(requests, ['/by-hash/missing', '/moved', '/pool/f7.deb']);
-    assert.ok(store.has(sha(data)));
+    assert.ok(await store.has(sha(data)));
   });
 
   it('refuses a tampered file without a retry (HASH_MISMATCH), and keeps nothing', async () => {
@@ -145,8 +146,8 @@ describe('Fetcher.toStore', () => {
     });
     await fetcher.close();
     assert.equal(requests.length, 1, 'not retried');
-    assert.equal(store.has(sha(data)), false);
-    assert.deepEqual(await readdir(store.tmp), []);
+    assert.equal(await store.has(sha(data)), false);
+    assert.deepEqual(await readdir(fsBlobFiles(store).tmp), []);
   });
 
   it('aborts a request at its deadline even while bytes still trickle within the idle timeout', async () => {
@@ -171,7 +172,7 @@ describe('Fetcher.toStore', () => {
     const ms = Date.now() - t0;
     await fetcher.close();
     assert.ok(ms >= 550 && ms < 1500, `cut off after ${ms} ms`);
-    assert.equal(store.has(sha(data)), false);
-    assert.deepEqual(await readdir(store.tmp), []);
+    assert.equal(await store.has(sha(data)), false);
+    assert.deepEqual(await readdir(fsBlobFiles(store).tmp), []);
   });
 });

@@ -24,6 +24,13 @@ const rules: Rule[] = [
   { name: 'layout-name', pattern: /\.pools\b|\.staging-|\.tmp-|\.trash-|\.latest-/, owners: ['server/publish/'] },
   { name: 'blob-path', pattern: /\bpathOf\(/, owners: ['server/store/'] },
   { name: 'blob-link-source', pattern: /\blinkSource\(/, owners: ['server/store/', 'server/publish/'] },
+  // The blob store's filesystem side (hard links, inode identity, adoption, the flush barrier):
+  // the filesystem published tree's, never the BlobStore port's (issue 11, narrow ports).
+  {
+    name: 'fs-backend',
+    pattern: /\bfrom\s+['"][^'"]*\bfs-links(?:\.ts)?['"]|\bimport\(\s*['"][^'"]*\bfs-links(?:\.ts)?['"]|\bfsBlobFiles\(/,
+    owners: ['server/store/', 'server/publish/'],
+  },
   {
     name: 'data-dir-path',
     pattern: /\bjoin\(\s*(?:[\w$]+\.)*dataDir\b|['"](?:aptfreeze\.db|control\.sock|admin-token)['"]/,
@@ -126,6 +133,9 @@ describe('who owns the data directory', () => {
       ['layout-name', 'server/util/planted.ts', 'const tmp = `${path}.tmp-${rand}`;\n'],
       ['blob-path', 'server/snapshot/planted.ts', 'const data = readFileSync(store.pathOf(sha));\n'],
       ['blob-link-source', 'server/fsck/planted.ts', 'linkSync(ctx.store.linkSource(sha), dest);\n'],
+      ['fs-backend', 'server/fsck/planted.ts', "import { fsBlobFiles, type FsBlobFiles } from '../store/fs-links.ts';\n"],
+      ['fs-backend', 'server/release/planted.ts', "const { fsBlobFiles: files } = await import('../store/fs-links.ts');\n"],
+      ['fs-backend', 'server/snapshot/planted.ts', 'linkFrom(fsBlobFiles(ctx.store), sha, dest);\n'],
       ['data-dir-path', 'server/cli/planted.ts', "const db = openDb(join(dataDir, 'aptfreeze.db'));\n"],
       ['data-dir-path', 'server/metrics/planted.ts', "walk(join(deps.dataDir, 'store', 'sha256'));\n"],
     ];
@@ -140,7 +150,11 @@ describe('who owns the data directory', () => {
     it('lets the owner keep it', () => {
       assert.deepEqual(scan('server/catalog/planted.ts', planted[0]![2]), []);
       assert.deepEqual(scan('server/publish/planted.ts', planted[2]![2]), []);
-      assert.deepEqual(scan('server/datadir.ts', planted[7]![2]), []);
+      assert.deepEqual(scan('server/datadir.ts', planted.find(([r]) => r === 'data-dir-path')![2]), []);
+      for (const [rule, , src] of planted.filter(([r]) => r === 'fs-backend')) {
+        assert.deepEqual(scan('server/publish/planted.ts', src), [], rule);
+        assert.deepEqual(scan('server/store/planted.ts', src), [], rule);
+      }
     });
 
     it('ignores it in a comment, and keeps a string or regular expression that looks like one', () => {

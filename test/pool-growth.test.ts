@@ -1,6 +1,7 @@
 // Shared pool trees that grow with each serial (publish/tree.ts), refs stored as deltas
 // (snapshot/refs.ts), and gc pruning pool files no remaining serial lists (release/gc.ts):
 // what a 1%-churn serial adds to the disk is the change, not the archive.
+import { fsBlobFiles } from '../server/store/fs-links.ts';
 import assert from 'node:assert/strict';
 import { readFile, readdir, readlink, lstat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -92,7 +93,7 @@ describe('pool trees shared and extended by serials', () => {
     assert.deepEqual(m2.tree.filter((l) => l.path.startsWith('pool/')), [], 'no line per pool file');
     const head = (m: typeof m1) => m.extra.find((l) => l.path === '@refs/bookworm/main/binary-amd64/Packages')!;
     assert.ok(head(m1) && head(m2));
-    const text = (await readFile(f.h.services.store.linkSource(head(m2).sha256))).toString('utf8');
+    const text = (await readFile(fsBlobFiles(f.h.services.store).fileOf(head(m2).sha256))).toString('utf8');
     const lines = text.split('\n');
     assert.equal(lines[0], 'aptfreeze-refs 2');
     assert.equal(lines[1], `base ${head(m1).sha256}`, 'a delta on the previous serial\'s refs');

@@ -1,11 +1,12 @@
 // Refs blobs (server/snapshot/refs.ts): the pool files of an index, stored as deltas on the
 // previous version of the same index, with chains cut at MAX_DEPTH.
+import { fsBlobFiles } from '../server/store/fs-links.ts';
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import { tmpDir } from './helpers/gpg.ts';
 import { FsBlobStore } from '../server/store/store.ts';
-import { MAX_DEPTH, clearRefsCache, loadRefs, refsChain, syncReader, writeRefs } from '../server/snapshot/refs.ts';
+import { MAX_DEPTH, clearRefsCache, loadRefs, refsChain, blobReader, writeRefs } from '../server/snapshot/refs.ts';
 import type { PoolRef } from '../server/snapshot/parse-index.ts';
 
 const sha = (n: number) => n.toString(16).padStart(64, '0');
@@ -34,10 +35,10 @@ describe('refs blobs', () => {
     assert.equal(text.filter((l) => l.startsWith('+')).length, 4);
     assert.equal(text.filter((l) => l.startsWith('-')).length, 8);
     clearRefsCache();
-    const back = loadRefs(syncReader(s), b2.sha256);
+    const back = await loadRefs(blobReader(s), b2.sha256);
     assert.deepEqual(asSorted(back.refs), asSorted(new Map(v2.map((r) => [r.path, r]))));
     assert.deepEqual(back.chain, [b2.sha256, b1.sha256]);
-    assert.deepEqual(refsChain(s, b2.sha256), [b2.sha256, b1.sha256]);
+    assert.deepEqual(await refsChain(s, b2.sha256), [b2.sha256, b1.sha256]);
   });
 
   it('the same list again is the base itself; a large change is a full blob', async () => {
@@ -64,7 +65,7 @@ describe('refs blobs', () => {
     assert.equal(Math.max(...depths), MAX_DEPTH);
     assert.equal(depths[MAX_DEPTH], 0, 'the blob after the deepest is full');
     clearRefsCache();
-    const back = loadRefs(syncReader(s), b.sha256);
+    const back = await loadRefs(blobReader(s), b.sha256);
     assert.ok(back.chain.length <= MAX_DEPTH + 1);
     assert.deepEqual(asSorted(back.refs), asSorted(new Map(list.map((r) => [r.path, r]))));
   });
@@ -75,10 +76,10 @@ describe('refs blobs', () => {
     const b1 = await writeRefs(s, Array.from({ length: 10 }, (_, i) => ref(i)), null);
     const b2 = await writeRefs(s, Array.from({ length: 10 }, (_, i) => (i === 0 ? ref(0, 1) : ref(i))), { sha256: b1.sha256, loaded: b1.loaded });
     clearRefsCache();
-    await writeFile(s.linkSource(b1.sha256), 'aptfreeze-refs 2\nbase -\ndepth 0\n+zz 1 pool/x\n');
-    assert.throws(() => loadRefs(syncReader(s), b2.sha256), { code: 'MALFORMED' });
+    await writeFile(fsBlobFiles(s).fileOf(b1.sha256), 'aptfreeze-refs 2\nbase -\ndepth 0\n+zz 1 pool/x\n');
+    await assert.rejects(loadRefs(blobReader(s), b2.sha256), { code: 'MALFORMED' });
     clearRefsCache();
     await s.remove(b1.sha256);
-    assert.equal(refsChain(s, b2.sha256), null, 'a chain with a missing base is not usable');
+    assert.equal(await refsChain(s, b2.sha256), null, 'a chain with a missing base is not usable');
   });
 });

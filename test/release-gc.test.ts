@@ -45,7 +45,7 @@ function state(serial: string): string {
 /** gc, checked against the store before and after: what it says it freed is what went. */
 async function gcChecked(): Promise<GcReport> {
   const sizes = new Map<string, number>();
-  for (const h of await storeBlobs(f.h)) sizes.set(h, f.h.services.store.size(h));
+  for (const h of await storeBlobs(f.h)) sizes.set(h, await f.h.services.store.size(h));
   const r = await gc();
   assert.equal(r.store.swept, true, r.store.skipped);
   const now = await storeBlobs(f.h);

@@ -2,6 +2,7 @@
 // filesystem store and against the S3 store on a real Ceph RGW. What lands under a hash is whole
 // and verified; a refused put leaves nothing (no blob, no temp file, no upload); a second or a
 // concurrent put of the same bytes is one blob; a missing blob is NOT_FOUND.
+import { fsBlobFiles } from '../server/store/fs-links.ts';
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
@@ -9,9 +10,8 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CreateMultipartUploadCommand, ListMultipartUploadsCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { FsBlobStore } from '../server/store/store.ts';
-import { FsBlobPort } from '../server/store/fs-port.ts';
 import { S3BlobStore, minPartBytes } from '../server/store/s3.ts';
-import type { BlobPort } from '../server/store/port.ts';
+import type { BlobStore } from '../server/store/port.ts';
 import { AptfreezeError, type ErrorCode } from '../server/errors.ts';
 import { tmpDir } from './helpers/gpg.ts';
 import { rgwSource, testS3, type TestS3 } from './helpers/rgw.ts';
@@ -69,7 +69,7 @@ async function rejectsWith(p: Promise<unknown>, code: ErrorCode): Promise<void> 
 }
 
 interface Backend {
-  store: BlobPort;
+  store: BlobStore;
   /** Whatever a put leaves beside blobs while it runs (temp files, uploads, holding objects): empty when idle. */
   leftovers(): Promise<string[]>;
 }
@@ -215,7 +215,7 @@ function contract(label: string, open: () => Promise<Backend>, skip: string | fa
 contract('the filesystem (FsBlobStore)', async () => {
   const fs = new FsBlobStore(join(await tmpDir('af-contract-fs'), 'store'));
   await fs.init();
-  return { store: new FsBlobPort(fs), leftovers: () => readdir(fs.tmp) };
+  return { store: fs, leftovers: () => readdir(fsBlobFiles(fs).tmp) };
 });
 
 const rgw = rgwSource();

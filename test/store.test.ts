@@ -1,6 +1,7 @@
 // The content-addressed store (FsBlobStore): what lands under a hash is whole and verified, a
 // failed put leaves nothing (no blob, no temp file), for small blobs (gathered in memory, verified,
 // then written once) and large ones (streamed to a temp file) alike.
+import { fsBlobFiles } from '../server/store/fs-links.ts';
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -58,8 +59,8 @@ describe('FsBlobStore', () => {
   });
 
   async function assertNothingLeft(hash?: string) {
-    assert.deepEqual(await readdir(store.tmp), [], 'no temp file');
-    if (hash) assert.equal(store.has(hash), false, 'no blob under the hash');
+    assert.deepEqual(await readdir(fsBlobFiles(store).tmp), [], 'no temp file');
+    if (hash) assert.equal(await store.has(hash), false, 'no blob under the hash');
   }
 
   for (const [label, size] of [
@@ -74,9 +75,9 @@ describe('FsBlobStore', () => {
       it('is stored whole, read-only, under its hash', async () => {
         const ref = await store.putStream(chunked(data, 16_384), { sha256: hash, size });
         assert.deepEqual(ref, { sha256: hash, size });
-        assert.ok(store.has(hash));
+        assert.ok(await store.has(hash));
         assert.ok((await store.read(hash)).equals(data));
-        assert.equal((await stat(store.linkSource(hash))).mode & 0o777, 0o444);
+        assert.equal((await stat(fsBlobFiles(store).fileOf(hash))).mode & 0o777, 0o444);
         await assertNothingLeft();
         await store.remove(hash);
       });
@@ -126,16 +127,16 @@ describe('FsBlobStore', () => {
   it('creates a fan-out directory again when it was removed behind its back', async () => {
     const a = randomBytes(2000);
     await store.putBuffer(a);
-    const fan = join(store.root, sha(a).slice(0, 2));
+    const fan = join(fsBlobFiles(store).root, sha(a).slice(0, 2));
     await rm(fan, { recursive: true });
     await store.putStream(chunked(a, 700), { sha256: sha(a), size: a.length });
     assert.ok((await store.read(sha(a))).equals(a));
     // And for the streaming path.
     const b = Buffer.concat([Buffer.from(sha(a).slice(0, 2)), randomBytes(smallBlobBytes + 10)]);
     await store.putBuffer(b);
-    await rm(join(store.root, sha(b).slice(0, 2)), { recursive: true });
+    await rm(join(fsBlobFiles(store).root, sha(b).slice(0, 2)), { recursive: true });
     await store.putStream(chunked(b, 65_536), { sha256: sha(b), size: b.length });
-    assert.ok(store.has(sha(b)));
+    assert.ok(await store.has(sha(b)));
     await assertNothingLeft();
   });
 
@@ -146,18 +147,18 @@ describe('FsBlobStore', () => {
     // look until it shows, a bounded number of times (each look lets the open go on), no sleep.
     async function* slow(): AsyncIterable<Uint8Array> {
       yield data.subarray(0, 100);
-      for (let i = 0; i < 1000 && seen.length === 0; i++) seen = await readdir(store.tmp);
+      for (let i = 0; i < 1000 && seen.length === 0; i++) seen = await readdir(fsBlobFiles(store).tmp);
       yield data.subarray(100);
     }
     await store.putStream(slow(), { sha256: sha(data), size: data.length });
     assert.equal(seen.length, 1);
     assert.match(seen[0]!, new RegExp(`^${process.pid}-[0-9a-f]+-\\d+\\.part$`));
-    await writeFile(join(store.tmp, '999999-0123456789abcdef.part'), 'partial');
-    await writeFile(join(store.tmp, `${process.pid}-mine.part`), 'in flight');
+    await writeFile(join(fsBlobFiles(store).tmp, '999999-0123456789abcdef.part'), 'partial');
+    await writeFile(join(fsBlobFiles(store).tmp, `${process.pid}-mine.part`), 'in flight');
     const other = new FsBlobStore(join(dir, 'store'));
     await other.init();
-    assert.deepEqual(await readdir(store.tmp), [`${process.pid}-mine.part`]);
-    await rm(join(store.tmp, `${process.pid}-mine.part`));
+    assert.deepEqual(await readdir(fsBlobFiles(store).tmp), [`${process.pid}-mine.part`]);
+    await rm(join(fsBlobFiles(store).tmp, `${process.pid}-mine.part`));
   });
 
   describe('on a full disk (a small tmpfs; needs root)', () => {
@@ -185,8 +186,8 @@ describe('FsBlobStore', () => {
         const isFull = (e: unknown) => (e as NodeJS.ErrnoException).code === 'ENOSPC' && asAptfreezeError(e).code === 'DISK_FULL';
         await assert.rejects(fullStore.putStream(chunked(data, 16_384), { sha256: sha(data), size }), isFull);
         await assert.rejects(fullStore.putBuffer(data), isFull);
-        assert.deepEqual(await readdir(fullStore.tmp), []);
-        assert.equal(fullStore.has(sha(data)), false);
+        assert.deepEqual(await readdir(fsBlobFiles(fullStore).tmp), []);
+        assert.equal(await fullStore.has(sha(data)), false);
       });
     }
   });

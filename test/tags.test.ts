@@ -305,7 +305,7 @@ describe('gc with tags present', () => {
     const r1 = await gc();
     assert.deepEqual(r1.collected.map((c) => `${c.archive}/${c.serial}`).sort(), [`debian/${S1}`, `filt/${F1}`]);
     assert.equal(await status(`${f.h.url}/debian/${S1}/${deb.filename}`), 410);
-    assert.ok(f.h.services.store.has(deb.sha256), 'the tag keeps the blob');
+    assert.ok(await f.h.services.store.has(deb.sha256), 'the tag keeps the blob');
     assert.equal(sha256(await tagFile('debian', 'tails-6.0', deb.filename)), deb.sha256);
     assert.equal(sha256(await tagFile('filt', 'tails-6.0', deb.filename)), deb.sha256);
     const apt = createAptClient(join(f.dir, 'apt-after-gc'), { sourcesLine: `deb [signed-by=${keyring}] ${f.h.url}/debian/tags/tails-6.0/ bookworm main`, checkDates: true });
@@ -324,7 +324,7 @@ describe('gc with tags present', () => {
     assert.equal(existsSync(join(f.h.services.publisher.root, 'debian', 'tags', 'tails-6.0')), false);
     const r2 = await gc();
     assert.ok(r2.store.blobsRemoved > 0);
-    assert.equal(f.h.services.store.has(deb.sha256), false, 'freed once no tag lists it');
+    assert.equal(await f.h.services.store.has(deb.sha256), false, 'freed once no tag lists it');
     // What the newer serials serve stays.
     assert.equal(await status(`${f.h.url}/debian/${S2}/dists/bookworm/InRelease`), 200);
     assert.equal(await status(`${f.h.url}/filt/${F2}/dists/bookworm/InRelease`), 200);

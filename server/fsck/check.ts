@@ -6,10 +6,10 @@ import * as openpgp from 'openpgp';
 import type { Db } from '../catalog/open.ts';
 import { archiveLock, type Repo, type SerialRow } from '../catalog/repo.ts';
 import type { ReleaseRepo } from '../catalog/release.ts';
-import type { FsBlobStore } from '../store/store.ts';
+import type { BlobStore } from '../store/port.ts';
 import { poolId, signedNames, type Publisher, type TreeLink } from '../publish/tree.ts';
-import { readManifest, manifestBlobsSync, type SerialManifest } from '../snapshot/manifest.ts';
-import { syncReader } from '../snapshot/refs.ts';
+import { readManifest, manifestBlobs, type SerialManifest } from '../snapshot/manifest.ts';
+import { blobReader } from '../snapshot/refs.ts';
 import { parseRelease, type ParsedRelease } from '../debian/release.ts';
 import { verifyDetached, verifyInRelease } from '../pgp/verify.ts';
 import { problem, type FsckReport, type Problem } from './report.ts';
@@ -22,7 +22,9 @@ export interface FsckContext {
   db: Db;
   repo: Repo;
   rr: ReleaseRepo;
-  store: FsBlobStore;
+  store: BlobStore;
+  /** The store's directories as files (store.ts fsStoreDirs): fsck walks them for strays and dead writers' temps. */
+  storeDirs: { blobs: string; partial: string };
   publisher: Publisher;
   now: () => Date;
 }
@@ -71,7 +73,7 @@ export class FsckCheck {
       this.checked.archives++;
       await this.checkArchive(a);
     }
-    this.checkUnreferencedBlobs();
+    await this.checkUnreferencedBlobs();
     this.checkPartialDownloads();
     return {
       ok: !this.findings.some((f) => f.severity === 'error'),
@@ -156,7 +158,7 @@ export class FsckCheck {
 
   /** checks that every store blob hashes to its name; notes files that are not blobs. */
   private async hashStore(): Promise<void> {
-    const root = this.ctx.store.root;
+    const root = this.ctx.storeDirs.blobs;
     if (!existsSync(root)) return;
     for (const d of readdirSync(root).sort()) {
       const dir = join(root, d);
@@ -301,7 +303,7 @@ export class FsckCheck {
       return;
     }
     const blobState = this.blob(l.sha256);
-    if (this.ctx.store.isSameFile(l.sha256, st)) {
+    if (this.ctx.publisher.isBlobLink(l.sha256, st)) {
       // The very same inode: its bytes are the blob's, hashed once in hashStore.
       if (blobState === 'corrupt') this.add(problem('corrupt-file', `${l.path} (and its store blob) do not hash to ${l.sha256}`, { ...where, path: this.rel(abs) }));
       return;
@@ -451,17 +453,17 @@ export class FsckCheck {
   }
 
   /** checks that every store blob is referenced by a published serial (or derived from one). */
-  private checkUnreferencedBlobs(): void {
+  private async checkUnreferencedBlobs(): Promise<void> {
     if (this.busy.size) {
       this.notes.push('unreferenced blobs not judged: a snapshot is running and may be about to reference them');
       return;
     }
     // Tags (server/tags/) keep the blobs their manifests list, whatever became of their serials.
-    const read = syncReader(this.ctx.store);
+    const read = blobReader(this.ctx.store);
     for (const m of this.ctx.rr.tagManifests()) {
       this.referenced.add(m);
       try {
-        manifestBlobsSync(read, m, this.referenced);
+        await manifestBlobs(read, m, this.referenced);
       } catch (e) {
         this.add(problem('missing-manifest', `a tag's manifest ${m} is unreadable: ${(e as Error).message}`, {}));
       }
@@ -480,7 +482,7 @@ export class FsckCheck {
 
   /** checks that store/tmp holds no partial download of a dead process. */
   private checkPartialDownloads(): void {
-    const tmp = this.ctx.store.tmp;
+    const tmp = this.ctx.storeDirs.partial;
     if (!existsSync(tmp)) return;
     for (const f of readdirSync(tmp)) {
       const pid = Number(f.split('-')[0]);

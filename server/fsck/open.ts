@@ -3,7 +3,7 @@ import { dataLayout } from '../datadir.ts';
 import { openDb } from '../catalog/open.ts';
 import { Repo } from '../catalog/repo.ts';
 import { ReleaseRepo } from '../catalog/release.ts';
-import { FsBlobStore } from '../store/store.ts';
+import { FsBlobStore, fsStoreDirs } from '../store/store.ts';
 import { Publisher } from '../publish/tree.ts';
 import { AptfreezeError } from '../errors.ts';
 import type { FsckContext } from './check.ts';
@@ -26,6 +26,7 @@ export function openForFsck(dataDir: string, now: () => Date = () => new Date())
     repo: new Repo(db),
     rr: new ReleaseRepo(db),
     store,
+    storeDirs: fsStoreDirs(layout.store),
     publisher: new Publisher(layout.public, store),
     now,
     close: () => db.close(),

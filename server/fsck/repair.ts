@@ -1,8 +1,8 @@
 import { chmodSync, copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, unlinkSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { dirname, join, relative } from 'node:path';
-import { manifestBlobsSync } from '../snapshot/manifest.ts';
-import { syncReader } from '../snapshot/refs.ts';
+import { manifestBlobs } from '../snapshot/manifest.ts';
+import { blobReader } from '../snapshot/refs.ts';
 import { expectPools, type PoolExpectations } from '../release/gc.ts';
 import { loadOrCreateServiceKey } from '../sign/key.ts';
 import { resignFromRecord } from '../release/finish-resign.ts';
@@ -43,13 +43,13 @@ export async function repair(ctx: FsckContext, findings: Finding[], note: (s: st
     if (!f.fix?.abs || !f.fix.sha256) continue;
     mkdirSync(dirname(f.fix.abs), { recursive: true });
     const tmp = `${f.fix.abs}.fsck-${randomBytes(4).toString('hex')}`;
-    await ctx.store.linkTo(f.fix.sha256, tmp);
+    await ctx.publisher.linkBlob(f.fix.sha256, tmp);
     rmSync(f.fix.abs, { recursive: true, force: true });
     renameSync(tmp, f.fix.abs);
   }
   for (const f of of('missing-blob')) {
     if (!f.fix?.abs || !f.fix.sha256) continue;
-    ctx.store.adoptSync(f.fix.sha256, f.fix.abs);
+    ctx.publisher.adoptBlob(f.fix.sha256, f.fix.abs);
   }
   for (const f of of('bad-pool-link')) {
     if (!f.fix?.abs || !f.fix.sha256) continue;
@@ -72,7 +72,7 @@ export async function repair(ctx: FsckContext, findings: Finding[], note: (s: st
   }
 
   const removable = of('staging', 'unpublished-serial-dir', 'temp-file', 'unexpected-file', 'unused-pool', 'unused-pool-file', 'unreferenced-blob', 'partial-file', 'stray-store-file');
-  if (removable.length) removeUnderLocks(ctx, removable, note);
+  if (removable.length) await removeUnderLocks(ctx, removable, note);
   // The links and renames above were made in bulk: one barrier makes them durable (util/atomic-write.ts).
   syncFileSystem(ctx.dataDir);
 }
@@ -104,7 +104,7 @@ async function resign(ctx: FsckContext, findings: Finding[], note: (s: string) =
  * them what published serials reference, so that a snapshot published since
  * the check cannot lose a blob or a pool tree.
  */
-function removeUnderLocks(ctx: FsckContext, findings: Finding[], note: (s: string) => void): void {
+async function removeUnderLocks(ctx: FsckContext, findings: Finding[], note: (s: string) => void): Promise<void> {
   const archives = [...new Set([...ctx.repo.listArchives().map((a) => a.name), ...findings.map((f) => f.archive).filter((a): a is string => !!a)])];
   const names = [...archives.map(archiveLock), archiveLock('')];
   const lock = ctx.repo.tryLock(names, process.pid, ctx.now());
@@ -114,18 +114,18 @@ function removeUnderLocks(ctx: FsckContext, findings: Finding[], note: (s: strin
   }
   try {
     const referenced = new Set<string>();
-    const read = syncReader(ctx.store);
+    const read = blobReader(ctx.store);
     for (const m of ctx.rr.remainingManifests()) {
       referenced.add(m);
-      manifestBlobsSync(read, m, referenced);
+      await manifestBlobs(read, m, referenced);
     }
     // Pool files listed by a serial published since the check stay.
     const poolPaths = new Map<string, PoolExpectations>();
-    const listedInPool = (archive: string, abs: string): boolean => {
+    const listedInPool = async (archive: string, abs: string): Promise<boolean> => {
       let exp = poolPaths.get(archive);
       if (!exp) {
         exp = { paths: new Map(), serials: new Set(), heads: new Map() };
-        expectPools(ctx, archive, ctx.repo.listSerials(archive), exp);
+        await expectPools(ctx, archive, ctx.repo.listSerials(archive), exp);
         poolPaths.set(archive, exp);
       }
       const rel = relative(ctx.publisher.poolsDir(archive), abs).split('/');
@@ -147,7 +147,7 @@ function removeUnderLocks(ctx: FsckContext, findings: Finding[], note: (s: strin
       if (!abs) continue;
       if (f.kind === 'unreferenced-blob' && referenced.has(f.fix!.sha256!)) continue;
       if (f.kind === 'unused-pool' && usedPools.has(abs.split('/').pop()!)) continue;
-      if (f.kind === 'unused-pool-file' && listedInPool(f.archive!, abs)) continue;
+      if (f.kind === 'unused-pool-file' && (await listedInPool(f.archive!, abs))) continue;
       if (f.kind === 'unpublished-serial-dir') {
         const st = ctx.repo.getSerial(f.archive!, f.serial!)?.state;
         if (st === 'live' || st === 'frozen') continue;

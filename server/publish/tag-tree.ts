@@ -1,8 +1,9 @@
-import { promises as fsp, linkSync, existsSync } from 'node:fs';
+import { promises as fsp, existsSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { AptfreezeError } from '../errors.ts';
 import { checkRelativePath } from '../debian/paths.ts';
-import type { FsBlobStore } from '../store/store.ts';
+import type { BlobStore } from '../store/port.ts';
+import { fsBlobFiles } from '../store/fs-links.ts';
 import { signedNames, type TreeFile, type TreeLink } from './tree.ts';
 import { tagStagingName, tagTrashName } from './layout.ts';
 
@@ -26,10 +27,11 @@ export function tagDir(publicRoot: string, archive: string, name: string): strin
   return join(tagsDir(publicRoot, archive), name);
 }
 
-export async function stageTag(publicRoot: string, store: FsBlobStore, archive: string, name: string, links: TreeLink[], files: TreeFile[]): Promise<string> {
+export async function stageTag(publicRoot: string, store: BlobStore, archive: string, name: string, links: TreeLink[], files: TreeFile[]): Promise<string> {
   for (const l of links) checkRelativePath(l.path, 'tag tree path');
   for (const f of files) checkRelativePath(f.path, 'tag tree path');
   const dir = join(tagsDir(publicRoot, archive), tagStagingName(name));
+  const blobs = fsBlobFiles(store);
   await fsp.mkdir(dir, { recursive: true });
   try {
     const made = new Set<string>();
@@ -40,7 +42,7 @@ export async function stageTag(publicRoot: string, store: FsBlobStore, archive: 
         await fsp.mkdir(d, { recursive: true });
         made.add(d);
       }
-      linkSync(store.linkSource(l.sha256), dest);
+      blobs.linkSync(l.sha256, dest);
     }
     // Release files last, InRelease last of all: a half-built tree never looks signed.
     const order = (p: string) => signedNames.indexOf(p.split('/').pop() as (typeof signedNames)[number]);

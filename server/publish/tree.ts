@@ -1,7 +1,8 @@
-import { promises as fsp, existsSync, readlinkSync, linkSync, mkdirSync, lstatSync, type Stats } from 'node:fs';
+import { promises as fsp, existsSync, readlinkSync, mkdirSync, lstatSync, type Stats } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join, dirname } from 'node:path';
-import type { FsBlobStore } from '../store/store.ts';
+import type { BlobStore } from '../store/port.ts';
+import { fsBlobFiles, type FsBlobFiles } from '../store/fs-links.ts';
 import { AptfreezeError } from '../errors.ts';
 import { checkRelativePath } from '../debian/paths.ts';
 import { syncDir, writeFileAtomic } from '../util/atomic-write.ts';
@@ -32,7 +33,7 @@ export interface PoolPlan {
   /** The previous serial's pool tree, and the files this serial lists that the previous one did not. */
   base: { id: string; added: TreeLink[] } | null;
   /** Every pool file of the serial: asked only when a new pool tree must be built. */
-  all: () => TreeLink[];
+  all: () => Promise<TreeLink[]>;
 }
 
 export interface TreeFile {
@@ -56,12 +57,30 @@ export { signedNames } from './signed.ts';
 export class Publisher {
   /** What gc does to the shared pool trees (pool-gc.ts). */
   readonly poolTrees: PoolTrees;
+  /** The blob store's filesystem side: hard links, inode identity (fs-links.ts). */
+  private readonly files: FsBlobFiles;
 
   constructor(
     readonly root: string,
-    private readonly store: FsBlobStore,
+    store: BlobStore,
   ) {
     this.poolTrees = new PoolTrees(root);
+    this.files = fsBlobFiles(store);
+  }
+
+  /** Whether `st` (a published file's) is the store blob's own inode: a hard link, its bytes the blob's (fsck). */
+  isBlobLink(sha256: string, st: { ino: number; dev: number }): boolean {
+    return this.files.isSameFile(sha256, st);
+  }
+
+  /** Puts the store blob at `dest`, a new name inside the tree (fsck --repair restoring a published file; a hard link). */
+  linkBlob(sha256: string, dest: string): Promise<void> {
+    return this.files.link(sha256, dest);
+  }
+
+  /** Puts a lost store blob back from a published file whose hash the caller has checked (fsck --repair). */
+  adoptBlob(sha256: string, published: string): void {
+    this.files.adoptSync(sha256, published);
   }
 
   /** The text of one signed file (Release, Release.gpg, InRelease) of a published serial's suite. */
@@ -109,7 +128,7 @@ export class Publisher {
     if (inPool.length) {
       // Callers without a plan (tests, older code) give the pool files among the links.
       const given = inPool;
-      pool = { base: null, all: () => given };
+      pool = { base: null, all: async () => given };
     }
     const rest = links.filter((l) => !l.path.startsWith('pool/')).sort(byPath);
     const base = join(this.root, archive);
@@ -119,7 +138,7 @@ export class Publisher {
     if (pool) {
       let id = pool.base && (await this.extendPool(archive, pool.base.id, pool.base.added)) ? pool.base.id : null;
       if (!id) {
-        const all = [...pool.all()].sort(byPath);
+        const all = [...(await pool.all())].sort(byPath);
         for (const l of all) checkRelativePath(l.path, 'tree path');
         if (all.length) {
           // The tree begun while downloading is named already (beginPool hashed the same list).
@@ -160,7 +179,7 @@ export class Publisher {
         st = null;
       }
       if (st) {
-        if (st.isFile() && this.store.isSameFile(l.sha256, st)) continue;
+        if (st.isFile() && this.files.isSameFile(l.sha256, st)) continue;
         return false;
       }
     }
@@ -197,7 +216,7 @@ export class Publisher {
           checkRelativePath(l.path, 'tree path');
           const dest = join(dir, l.path.slice('pool/'.length));
           mk(dirname(dest));
-          linkSync(this.store.linkSource(l.sha256), dest);
+          this.files.linkSync(l.sha256, dest);
           pending.linked.add(l.path);
         } catch {
           pending.failed = true; // stage() builds the tree the ordinary way
@@ -288,7 +307,7 @@ export class Publisher {
       const dest = join(dir, l.path.slice(strip));
       mk(dirname(dest));
       try {
-        linkSync(this.store.linkSource(l.sha256), dest);
+        this.files.linkSync(l.sha256, dest);
       } catch (e) {
         // Extending a pool tree: the same blob may already be there (checked by the caller).
         if (!skipExisting || (e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
@@ -306,7 +325,7 @@ export class Publisher {
   async commit(archive: string, serial: string, stagingDir: string): Promise<void> {
     const dest = this.serialDir(archive, serial);
     if (existsSync(dest)) throw new AptfreezeError('CONFLICT', `${archive}/${serial} is already published`);
-    this.store.flush([stagingDir]);
+    this.files.flush([stagingDir]);
     await fsp.rename(stagingDir, dest);
     await syncDir(join(this.root, archive));
   }

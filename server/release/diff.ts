@@ -7,6 +7,7 @@ import { compressionOf, stripCompression } from '../debian/compress.ts';
 import { compareVersions } from '../debian/version.ts';
 import { checkRelativePath } from '../debian/paths.ts';
 import { readPackagesBlob } from '../snapshot/packages-reader.ts';
+import { whereStored } from '../store/port.ts';
 import { proofComponent } from '../proof/manifest.ts';
 import { requirePublished } from './state.ts';
 import { requireArchive } from './service.ts';
@@ -98,7 +99,7 @@ async function listing(s: DiffDeps, archive: string, serial: string): Promise<Li
     const pkgs = new Map<string, Set<string>>();
     for (const [base, variants] of groups) {
       // Release lists the uncompressed name even where only .gz/.xz is served (as Debian's does): read one we hold.
-      const held = variants.filter((v) => s.store.has(v.hash)).sort((x, y) => preference.indexOf(compressionOf(x.path)) - preference.indexOf(compressionOf(y.path)));
+      const held = (await whereStored(s.store, variants, (v) => v.hash)).sort((x, y) => preference.indexOf(compressionOf(x.path)) - preference.indexOf(compressionOf(y.path)));
       const v = held[0];
       if (!v) throw new AptfreezeError('INTERNAL', `${archive}/${serial}: no stored variant of dists/${suite}/${base}`);
       // The one Packages reader, under the configured cap.

@@ -20,9 +20,10 @@
  *    blob until the snapshot is recorded; so while any snapshot runs, the
  *    sweep is skipped (reported, and the daemon retries later), and while the
  *    sweep runs, a snapshot of another process cannot start (its lock is
- *    taken: CONFLICT). The sweep's final step is synchronous from taking the
- *    locks to releasing them (Repo.tryLock is not re-entrant: a snapshot of
- *    this process is excluded by the lock rows as one of another process is).
+ *    taken: CONFLICT). The exclusion is the lock rows', not the event loop's:
+ *    the sweep's final step awaits the store (an asynchronous port) while it
+ *    holds the locks, and Repo.tryLock is not re-entrant, so a snapshot of
+ *    this process is excluded by the lock rows as one of another process is.
  *    The expensive part (reading manifests, listing the store) runs before,
  *    without locks; the locked step re-reads only manifests recorded since.
  *    Shared pool directories (`<archive>/.pools/<id>/`, which serials link
@@ -49,8 +50,8 @@ import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AptfreezeError } from '../errors.ts';
 import type { Services } from '../services.ts';
-import { readManifest, parseManifest, manifestBlobsSync, refsPrefix } from '../snapshot/manifest.ts';
-import { loadRefs, syncReader } from '../snapshot/refs.ts';
+import { readManifest, parseManifest, manifestBlobs, refsPrefix } from '../snapshot/manifest.ts';
+import { loadRefs, blobReader } from '../snapshot/refs.ts';
 import { ReleaseRepo } from '../catalog/release.ts';
 import { archiveLock } from '../catalog/repo.ts';
 import { selectCollectable, type KeepReason } from './state.ts';
@@ -198,13 +199,13 @@ function addDerived(rr: ReleaseRepo, referenced: Set<string>): void {
   for (const d of rr.derivedBlobs()) if (referenced.has(d.of)) referenced.add(d.blob);
 }
 
-/** The same as referencedBy, synchronously (for the locked step). */
-function referencedBySync(s: GcDeps, manifests: Iterable<string>, into: Set<string>, read: Set<string>): void {
-  const reader = syncReader(s.store);
+/** The same as referencedBy, failing with what the locked step reports. */
+async function referencedByLocked(s: GcDeps, manifests: Iterable<string>, into: Set<string>, read: Set<string>): Promise<void> {
+  const reader = blobReader(s.store);
   for (const m of manifests) {
     if (read.has(m)) continue;
     try {
-      manifestBlobsSync(reader, m, into);
+      await manifestBlobs(reader, m, into);
     } catch (e) {
       throw new AptfreezeError('INTERNAL', `store sweep aborted: the manifest ${m} of a remaining serial cannot be read (${(e as Error).message})`, { cause: e });
     }
@@ -227,8 +228,8 @@ export interface PoolExpectations {
   heads: Map<string, Set<string>>;
 }
 
-export function expectPools(s: Pick<GcDeps, 'store' | 'publisher'>, archive: string, rows: Array<{ serial: string; manifest_sha256: string | null }>, into: PoolExpectations): void {
-  const read = syncReader(s.store);
+export async function expectPools(s: Pick<GcDeps, 'store' | 'publisher'>, archive: string, rows: Array<{ serial: string; manifest_sha256: string | null }>, into: PoolExpectations): Promise<void> {
+  const read = blobReader(s.store);
   for (const row of rows) {
     const key = `${archive}/${row.serial}`;
     if (into.serials.has(key) || !row.manifest_sha256) continue;
@@ -239,12 +240,12 @@ export function expectPools(s: Pick<GcDeps, 'store' | 'publisher'>, archive: str
     into.paths.set(id, paths);
     const seen = into.heads.get(id) ?? new Set<string>();
     into.heads.set(id, seen);
-    const m = parseManifest(read(row.manifest_sha256).toString('utf8'), row.manifest_sha256);
+    const m = parseManifest((await read(row.manifest_sha256)).toString('utf8'), row.manifest_sha256);
     for (const l of m.tree) if (l.path.startsWith('pool/')) paths.add(l.path.slice(5));
     for (const l of m.extra) {
       if (!l.path.startsWith(refsPrefix) || seen.has(l.sha256)) continue;
       seen.add(l.sha256);
-      for (const p of loadRefs(read, l.sha256).refs.keys()) if (p.startsWith('pool/')) paths.add(p.slice(5));
+      for (const p of (await loadRefs(read, l.sha256)).refs.keys()) if (p.startsWith('pool/')) paths.add(p.slice(5));
     }
   }
 }
@@ -264,7 +265,7 @@ async function sweep(s: GcDeps, rr: ReleaseRepo, report: GcReport, archives: str
   const poolCandidates = new Map<string, Array<{ id: string; rel: string }>>();
   for (const a of archives) {
     const exp: PoolExpectations = { paths: new Map(), serials: new Set(), heads: new Map() };
-    expectPools(s, a, s.repo.listSerials(a), exp);
+    await expectPools(s, a, s.repo.listSerials(a), exp);
     poolExp.set(a, exp);
     poolCandidates.set(a, s.publisher.poolTrees.filesBeyond(a, exp.paths));
   }
@@ -275,7 +276,7 @@ async function sweep(s: GcDeps, rr: ReleaseRepo, report: GcReport, archives: str
     if (!referenced.has(h)) candidates.push(h);
   }
 
-  // Locked and synchronous from here to unlock (see THE RULE at the top of this file).
+  // Locked from here to unlock (see THE RULE at the top of this file).
   const names = [...archives.map(archiveLock), archiveLock('')];
   const lock = s.repo.tryLock(names, process.pid, now);
   const lockedAt = Date.now();
@@ -291,19 +292,20 @@ async function sweep(s: GcDeps, rr: ReleaseRepo, report: GcReport, archives: str
       return;
     }
     // Serials published between the unlocked pass and taking the locks.
-    referencedBySync(s, rr.remainingManifests(), referenced, read);
+    await referencedByLocked(s, rr.remainingManifests(), referenced, read);
     addDerived(rr, referenced);
     for (const h of candidates) {
       if (referenced.has(h)) continue;
-      const size = s.store.removeSync(h);
+      const size = await s.store.size(h).catch(notThere);
       if (size === null) continue;
+      await s.store.remove(h);
       report.store.blobsRemoved++;
       report.store.bytesFreed += size;
     }
     for (const archive of archives) {
       // Serials published since the unlocked pass may list some of the candidates.
       const exp = poolExp.get(archive)!;
-      expectPools(s, archive, s.repo.listSerials(archive), exp);
+      await expectPools(s, archive, s.repo.listSerials(archive), exp);
       for (const c of poolCandidates.get(archive) ?? []) {
         if (exp.paths.get(c.id)?.has(c.rel)) continue;
         if (!s.publisher.poolTrees.pruneFileSync(archive, c.id, c.rel)) continue;
@@ -321,6 +323,12 @@ async function sweep(s: GcDeps, rr: ReleaseRepo, report: GcReport, archives: str
     report.ms.locked = Date.now() - lockedAt;
   }
   for (const archive of archives) await s.publisher.poolTrees.removeRetired(archive);
+}
+
+/** A blob's size, or null when it is not there (removed since the list was made). */
+function notThere(e: unknown): null {
+  if (e instanceof AptfreezeError && e.code === 'NOT_FOUND') return null;
+  throw e;
 }
 
 /** What a sweep would remove if the collected serials were gone: nothing is locked or deleted. */
@@ -346,7 +354,7 @@ async function dryRunSweep(s: GcDeps, report: GcReport, archives: string[]): Pro
       continue;
     }
     report.store.blobsRemoved++;
-    report.store.bytesFreed += s.store.size(h);
+    report.store.bytesFreed += await s.store.size(h);
   }
 }
 

@@ -1,3 +1,4 @@
+import { whereStored } from '../store/port.ts';
 import { readFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import type { Services } from '../services.ts';
@@ -61,7 +62,9 @@ async function indexSerial(deps: IndexerDeps, archive: string, serial: string): 
     } catch {
       continue; // collected meanwhile
     }
-    for (const v of servedIndices(parseRelease(text).sha256, (h) => deps.store.has(h))) {
+    const entries = parseRelease(text).sha256;
+    const held = new Set(await whereStored(deps.store, entries.map((e) => e.hash), (h) => h));
+    for (const v of servedIndices(entries, (h) => held.has(h))) {
       if (deps.mr.indexSeen(archive, v.hash) || got.indices.includes(v.hash)) continue;
       const where = `${archive}/${serial} dists/${suite}/${v.path}`;
       for await (const st of stanzasOfBlob(deps.store, v.hash, v.path, deps.config.fetch.maxDecompressedBytes)) {

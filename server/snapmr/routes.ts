@@ -1,3 +1,4 @@
+import { whereStored } from '../store/port.ts';
 import { Router, type Request, type Response } from 'express';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
@@ -84,10 +85,10 @@ export function mrRouter(deps: MrDeps): Router {
   r.get(['/file/:hash', '/file/:hash/:name'], async (req, res) => {
     const hash = checkSha1(String(req.params['hash']));
     const rows = deps.mr.fileInfo(hash);
-    const sha256 = rows.find((x) => deps.store.has(x.sha256))?.sha256;
+    const sha256 = (await whereStored(deps.store, rows, (x) => x.sha256))[0]?.sha256;
     if (!sha256) throw new AptfreezeError('NOT_FOUND', `no file ${hash}`);
     res.setHeader('Content-Type', 'application/octet-stream');
-    res.setHeader('Content-Length', deps.store.size(sha256));
+    res.setHeader('Content-Length', await deps.store.size(sha256));
     // The bytes under a hash never change.
     res.setHeader('Cache-Control', 'public, max-age=31536000, immutable');
     res.setHeader('ETag', `"${hash}"`);

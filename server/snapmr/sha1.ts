@@ -28,7 +28,7 @@ export async function fillMissingSha1(repo: MrRepo, store: BlobStore): Promise<n
   let n = 0;
   const batch: Array<[string, string]> = [];
   for (const sha256 of repo.filesWithoutSha1()) {
-    if (!store.has(sha256)) continue;
+    if (!(await store.has(sha256))) continue;
     const h = createHash('sha1');
     for await (const chunk of store.readStream(sha256)) h.update(chunk);
     batch.push([sha256, h.digest('hex')]);

@@ -10,7 +10,7 @@ import type { SnapshotProof } from '../proof/snapshot-proof.ts';
 import { ourReleaseText } from './release-file.ts';
 import { refsPrefix, refsChainPrefix, type SerialManifest } from './manifest.ts';
 import { refsChain } from './refs.ts';
-import type { FsBlobStore } from '../store/store.ts';
+import type { BlobStore } from '../store/port.ts';
 
 /** One suite as the build step sees it. */
 export interface BuildSuite {
@@ -104,7 +104,17 @@ export function dedupeLinks(links: readonly TreeLink[]): TreeLink[] {
   return [...m.values()];
 }
 
-/** The chain of a stored refs head, with sizes, for BuildInput.refsChain (reads the store: the orchestrator hands it in). */
-export function storedChain(store: FsBlobStore): (head: string) => Array<{ sha256: string; size: number }> {
-  return (head) => (refsChain(store, head) ?? [head]).map((sha256) => ({ sha256, size: store.size(sha256) }));
+/**
+ * The chains of stored refs heads, with sizes, read beforehand (buildSnapshot is pure and
+ * synchronous), for BuildInput.refsChain: the orchestrator hands it in.
+ */
+export async function storedChains(store: BlobStore, heads: Iterable<string>): Promise<(head: string) => Array<{ sha256: string; size: number }>> {
+  const chains = new Map<string, Array<{ sha256: string; size: number }>>();
+  for (const head of heads) {
+    if (chains.has(head)) continue;
+    const chain: Array<{ sha256: string; size: number }> = [];
+    for (const sha256 of (await refsChain(store, head)) ?? [head]) chain.push({ sha256, size: await store.size(sha256) });
+    chains.set(head, chain);
+  }
+  return (head) => chains.get(head) ?? [];
 }

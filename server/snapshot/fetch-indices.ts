@@ -3,6 +3,7 @@ import { AptfreezeError } from '../errors.ts';
 import { suiteUrl, type UpstreamRelease } from '../mirror/upstream.ts';
 import type { ReleaseFileEntry } from '../debian/release.ts';
 import { mapLimit } from '../util/limit.ts';
+import { whereStored } from '../store/port.ts';
 import { previousIndices, updateByPdiff } from './pdiff.ts';
 import type { FetchedIndices, RunDeps, SuitePlan } from './types.ts';
 
@@ -20,12 +21,13 @@ export async function fetchIndices(deps: RunDeps, suites: readonly SuitePlan[]):
   // upstream may list variants it does not serve (Debian lists uncompressed Packages it does not ship),
   // and asking again for those on every run would make an unchanged cycle cost more than a few requests.
   const have = suites.map(() => new Map<string, ReleaseFileEntry>());
-  const jobs = suites.flatMap((w, i) =>
-    w.groups.flatMap((g) => {
-      const stored = g.variants.filter((v) => ctx.store.has(v.hash));
-      return (stored.length ? stored : g.variants).map((v) => ({ i, up: w.up, v }));
-    }),
-  );
+  const jobs: Array<{ i: number; up: UpstreamRelease; v: ReleaseFileEntry }> = [];
+  for (const [i, w] of suites.entries()) {
+    for (const g of w.groups) {
+      const stored = await whereStored(ctx.store, g.variants, (v) => v.hash);
+      for (const v of stored.length ? stored : g.variants) jobs.push({ i, up: w.up, v });
+    }
+  }
   let indexFetched = 0;
   await mapLimit(jobs, ctx.config.fetch.concurrency, async ({ i, up, v }) => {
     const ok = await fetchIndex(deps, up, v);
@@ -45,7 +47,8 @@ export async function fetchIndices(deps: RunDeps, suites: readonly SuitePlan[]):
 /** Brings each index the store lacks up to date by pdiffs where upstream has them; counts what it did. */
 async function patchIndices({ ctx, archive, fetcher }: RunDeps, suites: readonly SuitePlan[]): Promise<{ patched: number; bytes: number }> {
   const out = { patched: 0, bytes: 0 };
-  const todo = suites.flatMap((w) => w.groups.filter((g) => g.kind !== 'other' && !g.variants.some((v) => ctx.store.has(v.hash))).map((g) => ({ w, g })));
+  const todo: Array<{ w: SuitePlan; g: SuitePlan['groups'][number] }> = [];
+  for (const w of suites) for (const g of w.groups) if (g.kind !== 'other' && !(await whereStored(ctx.store, g.variants, (v) => v.hash)).length) todo.push({ w, g });
   if (!todo.length || !todo.some(({ w, g }) => w.up.release.sha256.some((e) => e.path === `${g.base}.diff/Index`))) return out;
   const previous = await previousIndices(ctx.store, ctx.repo, archive.name);
   if (!previous.size) return out;
@@ -61,7 +64,7 @@ async function patchIndices({ ctx, archive, fetcher }: RunDeps, suites: readonly
 
 /** Fetches one index variant unless the store has it: by-hash first where upstream offers it. */
 async function fetchIndex({ ctx, archive, fetcher }: RunDeps, up: UpstreamRelease, v: ReleaseFileEntry): Promise<'stored' | 'fetched' | 'missing'> {
-  if (ctx.store.has(v.hash)) return 'stored';
+  if (await ctx.store.has(v.hash)) return 'stored';
   const base = suiteUrl(archive.url, up.suite);
   const candidates = up.release.acquireByHash ? [`${base}/${dirname(v.path)}/by-hash/SHA256/${v.hash}`, `${base}/${v.path}`] : [`${base}/${v.path}`];
   try {

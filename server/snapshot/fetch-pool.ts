@@ -3,7 +3,7 @@ import type { TreeLink, PoolPlan, PendingPool } from '../publish/tree.ts';
 import { mapLimit } from '../util/limit.ts';
 import { killPoint } from '../util/killpoint.ts';
 import { collectGarbage } from '../util/memory.ts';
-import { loadRefs, syncReader, type ReadBlobSync } from './refs.ts';
+import { loadRefs, blobReader, type ReadBlob } from './refs.ts';
 import type { ParsedSnapshot, PoolRef, PoolResult, RunDeps } from './types.ts';
 
 /**
@@ -15,16 +15,16 @@ import type { ParsedSnapshot, PoolRef, PoolResult, RunDeps } from './types.ts';
  */
 export async function fetchPool({ ctx, archive, fetcher }: RunDeps, parsed: ParsedSnapshot): Promise<PoolResult> {
   const { heads, previous: prev } = parsed;
-  const read = syncReader(ctx.store);
+  const read = blobReader(ctx.store);
   // When every refs head is the previous serial's, so is the pool set: nothing to compare, fetch or link.
   const unchanged = prev !== null && prev.poolId !== null && heads.size === prev.heads.size && [...heads].every(([k, h]) => prev.heads.get(k) === h);
   if (unchanged) {
-    const plan: PoolPlan = { base: { id: prev.poolId!, added: [] }, all: () => [...unionOf(read, heads.values()).values()] };
+    const plan: PoolPlan = { base: { id: prev.poolId!, added: [] }, all: async () => [...(await unionOf(read, heads.values())).values()] };
     ctx.onPlan?.({ poolFiles: 0, poolBytes: 0 });
     return { unchanged, plan, poolFiles: prev.poolFiles, outsidePool: [...prev.outsidePool], fetched: 0, pending: null };
   }
-  const pool = unionOf(read, heads.values());
-  const before = prev ? unionOf(read, prev.heads.values()) : new Map<string, PoolRef>();
+  const pool = await unionOf(read, heads.values());
+  const before = prev ? await unionOf(read, prev.heads.values()) : new Map<string, PoolRef>();
   const added: TreeLink[] = [];
   const outsidePool: TreeLink[] = [];
   for (const r of pool.values()) {
@@ -32,17 +32,18 @@ export async function fetchPool({ ctx, archive, fetcher }: RunDeps, parsed: Pars
     else if (before.get(r.path)?.sha256 !== r.sha256) added.push(r);
   }
   // Files the previous serial lists are stored (gc never collects the latest serial): only the others need a look at the store.
-  const missing = [...added, ...outsidePool].filter((r) => before.get(r.path)?.sha256 !== r.sha256 && !ctx.store.has(r.sha256));
+  const missing: TreeLink[] = [];
+  for (const r of [...added, ...outsidePool]) if (before.get(r.path)?.sha256 !== r.sha256 && !(await ctx.store.has(r.sha256))) missing.push(r);
   const uniqueMissing = [...new Map(missing.map((r) => [r.sha256, r])).values()];
-  const plan: PoolPlan = { base: prev?.poolId ? { id: prev.poolId, added } : null, all: () => [...pool.values()].filter((r) => r.path.startsWith('pool/')) };
+  const plan: PoolPlan = { base: prev?.poolId ? { id: prev.poolId, added } : null, all: async () => [...pool.values()].filter((r) => r.path.startsWith('pool/')) };
   // No tree to extend (a first snapshot): link files into the new tree as they arrive.
-  const pending: PendingPool | null = plan.base ? null : ctx.publisher.beginPool(archive.name, plan.all());
+  const pending: PendingPool | null = plan.base ? null : ctx.publisher.beginPool(archive.name, await plan.all());
   if (pending) plan.pending = pending;
   ctx.onPlan?.({ poolFiles: uniqueMissing.length, poolBytes: uniqueMissing.reduce((n, r) => n + r.size, 0) });
   let fetchedCount = 0;
   try {
     await mapLimit(uniqueMissing, ctx.config.fetch.concurrency, async (r) => {
-      if (ctx.store.has(r.sha256)) return;
+      if (await ctx.store.has(r.sha256)) return;
       // Each segment percent-encoded, as apt requests them: a file name holding %2e%2e, ? or # names that file, not a traversal or a query.
       await fetcher.toStore([`${archive.url.replace(/\/+$/, '')}/${r.path.split('/').map(encodeURIComponent).join('/')}`], { sha256: r.sha256, size: r.size }, ctx.store);
       killPoint('pool-file');
@@ -59,13 +60,13 @@ export async function fetchPool({ ctx, archive, fetcher }: RunDeps, parsed: Pars
 }
 
 /** The pool files a set of refs heads names, one per path; a path with two different files is refused. */
-function unionOf(read: ReadBlobSync, heads: Iterable<string>): ReadonlyMap<string, PoolRef> {
+async function unionOf(read: ReadBlob, heads: Iterable<string>): Promise<ReadonlyMap<string, PoolRef>> {
   const all = [...heads];
   // One index (the common case of one component and architecture): its cached map, not a copy.
-  if (all.length === 1) return loadRefs(read, all[0]!).refs;
+  if (all.length === 1) return (await loadRefs(read, all[0]!)).refs;
   const out = new Map<string, PoolRef>();
   for (const h of all) {
-    for (const r of loadRefs(read, h).refs.values()) {
+    for (const r of (await loadRefs(read, h)).refs.values()) {
       const seen = out.get(r.path);
       if (seen && (seen.sha256 !== r.sha256 || seen.size !== r.size)) throw new AptfreezeError('MALFORMED', `${r.path} is listed with two different hashes`);
       out.set(r.path, r);

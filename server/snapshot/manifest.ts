@@ -1,7 +1,7 @@
 import type { BlobRef, BlobStore } from '../store/store.ts';
 import type { TreeLink } from '../publish/tree.ts';
 import { AptfreezeError } from '../errors.ts';
-import { loadRefs, syncReader, type ReadBlobSync } from './refs.ts';
+import { loadRefs, blobReader, type ReadBlob } from './refs.ts';
 
 /**
  * Every store blob a serial holds: its tree's hard links, and blobs kept
@@ -48,23 +48,23 @@ export function parseManifest(text: string, sha256: string): SerialManifest {
 }
 
 /** The manifest with every pool file its refs name in `tree` (one entry per path). */
-export function expandManifest(m: SerialManifest, read: ReadBlobSync): SerialManifest {
+export async function expandManifest(m: SerialManifest, read: ReadBlob): Promise<SerialManifest> {
   const heads = m.extra.filter((l) => l.path.startsWith(refsPrefix));
   if (!heads.length) return m;
   const tree = new Map<string, TreeLink>();
   for (const l of m.tree) tree.set(l.path, l);
-  for (const h of heads) for (const r of loadRefs(read, h.sha256).refs.values()) tree.set(r.path, r);
+  for (const h of heads) for (const r of (await loadRefs(read, h.sha256)).refs.values()) tree.set(r.path, r);
   return { tree: [...tree.values()], extra: m.extra };
 }
 
 export async function readManifest(store: BlobStore, sha256: string, opts: { expand?: boolean } = {}): Promise<SerialManifest> {
   const m = parseManifest((await store.read(sha256)).toString('utf8'), sha256);
-  return opts.expand === false ? m : expandManifest(m, syncReader(store));
+  return opts.expand === false ? m : expandManifest(m, blobReader(store));
 }
 
-/** Every blob hash a manifest holds, pool files included (gc's locked step: synchronous). */
-export function manifestBlobsSync(read: ReadBlobSync, sha256: string, into: Set<string>): void {
-  const m = expandManifest(parseManifest(read(sha256).toString('utf8'), sha256), read);
+/** Every blob hash a manifest holds, pool files included. */
+export async function manifestBlobs(read: ReadBlob, sha256: string, into: Set<string>): Promise<void> {
+  const m = await expandManifest(parseManifest((await read(sha256)).toString('utf8'), sha256), read);
   for (const l of m.tree) into.add(l.sha256);
   for (const l of m.extra) into.add(l.sha256);
 }

@@ -1,12 +1,12 @@
 import { preferredVariant, type IndexGroup } from '../mirror/plan.ts';
 import type { ReleaseFileEntry } from '../debian/release.ts';
-import type { FsBlobStore } from '../store/store.ts';
+import type { BlobStore } from '../store/port.ts';
 import { prepareProvenance, type PublishedPackagesIndex, type ListedPackage } from '../provenance/record.ts';
 import { stanzasOfBlob, sourcesRefs, type PoolRef } from './parse-index.ts';
 import { readPackagesBlob } from './packages-reader.ts';
 import { storeFilteredIndex } from './filtered.ts';
 import { readManifest, refsPrefix } from './manifest.ts';
-import { loadRefs, writeRefs, syncReader, refsChain } from './refs.ts';
+import { loadRefs, writeRefs, blobReader, refsChain } from './refs.ts';
 import type { FetchedIndices, ParsedSnapshot, PreviousPool, RunDeps, SnapshotContext, SnapshotPlan, SuiteFiltered } from './types.ts';
 
 /**
@@ -22,7 +22,7 @@ export async function parseIndices({ ctx, archive }: RunDeps, plan: SnapshotPlan
   // refs heads and pool tree. An index whose refs equal the previous serial's costs nothing later.
   const previousSerial = ctx.repo.latestSerial(archive.name);
   const previous = previousSerial ? await previousPool(ctx, archive.name, previousSerial) : null;
-  const read = syncReader(ctx.store);
+  const read = blobReader(ctx.store);
   const heads = new Map<string, string>();
   const filter = archive.packages ? new Set(archive.packages) : null;
   const keptSources = new Set<string>();
@@ -50,14 +50,14 @@ export async function parseIndices({ ctx, archive }: RunDeps, plan: SnapshotPlan
       const archDir = g.base.slice(g.prefix.length + 1).split('/')[0]!;
       const published = (listed?: ListedPackage[]): PublishedPackagesIndex => ({ suite: w.up.suite, component: g.component, archDir, parsedPath: v.path, parsedSha256: v.hash, filter, ...(listed ? { listed } : {}) });
       // An unfiltered index seen before is not parsed again: its refs are stored by index hash.
-      const cached = filter ? null : usableRefs(ctx.store, ctx.repo.indexRefs(v.hash, g.kind));
+      const cached = filter ? null : await usableRefs(ctx.store, ctx.repo.indexRefs(v.hash, g.kind));
       if (cached) {
         heads.set(key, cached);
         if (g.kind === 'packages') packages.push(published());
         continue;
       }
-      const baseHead = previous ? usableRefs(ctx.store, previous.heads.get(key) ?? null) : null;
-      const base = baseHead ? { sha256: baseHead, loaded: loadRefs(read, baseHead) } : null;
+      const baseHead = previous ? await usableRefs(ctx.store, previous.heads.get(key) ?? null) : null;
+      const base = baseHead ? { sha256: baseHead, loaded: await loadRefs(read, baseHead) } : null;
       const parsed = g.kind === 'packages' ? await parsePackages(ctx, v, where, filter, keptSources, base?.loaded.refs ?? null) : await parseSources(ctx, v, where, filter, keptSources);
       const refs = await writeRefs(ctx.store, parsed.refs, base, where);
       heads.set(key, refs.sha256);
@@ -73,7 +73,7 @@ export async function parseIndices({ ctx, archive }: RunDeps, plan: SnapshotPlan
 
 async function previousPool(ctx: SnapshotContext, archive: string, serial: string): Promise<PreviousPool | null> {
   const row = ctx.repo.getSerial(archive, serial);
-  if (!row?.manifest_sha256 || !ctx.store.has(row.manifest_sha256)) return null;
+  if (!row?.manifest_sha256 || !(await ctx.store.has(row.manifest_sha256))) return null;
   const m = await readManifest(ctx.store, row.manifest_sha256, { expand: false });
   const heads = new Map<string, string>();
   for (const l of m.extra) if (l.path.startsWith(refsPrefix)) heads.set(l.path.slice(refsPrefix.length), l.sha256);
@@ -90,8 +90,8 @@ async function previousPool(ctx: SnapshotContext, archive: string, serial: strin
 }
 
 /** A refs blob whose chain is stored whole, or null (collected or never made: parse the index again). */
-function usableRefs(store: FsBlobStore, sha256: string | null): string | null {
-  return sha256 && refsChain(store, sha256) ? sha256 : null;
+async function usableRefs(store: BlobStore, sha256: string | null): Promise<string | null> {
+  return sha256 && (await refsChain(store, sha256)) ? sha256 : null;
 }
 
 interface ParsedIndex {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { AptfreezeError, isAptfreezeError } from '../errors.ts';
 import type { Repo } from '../catalog/repo.ts';
-import type { FsBlobStore } from '../store/store.ts';
+import { whereStored, type BlobStore } from '../store/port.ts';
 import type { Fetcher } from '../mirror/fetch.ts';
 import type { Logger } from '../log.ts';
 import { suiteUrl, type UpstreamRelease } from '../mirror/upstream.ts';
@@ -26,7 +26,7 @@ import { readManifest } from './manifest.ts';
  */
 
 export interface PdiffDeps {
-  store: FsBlobStore;
+  store: BlobStore;
   fetcher: Fetcher;
   log: Logger;
   /** Cap on a decompressed index or patch. */
@@ -37,11 +37,11 @@ export interface PdiffDeps {
 const fallBackOn = new Set(['MALFORMED', 'HASH_MISMATCH', 'SIZE_MISMATCH', 'UPSTREAM_HTTP', 'UPSTREAM_TOO_LARGE']);
 
 /** `<suite>/<index path>` -> sha256 of every upstream index variant the newest published serial fetched. */
-export async function previousIndices(store: FsBlobStore, repo: Repo, archive: string): Promise<Map<string, string>> {
+export async function previousIndices(store: BlobStore, repo: Repo, archive: string): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   const serial = repo.latestSerial(archive);
   const row = serial ? repo.getSerial(archive, serial) : undefined;
-  if (!row?.manifest_sha256 || !store.has(row.manifest_sha256)) return out;
+  if (!row?.manifest_sha256 || !(await store.has(row.manifest_sha256))) return out;
   const m = await readManifest(store, row.manifest_sha256, { expand: false });
   for (const e of m.extra) if (e.path.startsWith('@upstream/')) out.set(e.path.slice('@upstream/'.length), e.sha256);
   return out;
@@ -105,8 +105,8 @@ export async function updateByPdiff(deps: PdiffDeps, archiveUrl: string, up: Ups
 /** The previous serial's copy of this index, decompressed: the uncompressed variant if stored, else the cheapest to decompress. */
 async function storedBase(deps: PdiffDeps, suite: string, g: IndexGroup, previous: Map<string, string>): Promise<Buffer | null> {
   const order = ['none', 'gz', 'zst', 'xz', 'bz2', 'lz4'];
-  const stored = [...previous]
-    .filter(([k, sha]) => k.startsWith(`${suite}/${g.base}`) && /^(\.[a-z0-9]+)?$/.test(k.slice(suite.length + 1 + g.base.length)) && deps.store.has(sha))
+  const named = [...previous].filter(([k]) => k.startsWith(`${suite}/${g.base}`) && /^(\.[a-z0-9]+)?$/.test(k.slice(suite.length + 1 + g.base.length)));
+  const stored = (await whereStored(deps.store, named, ([, sha]) => sha))
     .map(([k, sha]) => ({ path: k.slice(suite.length + 1), sha }))
     .sort((a, b) => order.indexOf(compressionOf(a.path)) - order.indexOf(compressionOf(b.path)));
   const first = stored[0];

@@ -1,5 +1,5 @@
 import { AptfreezeError } from '../errors.ts';
-import type { BlobRef, BlobStore, FsBlobStore } from '../store/store.ts';
+import type { BlobRef, BlobStore } from '../store/port.ts';
 import type { PoolRef } from './parse-index.ts';
 
 /**
@@ -35,13 +35,11 @@ export interface LoadedRefs {
   depth: number;
 }
 
-export type ReadBlobSync = (sha256: string) => Buffer;
+export type ReadBlob = (sha256: string) => Promise<Buffer>;
 
-/** Reads a blob of a file-system store synchronously (refs and manifests are small next to the work they save). */
-export function syncReader(store: BlobStore | FsBlobStore): ReadBlobSync {
-  const fs = store as FsBlobStore;
-  if (typeof fs.readSync !== 'function') throw new AptfreezeError('INTERNAL', 'refs need a file-system blob store');
-  return (sha) => fs.readSync(sha);
+/** Reads whole blobs of a store (refs and manifests are small next to the work they save). */
+export function blobReader(store: Pick<BlobStore, 'read'>): ReadBlob {
+  return (sha) => store.read(sha);
 }
 
 // Refs blobs are immutable: a small cache saves re-reading the same base on
@@ -57,10 +55,10 @@ function remember(sha: string, v: LoadedRefs): LoadedRefs {
   return v;
 }
 
-export function loadRefs(read: ReadBlobSync, sha256: string): LoadedRefs {
+export async function loadRefs(read: ReadBlob, sha256: string): Promise<LoadedRefs> {
   const hit = cache.get(sha256);
   if (hit) return remember(sha256, hit);
-  const text = read(sha256).toString('utf8');
+  const text = (await read(sha256)).toString('utf8');
   const bad = (what: string) => new AptfreezeError('MALFORMED', `refs blob ${sha256}: ${what}`);
   if (!text.startsWith('aptfreeze-refs 2\n')) {
     const refs = new Map<string, PoolRef>();
@@ -85,7 +83,7 @@ export function loadRefs(read: ReadBlobSync, sha256: string): LoadedRefs {
     chain = [sha256];
   } else {
     if (depth < 1 || depth > MAX_DEPTH) throw bad('bad depth');
-    const base = loadRefs(read, baseSha);
+    const base = await loadRefs(read, baseSha);
     if (base.depth !== depth - 1) throw bad('depth does not follow its base');
     refs = new Map(base.refs);
     chain = [sha256, ...base.chain];
@@ -150,7 +148,7 @@ export async function writeRefs(
       if (!b || b.sha256 !== r.sha256 || b.size !== r.size) lines.push(`+${r.sha256} ${r.size} ${r.path}`);
     }
     for (const path of base.loaded.refs.keys()) if (!full.has(path)) lines.push(`-${path}`);
-    if (lines.length === 0) return { sha256: base.sha256, size: store.size(base.sha256), loaded: base.loaded };
+    if (lines.length === 0) return { sha256: base.sha256, size: await store.size(base.sha256), loaded: base.loaded };
     if (lines.length * 2 <= full.size) {
       depth = base.loaded.depth + 1;
       header = `aptfreeze-refs 2\nbase ${base.sha256}\ndepth ${depth}\n`;
@@ -173,7 +171,7 @@ export async function writeRefs(
  * their headers only, or null when one is not stored. Cheap: an unchanged
  * index's refs are checked and named in a manifest without being parsed.
  */
-export function refsChain(store: FsBlobStore, sha256: string): string[] | null {
+export async function refsChain(store: Pick<BlobStore, 'has' | 'readStream'>, sha256: string): Promise<string[] | null> {
   const hit = cache.get(sha256);
   const chain: string[] = [];
   if (hit) chain.push(...hit.chain);
@@ -182,7 +180,7 @@ export function refsChain(store: FsBlobStore, sha256: string): string[] | null {
     while (sha) {
       let head: string;
       try {
-        head = store.readHeadSync(sha, 256).toString('utf8');
+        head = await readHead(store, sha, 256);
       } catch {
         return null;
       }
@@ -192,7 +190,15 @@ export function refsChain(store: FsBlobStore, sha256: string): string[] | null {
       if (chain.length > MAX_DEPTH + 1) return null;
     }
   }
-  return chain.every((b) => store.has(b)) ? chain : null;
+  for (const b of chain) if (!(await store.has(b))) return null;
+  return chain;
+}
+
+/** The first bytes of a blob (at most `n`) as text: a refs blob's header. */
+async function readHead(store: Pick<BlobStore, 'readStream'>, sha256: string, n: number): Promise<string> {
+  // No range: an empty blob (a version-1 refs blob of an index without pool files) has none.
+  for await (const chunk of store.readStream(sha256)) return chunk.subarray(0, n).toString('utf8');
+  return '';
 }
 
 /** Forgets cached refs (tests that damage the store on purpose). */

@@ -9,7 +9,7 @@ import { planSnapshot } from './plan.ts';
 import { fetchIndices } from './fetch-indices.ts';
 import { parseIndices } from './parse.ts';
 import { fetchPool } from './fetch-pool.ts';
-import { buildSnapshot, storedChain } from './build.ts';
+import { buildSnapshot, storedChains } from './build.ts';
 import { signReleases } from './sign.ts';
 import { publishSerial } from './publish-step.ts';
 import type { PendingPool } from '../publish/tree.ts';
@@ -59,7 +59,7 @@ export async function takeSnapshot(ctx: SnapshotContext, archiveName: string, ac
     const proof = await buildSnapshotProof(ctx.store, { archive, serial, createdAt: plan.createdAt, keyringBytes: plan.keyringBytes, suites: suites.map((w) => ({ ...w, filtered: w.filtered.files })) });
     await step('sign');
     const validUntil = new Date(plan.createdAt.getTime() + ctx.config.lifetimeMs);
-    const built = buildSnapshot({ archive: archive.name, suites, proof, outsidePool: pool.outsidePool, heads: parsed.heads, refsChain: storedChain(ctx.store), validUntil, snapshots: snapshotsUrl(ctx.config.baseUrl, archive.name) });
+    const built = buildSnapshot({ archive: archive.name, suites, proof, outsidePool: pool.outsidePool, heads: parsed.heads, refsChain: await storedChains(ctx.store, parsed.heads.values()), validUntil, snapshots: snapshotsUrl(ctx.config.baseUrl, archive.name) });
     const files = await signReleases(ctx.key, built.releases);
     const manifest = await writeManifest(ctx.store, built.manifest);
     if (!pool.unchanged) collectGarbage(); // the pool step's, before the tree is staged and recorded

@@ -1,7 +1,7 @@
 import type { Config } from '../config/load.ts';
 import type { ArchiveConfig } from '../config/schema.ts';
 import type { Repo } from '../catalog/repo.ts';
-import type { FsBlobStore } from '../store/store.ts';
+import type { BlobStore } from '../store/port.ts';
 import type { Publisher, TreeLink, PoolPlan, PendingPool } from '../publish/tree.ts';
 import type { ServiceKey } from '../sign/key.ts';
 import type { Logger } from '../log.ts';
@@ -21,7 +21,7 @@ import type { ProvenanceUpdate } from '../provenance/record.ts';
 export interface SnapshotContext {
   config: Config;
   repo: Repo;
-  store: FsBlobStore;
+  store: BlobStore;
   publisher: Publisher;
   key: ServiceKey;
   now: () => Date;

@@ -1,5 +1,10 @@
 import { AptfreezeError } from '../errors.ts';
-import type { BlobRef } from './store.ts';
+
+/** A stored blob: its name (sha256, hex) and its size in bytes. */
+export interface BlobRef {
+  sha256: string;
+  size: number;
+}
 
 /** A byte range of a blob, both ends inclusive (as in HTTP's `Range: bytes=start-end`). */
 export interface ByteRange {
@@ -9,12 +14,13 @@ export interface ByteRange {
 }
 
 /**
- * The content-addressed store as an asynchronous port: the shape every backend can offer, a local
- * directory or an object store across the network. No path leaves it. FsBlobStore's synchronous
- * methods (has, size, pathOf, linkTo) are filesystem conveniences the snapshot path still uses;
- * until that path is moved onto this port, the filesystem store is reached through FsBlobPort
- * (fs-port.ts) and the object store implements it directly (s3.ts). One contract test suite
- * (test/store-contract.test.ts) runs against both.
+ * The content-addressed store: each file once, by sha256. The one interface the rest of the
+ * service uses for file contents; asynchronous only, the shape every backend can offer, a local
+ * directory (FsBlobStore, store.ts) or an object store across the network (S3BlobStore, s3.ts).
+ * No path leaves it. What only a filesystem store can do (hard-link a blob into the published
+ * tree, compare inodes, adopt a file, the flush barrier) is FsBlobFiles (fs-links.ts), which
+ * only server/store/ and server/publish/ import (test/ownership.test.ts). One contract test
+ * suite (test/store-contract.test.ts) runs against both backends.
  *
  * The contract:
  * - a blob is written once under its sha256 and never changes; a second put of the same bytes is
@@ -23,7 +29,7 @@ export interface ByteRange {
  *   under any hash; reading stops at the first byte past the expected size;
  * - reading a blob that is not there is NOT_FOUND; a range starting past its end is BAD_REQUEST.
  */
-export interface BlobPort {
+export interface BlobStore {
   /** Whether a blob with this hash is stored. */
   has(sha256: string): Promise<boolean>;
   /** Size in bytes of a stored blob. */
@@ -58,4 +64,11 @@ export function checkRange(range: ByteRange, size?: number): { start: number; en
 
 export function rangeNotSatisfiable(start: number, size?: number): AptfreezeError {
   return new AptfreezeError('BAD_REQUEST', `range starts at ${start}, past the blob's end`, { details: { start, size } });
+}
+
+/** The items whose blob the store holds, in their order (one `has` at a time: a local store answers at once). */
+export async function whereStored<T>(store: Pick<BlobStore, 'has'>, items: Iterable<T>, sha256Of: (item: T) => string): Promise<T[]> {
+  const out: T[] = [];
+  for (const x of items) if (await store.has(sha256Of(x))) out.push(x);
+  return out;
 }

@@ -15,8 +15,8 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { AptfreezeError } from '../errors.ts';
-import { check as checkBlob, tooLarge, type BlobRef } from './store.ts';
-import { checkRange, rangeNotSatisfiable, type BlobPort, type ByteRange } from './port.ts';
+import { check as checkBlob, tooLarge } from './store.ts';
+import { checkRange, rangeNotSatisfiable, type BlobRef, type BlobStore, type ByteRange } from './port.ts';
 
 export interface S3Location {
   bucket: string;
@@ -55,7 +55,7 @@ const hexRe = /^[0-9a-f]{64}$/;
  * object. Crashed writers leave incomplete uploads or holding objects, never a blob:
  * removeStaleUploads removes them (the counterpart of FsBlobStore.removeStaleTemps).
  */
-export class S3BlobStore implements BlobPort {
+export class S3BlobStore implements BlobStore {
   private readonly bucket: string;
   private readonly prefix: string;
   private readonly partBytes: number;

@@ -1,38 +1,14 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { processAlive as alive } from '../util/process.ts';
-import { createWriteStream, createReadStream, promises as fsp, existsSync, statSync, mkdirSync, rmSync, writeFileSync, readFileSync, openSync, readSync, closeSync, unlinkSync, linkSync, type WriteStream } from 'node:fs';
+import { createWriteStream, promises as fsp, existsSync, mkdirSync, rmSync, writeFileSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { AptfreezeError } from '../errors.ts';
+import { blobFile, FsBlobFiles, registerFsBlobFiles } from './fs-links.ts';
+import { checkRange, type BlobRef, type BlobStore, type ByteRange } from './port.ts';
 import { commitTemp, commitTempSync, syncDirSync, syncFileSystem, writeFileAtomicSync } from '../util/atomic-write.ts';
 import { recoverUnsynced } from './unsynced.ts';
 
-export interface BlobRef {
-  sha256: string;
-  size: number;
-}
-
-/**
- * A content-addressed store: each file once, by sha256. This is the one
- * interface the rest of the service uses for file contents, so moving blobs
- * to an object store later touches this folder only.
- */
-export interface BlobStore {
-  /** Whether a blob with this hash is stored. */
-  has(sha256: string): boolean;
-  /** Stores a stream; with `expected`, fails (and keeps nothing) unless size and hash match, and stops reading past the size. */
-  putStream(source: AsyncIterable<Uint8Array>, expected?: Partial<BlobRef>): Promise<BlobRef>;
-  /** Stores bytes held in memory. */
-  putBuffer(data: Uint8Array): Promise<BlobRef>;
-  /** Reads a stored blob. */
-  read(sha256: string): Promise<Buffer>;
-  readStream(sha256: string): AsyncIterable<Buffer>;
-  /** Removes a blob (gc). */
-  remove(sha256: string): Promise<void>;
-  /** Every stored hash. */
-  list(): AsyncIterable<string>;
-  /** Size of a stored blob. */
-  size(sha256: string): number;
-}
+export type { BlobRef, BlobStore, ByteRange } from './port.ts';
 
 const hexRe = /^[0-9a-f]{64}$/;
 
@@ -50,9 +26,23 @@ export const smallBlobBytes = 1 << 20;
 const tempPrefix = `${process.pid}-${randomBytes(6).toString('hex')}-`;
 let tempCounter = 0;
 
+/**
+ * The directories of a filesystem store under its base (`<data>/store`): the blobs' fan-out and the
+ * partial downloads. For fsck, which walks a data directory as files (strays, dead writers'
+ * temps), never for reading or writing a blob: that is the store's.
+ */
+export function fsStoreDirs(base: string): { blobs: string; partial: string } {
+  return { blobs: join(base, 'sha256'), partial: join(base, 'tmp') };
+}
+
+/**
+ * The filesystem backend of BlobStore (port.ts): `<store>/sha256/ab/<hash>`, temp-then-rename.
+ * Its filesystem-only side (links into the published tree, inode identity, adoption, the flush
+ * barrier) is its FsBlobFiles (fs-links.ts), reached by server/store/ and server/publish/ only.
+ */
 export class FsBlobStore implements BlobStore {
-  readonly root: string;
-  readonly tmp: string;
+  private readonly root: string;
+  private readonly tmp: string;
   /** `<store>/unsynced-<pid>`: present (and durable) while this process has blobs not yet flushed. */
   private readonly marker: string;
   private dirty = false;
@@ -65,9 +55,9 @@ export class FsBlobStore implements BlobStore {
   sha1Sink?: (sha256: string, sha1: string) => void;
 
   constructor(private readonly base: string) {
-    this.root = join(base, 'sha256');
-    this.tmp = join(base, 'tmp');
+    ({ blobs: this.root, partial: this.tmp } = fsStoreDirs(base));
     this.marker = join(base, `unsynced-${process.pid}`);
+    registerFsBlobFiles(this, new FsBlobFiles(this.root, this.tmp, (also) => this.flush(also)));
   }
 
   async init(): Promise<void> {
@@ -83,7 +73,7 @@ export class FsBlobStore implements BlobStore {
    * syncfs, then the marker goes. Called before anything that survives a crash refers to them;
    * `alsoFlush` names other trees written in bulk (a staging tree), flushed in the same call.
    */
-  flush(alsoFlush: string[] = []): void {
+  private flush(alsoFlush: string[]): void {
     if (!this.dirty && !alsoFlush.length) return;
     syncFileSystem(...(this.dirty ? [this.root] : []), ...alsoFlush);
     if (!this.dirty) return;
@@ -98,85 +88,22 @@ export class FsBlobStore implements BlobStore {
     this.dirty = true;
   }
 
-  /** The blob's file: internal to the store (every method below goes through it). */
+  /** The blob's file: internal to the store (and its FsBlobFiles). */
   private fileOf(sha256: string): string {
-    if (!hexRe.test(sha256)) throw new AptfreezeError('BAD_REQUEST', `not a sha256: ${sha256}`);
-    return join(this.root, sha256.slice(0, 2), sha256);
+    return blobFile(this.root, sha256);
   }
 
-  /**
-   * The blob's file, for the filesystem published tree only (server/publish/): a hard link to it
-   * is how a tree holds a file without a copy. Not part of the BlobStore port; no other module
-   * may call it (test/ownership.test.ts).
-   */
-  linkSource(sha256: string): string {
-    return this.fileOf(sha256);
-  }
-
-  /**
-   * Reads a whole blob synchronously: refs and manifests (small next to the work they save) are
-   * read in loops and in gc's locked step, which is synchronous by design (release/gc.ts).
-   */
-  readSync(sha256: string): Buffer {
-    return readFileSync(this.fileOf(sha256));
-  }
-
-  /** The first bytes of a blob (at most `n`), synchronously: a refs blob's header. */
-  readHeadSync(sha256: string, n: number): Buffer {
-    const fd = openSync(this.fileOf(sha256), 'r');
-    try {
-      const buf = Buffer.alloc(n);
-      return buf.subarray(0, readSync(fd, buf, 0, n, 0));
-    } finally {
-      closeSync(fd);
-    }
-  }
-
-  /** Removes a blob synchronously (gc's locked step); its size, or null when it was not there. */
-  removeSync(sha256: string): number | null {
-    const path = this.fileOf(sha256);
-    try {
-      const { size } = statSync(path);
-      unlinkSync(path);
-      return size;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw e;
-    }
-  }
-
-  /** Whether `st` (of a published file) is the blob's own inode: a hard link, its bytes hashed with the blob. */
-  isSameFile(sha256: string, st: { ino: number; dev: number }): boolean {
-    try {
-      const b = statSync(this.fileOf(sha256));
-      return b.ino === st.ino && b.dev === st.dev;
-    } catch {
-      return false;
-    }
-  }
-
-  /**
-   * Puts a lost blob back from a whole copy (fsck --repair: a published file that hashes to it),
-   * as a hard link: the caller has checked the copy's hash.
-   */
-  adoptSync(sha256: string, copy: string): void {
-    const dest = this.fileOf(sha256);
-    mkdirSync(join(this.root, sha256.slice(0, 2)), { recursive: true });
-    rmSync(dest, { force: true });
-    linkSync(copy, dest);
-  }
-
-  has(sha256: string): boolean {
+  async has(sha256: string): Promise<boolean> {
     return existsSync(this.fileOf(sha256));
   }
 
-  size(sha256: string): number {
-    return statSync(this.fileOf(sha256)).size;
+  async size(sha256: string): Promise<number> {
+    return (await this.statBlob(sha256)).size;
   }
 
   async putBuffer(data: Uint8Array): Promise<BlobRef> {
     const sha256 = createHash('sha256').update(data).digest('hex');
-    if (this.has(sha256)) return { sha256, size: data.length };
+    if (existsSync(this.fileOf(sha256))) return { sha256, size: data.length };
     if (data.length <= smallBlobBytes) {
       this.writeSmall(data, sha256);
       return { sha256, size: data.length };
@@ -194,6 +121,8 @@ export class FsBlobStore implements BlobStore {
   }
 
   async putStream(source: AsyncIterable<Uint8Array>, expected: Partial<BlobRef> = {}): Promise<BlobRef> {
+    // A malformed expected hash is the caller's mistake (BAD_REQUEST), not a mismatch of the bytes.
+    if (expected.sha256 !== undefined) this.fileOf(expected.sha256);
     if (expected.size !== undefined && expected.size <= smallBlobBytes) return this.putSmallStream(source, expected.size, expected.sha256);
     const temp = this.tempName();
     const hash = createHash('sha256');
@@ -265,17 +194,22 @@ export class FsBlobStore implements BlobStore {
     }
   }
 
-  /** Hard-links a stored blob to a file of the published tree (filesystem only; not part of the port). */
-  async linkTo(sha256: string, dest: string): Promise<void> {
-    await fsp.link(this.fileOf(sha256), dest);
+  async read(sha256: string): Promise<Buffer> {
+    return fsp.readFile(this.fileOf(sha256)).catch((e) => Promise.reject(notFound(e, sha256)));
   }
 
-  read(sha256: string): Promise<Buffer> {
-    return fsp.readFile(this.fileOf(sha256));
+  async *readStream(sha256: string, range?: ByteRange): AsyncIterable<Buffer> {
+    const path = this.fileOf(sha256);
+    let bounds: { start?: number; end?: number } = {};
+    if (range) bounds = checkRange(range, (await this.statBlob(sha256)).size);
+    // Opened here, not lazily by the stream, so that a missing blob is NOT_FOUND and not a stream error.
+    const handle = await fsp.open(path, 'r').catch((e) => Promise.reject(notFound(e, sha256)));
+    // The stream owns the handle: it closes it at the end, on an error, or when the reader stops early.
+    yield* handle.createReadStream({ highWaterMark: 1 << 20, ...bounds }) as AsyncIterable<Buffer>;
   }
 
-  readStream(sha256: string): AsyncIterable<Buffer> {
-    return createReadStream(this.fileOf(sha256), { highWaterMark: 1 << 20 });
+  private statBlob(sha256: string) {
+    return fsp.stat(this.fileOf(sha256)).catch((e) => Promise.reject(notFound(e, sha256)));
   }
 
   async remove(sha256: string): Promise<void> {
@@ -349,6 +283,11 @@ export class FsBlobStore implements BlobStore {
     }
     return removed;
   }
+}
+
+function notFound(e: unknown, sha256: string): unknown {
+  if ((e as NodeJS.ErrnoException).code === 'ENOENT') return new AptfreezeError('NOT_FOUND', `no blob ${sha256}`, { cause: e });
+  return e;
 }
 
 export function tooLarge(got: number, expected: number): AptfreezeError {

@@ -1,7 +1,5 @@
 import { archiveLock } from '../catalog/repo.ts';
-import { readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import { AptfreezeError, asAptfreezeError } from '../errors.ts';
 import type { Services } from '../services.ts';
 import type { TreeFile, TreeLink } from '../publish/tree.ts';
@@ -18,6 +16,7 @@ import { unverifiedText, signedReleaseOf } from '../verify/signature.ts';
 import { checkTagName } from './name.ts';
 import { binaryKey, emitBuildManifest, parseBuildManifest, sourceKey, type BuildManifest } from './build-manifest.ts';
 import { openSerial, packagesOf, sourcesOf, type IndexGroup, type SerialSource } from './serial-source.ts';
+import { whereStored } from '../store/port.ts';
 import { TagRepo, type TagArchiveRow } from '../catalog/tags.ts';
 import { commitTag, removeTag, stageTag } from '../publish/tag-tree.ts';
 import { describeTag, type TagView } from './query.ts';
@@ -216,7 +215,8 @@ async function buildArchive(s: TagDeps, name: string, sel: Selection, createdAt:
       link({ path: r.path, sha256: r.sha256, size: r.size });
     }
   }
-  const missingBlobs = [...links.values()].filter((l) => !s.store.has(l.sha256)).map((l) => l.path);
+  const stored = new Set(await whereStored(s.store, links.values(), (l) => l.sha256));
+  const missingBlobs = [...links.values()].filter((l) => !stored.has(l)).map((l) => l.path);
   if (missingBlobs.length) throw new AptfreezeError('INTERNAL', `${src.archive}/${src.serial}: the store lacks ${missingBlobs.length} file(s) of the serial (${missingBlobs.slice(0, 3).join(', ')}); run aptfreeze fsck`);
 
   const extra: TreeLink[] = [{ path: '@build-manifest', sha256: buildManifest.sha256, size: buildManifest.size }];
@@ -232,7 +232,7 @@ async function buildArchive(s: TagDeps, name: string, sel: Selection, createdAt:
   const files: TreeFile[] = [];
   for (const suite of src.suites) {
     const entries = [...(served.get(suite)?.values() ?? []), ...proofEntries];
-    const text = ourReleaseText(releaseFields(s, src, suite), entries, { archive: src.archive, validUntil: null, byHash: false, extraComponents: src.proof ? [proofComponent] : [] });
+    const text = ourReleaseText(await releaseFields(s, src, suite), entries, { archive: src.archive, validUntil: null, byHash: false, extraComponents: src.proof ? [proofComponent] : [] });
     const signed = await signRelease(s.key, text);
     files.push({ path: `dists/${suite}/Release`, data: text }, { path: `dists/${suite}/Release.gpg`, data: signed.releaseGpg }, { path: `dists/${suite}/InRelease`, data: signed.inRelease });
   }
@@ -249,17 +249,17 @@ async function buildArchive(s: TagDeps, name: string, sel: Selection, createdAt:
  * serial was taken and is stored by its hash; for an archive without proofs, from the serial's
  * own Release. ourReleaseText drops what is ours to write (hashes, Valid-Until, by-hash, Snapshots).
  */
-function releaseFields(s: TagDeps, src: SerialSource, suite: string): ReadonlyArray<[string, string]> {
+async function releaseFields(s: TagDeps, src: SerialSource, suite: string): Promise<ReadonlyArray<[string, string]>> {
   const ps = src.proof?.suites.find((x) => x.suite === suite);
   let text: string | null = null;
   if (ps) {
-    const blob = (n: string) => {
+    const blob = async (n: string) => {
       const f = ps.releaseFiles.find((r) => r.name === n);
-      return f ? s.store.readSync(f.sha256) : undefined;
+      return f ? s.store.read(f.sha256) : undefined;
     };
-    text = unverifiedText(signedReleaseOf({ inRelease: blob('InRelease'), release: blob('Release'), releaseGpg: blob('Release.gpg') }, `${src.archive}/${src.serial} ${suite}`));
+    text = unverifiedText(signedReleaseOf({ inRelease: await blob('InRelease'), release: await blob('Release'), releaseGpg: await blob('Release.gpg') }, `${src.archive}/${src.serial} ${suite}`));
   } else {
-    text = readFileSync(join(s.publisher.serialDir(src.archive, src.serial), 'dists', suite, 'Release'), 'utf8');
+    text = await s.publisher.readSigned(src.archive, src.serial, suite, 'Release');
   }
   if (text === null) throw new AptfreezeError('MALFORMED', `${src.archive}/${src.serial}: the Release of ${suite} cannot be read`);
   return parseRelease(text).fields;
@@ -276,6 +276,7 @@ const writable = new Set<Compression>(['none', 'gz', 'xz']);
  */
 async function makeProof(s: TagDeps, name: string, src: SerialSource, p: ProofManifest, served: Map<string, Map<string, ReleaseFileEntry>>, createdAt: Date) {
   const extra: TreeLink[] = [{ path: '@keyring', sha256: p.keyring.sha256, size: p.keyring.size }];
+  const held = new Set(await whereStored(s.store, p.suites.flatMap((ps) => ps.indices.map((i) => i.sha256)), (h) => h));
   const suites = p.suites.map((ps) => {
     const mine = served.get(ps.suite) ?? new Map<string, ReleaseFileEntry>();
     for (const f of ps.releaseFiles) extra.push({ path: `@upstream/${ps.suite}/${f.name}`, sha256: f.sha256, size: f.size });
@@ -283,7 +284,7 @@ async function makeProof(s: TagDeps, name: string, src: SerialSource, p: ProofMa
     for (const i of ps.indices) {
       const base = stripCompression(i.path);
       const kind = compressionOf(i.path);
-      if (!writable.has(kind) || !mine.has(i.path) || !s.store.has(i.sha256)) continue;
+      if (!writable.has(kind) || !mine.has(i.path) || !held.has(i.sha256)) continue;
       const list = groups.get(base) ?? [];
       list.push(i);
       groups.set(base, list);

@@ -1,6 +1,6 @@
 import { AptfreezeError, isAptfreezeError } from '../errors.ts';
 import type { Repo } from '../catalog/repo.ts';
-import type { FsBlobStore } from '../store/store.ts';
+import type { BlobStore } from '../store/port.ts';
 import type { TreeLink } from '../publish/tree.ts';
 import { readManifest, type SerialManifest } from '../snapshot/manifest.ts';
 import { parseProofManifest, proofComponent, type ProofManifest } from '../proof/manifest.ts';
@@ -36,14 +36,14 @@ export interface IndexGroup {
   variants: Map<Compression, TreeLink>;
 }
 
-type Deps = { repo: Repo; store: FsBlobStore };
+type Deps = { repo: Repo; store: BlobStore };
 
 /** Opens a serial that is published now (live or frozen): NOT_FOUND when it never was, GONE when collected. */
 export async function openSerial(s: Deps, archive: string, serial: string): Promise<SerialSource> {
   const row = s.repo.getSerial(archive, serial);
   if (!row || row.state === 'pending' || row.state === 'failed') throw new AptfreezeError('NOT_FOUND', `no serial ${serial} of ${archive}`);
   if (row.state === 'collected') throw new AptfreezeError('GONE', `${archive}/${serial} was collected`);
-  if (!row.manifest_sha256 || !s.store.has(row.manifest_sha256)) throw new AptfreezeError('INTERNAL', `${archive}/${serial} has no readable manifest`);
+  if (!row.manifest_sha256 || !(await s.store.has(row.manifest_sha256))) throw new AptfreezeError('INTERNAL', `${archive}/${serial} has no readable manifest`);
   const manifest = await readManifest(s.store, row.manifest_sha256, { expand: false });
   const pm = manifest.extra.find((l) => l.path === '@proof-manifest');
   const proof = pm ? parseProofManifest(await s.store.read(pm.sha256)) : null;
@@ -85,7 +85,7 @@ function readable(g: IndexGroup): TreeLink {
 }
 
 /** Every Packages stanza of a group, in index order; `want` picks the packages whose raw bytes are kept. */
-export async function* packagesOf(store: FsBlobStore, g: IndexGroup, maxBytes: number, want?: (pkg: string) => boolean): AsyncGenerator<PackageEntry> {
+export async function* packagesOf(store: BlobStore, g: IndexGroup, maxBytes: number, want?: (pkg: string) => boolean): AsyncGenerator<PackageEntry> {
   const v = readable(g);
   const where = `${g.suite}/${g.base}`;
   try {
@@ -105,7 +105,7 @@ export interface SourceStanza {
 }
 
 /** Every Sources stanza of a group wanted by `want(name, version)`. */
-export async function* sourcesOf(store: FsBlobStore, g: IndexGroup, maxBytes: number, want: (pkg: string, version: string) => boolean): AsyncGenerator<SourceStanza> {
+export async function* sourcesOf(store: BlobStore, g: IndexGroup, maxBytes: number, want: (pkg: string, version: string) => boolean): AsyncGenerator<SourceStanza> {
   const v = readable(g);
   const where = `${g.suite}/${g.base}`;
   for await (const s of stanzasOfBlob(store, v.sha256, v.path, maxBytes)) {

@@ -78,8 +78,8 @@ export async function buildUploadsProof(d: { store: BlobStore; db: Db }, cfg: Re
       source: u.source,
       version: u.version,
       signer: u.signer,
-      changes: { name: u.changes_name, sha256: u.changes_sha256, size: d.store.size(u.changes_sha256) },
-      buildinfo: u.buildinfo_name && u.buildinfo_sha256 ? { name: u.buildinfo_name, sha256: u.buildinfo_sha256, size: d.store.size(u.buildinfo_sha256) } : null,
+      changes: { name: u.changes_name, sha256: u.changes_sha256, size: await d.store.size(u.changes_sha256) },
+      buildinfo: u.buildinfo_name && u.buildinfo_sha256 ? { name: u.buildinfo_name, sha256: u.buildinfo_sha256, size: await d.store.size(u.buildinfo_sha256) } : null,
       buildTaintedBy: (u.tainted_by ?? '').split(/\s+/).filter(Boolean),
       packages: byUpload
         .get(id)!

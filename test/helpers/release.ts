@@ -140,7 +140,7 @@ export async function brokenFiles(h: ServiceHarness, archive: string, serial: st
   const row = h.services.repo.getSerial(archive, serial)!;
   const man = await readManifest(h.services.store, row.manifest_sha256!);
   const bad: string[] = [];
-  for (const l of [...man.tree, ...man.extra]) if (!h.services.store.has(l.sha256)) bad.push(`store:${l.path}`);
+  for (const l of [...man.tree, ...man.extra]) if (!(await h.services.store.has(l.sha256))) bad.push(`store:${l.path}`);
   const dir = h.services.publisher.serialDir(archive, serial);
   for (const l of man.tree) {
     try {

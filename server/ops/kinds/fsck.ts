@@ -4,6 +4,8 @@ import { ReleaseRepo } from '../../catalog/release.ts';
 import { runFsck } from '../../fsck/fsck.ts';
 import type { FsckReport } from '../../fsck/report.ts';
 import { objectOf } from './params.ts';
+import { dataLayout } from '../../datadir.ts';
+import { fsStoreDirs } from '../../store/store.ts';
 
 export type FsckDeps = Pick<Services, 'dataDir' | 'db' | 'repo' | 'store' | 'publisher' | 'now'>;
 
@@ -22,7 +24,7 @@ export const fsckRepairOp: OperationDef<Record<string, never>, FsckReport, FsckD
   resources: () => ['store'],
   run: async (s, _p, ctx) => {
     ctx.progress({ step: 'check' });
-    return runFsck({ dataDir: s.dataDir, db: s.db, repo: s.repo, rr: new ReleaseRepo(s.db), store: s.store, publisher: s.publisher, now: s.now }, { repair: true });
+    return runFsck({ dataDir: s.dataDir, db: s.db, repo: s.repo, rr: new ReleaseRepo(s.db), store: s.store, storeDirs: fsStoreDirs(dataLayout(s.dataDir).store), publisher: s.publisher, now: s.now }, { repair: true });
   },
   record: (r) => ({ ok: r.ok, problems: r.problems.length, repaired: r.repaired.length }),
 };
