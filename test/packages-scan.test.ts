@@ -9,7 +9,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { readStanzas } from '../server/debian/deb822.ts';
-import { packagesRef } from '../server/snapshot/parse-index.ts';
+import { checkPoolPath } from '../server/snapshot/parse-index.ts';
+import type { Stanza } from '../server/debian/deb822.ts';
 import { scanPackages, scanPackagesBuffer, type PackageEntry, type ScanOptions } from '../server/debian/packages-scan.ts';
 import { AptfreezeError } from '../server/errors.ts';
 import { FuzzLedger, checkAsync, hostileBytes, hostileChar, runs } from './helpers/fuzz.ts';
@@ -33,6 +34,18 @@ function show(e: PackageEntry): Shown {
 function codeOf(e: unknown): string {
   if (e instanceof AptfreezeError && (e.code === 'MALFORMED' || e.code === 'UNSAFE_PATH')) return e.code;
   throw e;
+}
+
+/** The pool file a Packages stanza names, checked: the snapshot's reading before the scanner (packagesRef, kept here as the reference). */
+function packagesRef(s: Stanza, where: string): { path: string; sha256: string; size: number } {
+  const filename = s.get('Filename');
+  const sha256 = s.get('SHA256')?.toLowerCase();
+  const sizeText = s.get('Size');
+  const name = s.get('Package') ?? '?';
+  if (!filename || !sha256 || !sizeText) throw new AptfreezeError('MALFORMED', `${where}: package ${name} lacks Filename, Size or SHA256`);
+  if (!/^[0-9a-f]{64}$/.test(sha256)) throw new AptfreezeError('MALFORMED', `${where}: package ${name} has a malformed SHA256`);
+  if (!/^\d{1,15}$/.test(sizeText)) throw new AptfreezeError('MALFORMED', `${where}: package ${name} has a malformed Size`);
+  return { path: checkPoolPath(filename, where), sha256, size: Number(sizeText) };
 }
 
 /** Today's reading of a Packages index (the loop of snapshot/run.ts). */

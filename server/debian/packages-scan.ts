@@ -42,6 +42,13 @@ export interface PackageEntry {
   sha256: string;
   /** The stanza's bytes exactly as Stanza.raw has them; only when keepRaw(package) returned true. */
   raw?: Buffer;
+  /** With `sourceVersion`: the source's version, `Source: name (version)` or else Version (Policy 5.6.1). */
+  sourceVersion?: string;
+  /**
+   * With `lenient`: the stanza names no usable file (Filename, Size or SHA256 absent or malformed,
+   * or an unsafe Filename); filename, size and sha256 are then '', -1 and ''.
+   */
+  invalid?: true;
 }
 
 export interface ScanOptions {
@@ -56,6 +63,20 @@ export interface ScanOptions {
   select?: (pkg: string) => boolean;
   /** A stanza (all its lines, no blank separators) larger than this is MALFORMED. Bytes; default 1 MiB, as deb822.ts. */
   maxStanzaBytes?: number;
+  /**
+   * The auditor's reading: a selected stanza without a usable Filename, Size or SHA256 is returned
+   * marked `invalid` instead of being MALFORMED / UNSAFE_PATH (it then lists no file, and a check
+   * relying on it fails; a syntax error of deb822 is still MALFORMED). Default: false.
+   */
+  lenient?: boolean;
+  /**
+   * Whether Filename must pass checkPoolPath (UNSAFE_PATH, or `invalid` when lenient). The
+   * auditor's verifier, which reports a Filename and never opens it, takes it as written (the
+   * aptfreeze-proof index lists `Filename: proof.deb`, one of our own names). Default: true.
+   */
+  checkPaths?: boolean;
+  /** Also fill `sourceVersion` (the snapshot.debian.org indexer's). Default: false. */
+  sourceVersion?: boolean;
 }
 
 const DEFAULT_MAX_STANZA_BYTES = 1024 * 1024;
@@ -172,6 +193,9 @@ class PackagesScanner {
   private readonly max: number;
   private readonly keepRaw: ((pkg: string) => boolean) | undefined;
   private readonly select: ((pkg: string) => boolean) | undefined;
+  private readonly lenient: boolean;
+  private readonly checkPaths: boolean;
+  private readonly wantSourceVersion: boolean;
 
   /** carry[0, carryLen): unconsumed bytes from earlier chunks. */
   private carry: Buffer = Buffer.alloc(0);
@@ -209,6 +233,9 @@ class PackagesScanner {
     this.max = opts.maxStanzaBytes ?? DEFAULT_MAX_STANZA_BYTES;
     this.keepRaw = opts.keepRaw;
     this.select = opts.select;
+    this.lenient = opts.lenient ?? false;
+    this.checkPaths = opts.checkPaths ?? true;
+    this.wantSourceVersion = opts.sourceVersion ?? false;
   }
 
   /** Scans one chunk: entries of the stanzas it completes go to `out`. */
@@ -435,7 +462,29 @@ class PackagesScanner {
 
     const pkg = this.text(buf, PACKAGE) ?? '';
     if (this.select !== undefined && !this.select(pkg)) return;
-    // The checks of packagesRef, in its order.
+    let file: { filename: string; size: number; sha256: string } | undefined;
+    try {
+      file = this.poolFile(buf, pkg);
+    } catch (e) {
+      if (!this.lenient) throw e;
+    }
+    const entry: PackageEntry = {
+      package: pkg,
+      version: this.text(buf, VERSION) ?? '',
+      architecture: this.architecture(buf),
+      source: this.source(buf, pkg),
+      filename: file?.filename ?? '',
+      size: file?.size ?? -1,
+      sha256: file?.sha256 ?? '',
+    };
+    if (file === undefined) entry.invalid = true;
+    if (this.wantSourceVersion) entry.sourceVersion = this.sourceVersionOf(buf, entry.version);
+    if (this.keepRaw !== undefined && this.keepRaw(pkg)) entry.raw = Buffer.from(buf.subarray(start, end));
+    out.push(entry);
+  }
+
+  /** The pool file the stanza names, checked (the snapshot's checks, in their order): MALFORMED, then UNSAFE_PATH. */
+  private poolFile(buf: Buffer, pkg: string): { filename: string; size: number; sha256: string } {
     const name = this.valStart[PACKAGE] === -1 ? '?' : pkg;
     if (this.isEmpty(FILENAME) || this.isEmpty(SHA256) || this.isEmpty(SIZE)) throw this.malformed(`package ${name} lacks Filename, Size or SHA256`, this.startLine);
     const sha256 = this.hex64(buf);
@@ -445,18 +494,14 @@ class PackagesScanner {
     const path = this.text(buf, FILENAME)!;
     // The usual "pool/…" of plain segments is a subset of what checkPoolPath accepts (and returns
     // unchanged); it is recognized by a regex, since checkPoolPath's splits cost a fifth of the scan.
-    const filename = PLAIN_POOL_PATH.test(path) ? path : checkPoolPath(path, this.where);
-    const entry: PackageEntry = {
-      package: pkg,
-      version: this.text(buf, VERSION) ?? '',
-      architecture: this.architecture(buf),
-      source: this.source(buf, pkg),
-      filename,
-      size,
-      sha256,
-    };
-    if (this.keepRaw !== undefined && this.keepRaw(pkg)) entry.raw = Buffer.from(buf.subarray(start, end));
-    out.push(entry);
+    const filename = !this.checkPaths || PLAIN_POOL_PATH.test(path) ? path : checkPoolPath(path, this.where);
+    return { filename, size, sha256 };
+  }
+
+  /** Policy 5.6.1: `Source: name (version)` when the source's version differs from Version; else Version. */
+  private sourceVersionOf(buf: Buffer, version: string): string {
+    const m = /^\S+\s+\((\S+)\)$/.exec(this.text(buf, SOURCE) ?? '');
+    return m ? m[1]! : version;
   }
 
   /** A wanted field's value as deb822.ts gives it (first line, then "\n" + each continuation line), or undefined. */
