@@ -13,8 +13,10 @@ import { checkPoolPath } from '../snapshot/parse-index.ts';
  * scans bytes: indexOf for line ends, a few byte tests per line, and only the seven
  * fields above decoded, each into a string of its own.
  *
- * It is a drop-in for readStanzas + packagesRef (parse-index.ts) + the Version,
- * Architecture and Source reads of the snapshot: the same stanza splitting (blank
+ * It replaced readStanzas + packagesRef (parse-index.ts; kept as the reference in
+ * test/packages-scan.test.ts) + the Version, Architecture and Source reads of the
+ * snapshot, and is read through snapshot/packages-reader.ts only (the one Packages
+ * reader; the verifier reads it leniently): the same stanza splitting (blank
  * and whitespace-only lines, CR, comments, continuation lines), the same deb822
  * checks (field names, duplicates, NUL, the stanza cap, including where the reader
  * applies it per chunk), the same values (ASCII trim, UTF-8 decoding), and the same
@@ -57,8 +59,8 @@ export interface ScanOptions {
   /**
    * Which stanzas to check and return (called with the Package value, '' when absent). A stanza
    * it rejects still has to be valid deb822, but its Filename, Size and SHA256 are not looked at:
-   * this is how the snapshot's filtered loop behaves (it skips unselected packages before
-   * packagesRef). Default: all.
+   * this is how the snapshot's filtered loop behaved (it skipped unselected packages before
+   * checking their pool file). Default: all.
    */
   select?: (pkg: string) => boolean;
   /** A stanza (all its lines, no blank separators) larger than this is MALFORMED. Bytes; default 1 MiB, as deb822.ts. */
