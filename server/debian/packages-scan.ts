@@ -226,6 +226,10 @@ class PackagesScanner {
   /** Continuation lines of a wanted field, as [start, end) pairs (end before trailing whitespace). */
   private readonly conts: Array<number[] | undefined> = new Array<number[] | undefined>(WANTED.length).fill(undefined);
   private hasConts = false;
+  /** The pool file of the stanza being finished (poolFile). */
+  private fileName = '';
+  private fileSize = -1;
+  private fileSha256 = '';
   /** The last two Architecture values (an index has one or two: "amd64" and "all"), shared by the entries. */
   private arch1 = '';
   private arch2 = '';
@@ -464,29 +468,32 @@ class PackagesScanner {
 
     const pkg = this.text(buf, PACKAGE) ?? '';
     if (this.select !== undefined && !this.select(pkg)) return;
-    let file: { filename: string; size: number; sha256: string } | undefined;
-    try {
-      file = this.poolFile(buf, pkg);
-    } catch (e) {
-      if (!this.lenient) throw e;
+    let valid = true;
+    if (!this.lenient) this.poolFile(buf, pkg);
+    else {
+      try {
+        this.poolFile(buf, pkg);
+      } catch {
+        valid = false;
+      }
     }
     const entry: PackageEntry = {
       package: pkg,
       version: this.text(buf, VERSION) ?? '',
       architecture: this.architecture(buf),
       source: this.source(buf, pkg),
-      filename: file?.filename ?? '',
-      size: file?.size ?? -1,
-      sha256: file?.sha256 ?? '',
+      filename: valid ? this.fileName : '',
+      size: valid ? this.fileSize : -1,
+      sha256: valid ? this.fileSha256 : '',
     };
-    if (file === undefined) entry.invalid = true;
+    if (!valid) entry.invalid = true;
     if (this.wantSourceVersion) entry.sourceVersion = this.sourceVersionOf(buf, entry.version);
     if (this.keepRaw !== undefined && this.keepRaw(pkg)) entry.raw = Buffer.from(buf.subarray(start, end));
     out.push(entry);
   }
 
-  /** The pool file the stanza names, checked (the snapshot's checks, in their order): MALFORMED, then UNSAFE_PATH. */
-  private poolFile(buf: Buffer, pkg: string): { filename: string; size: number; sha256: string } {
+  /** The pool file the stanza names, checked (the snapshot's checks, in their order: MALFORMED, then UNSAFE_PATH), into fileName, fileSize, fileSha256. */
+  private poolFile(buf: Buffer, pkg: string): void {
     const name = this.valStart[PACKAGE] === -1 ? '?' : pkg;
     if (this.isEmpty(FILENAME) || this.isEmpty(SHA256) || this.isEmpty(SIZE)) throw this.malformed(`package ${name} lacks Filename, Size or SHA256`, this.startLine);
     const sha256 = this.hex64(buf);
@@ -496,8 +503,9 @@ class PackagesScanner {
     const path = this.text(buf, FILENAME)!;
     // The usual "pool/…" of plain segments is a subset of what checkPoolPath accepts (and returns
     // unchanged); it is recognized by a regex, since checkPoolPath's splits cost a fifth of the scan.
-    const filename = !this.checkPaths || PLAIN_POOL_PATH.test(path) ? path : checkPoolPath(path, this.where);
-    return { filename, size, sha256 };
+    this.fileName = !this.checkPaths || PLAIN_POOL_PATH.test(path) ? path : checkPoolPath(path, this.where);
+    this.fileSize = size;
+    this.fileSha256 = sha256;
   }
 
   /** Policy 5.6.1: `Source: name (version)` when the source's version differs from Version; else Version. */
