@@ -8,8 +8,8 @@ import { compressionOf, type Compression } from '../debian/compress.ts';
  * Reading index files held in memory, synchronously: the verifier's view of an
  * index. A Packages text is read by the one Packages reader
  * (snapshot/packages-reader.ts readPackagesText, the byte scanner with its stanza
- * cap); Sources texts by the deb822 reader (sourcesStanzasOf). Decompression is handed in (the verifier does no I/O; the
- * CLI's inflater may run xz or lz4).
+ * cap); a Sources text by the deb822 reader (sourcesStanzasOf). Decompression is
+ * handed in (the verifier does no I/O; the CLI's inflater may run xz or lz4).
  */
 
 /** Decompresses a whole buffer; more than maxBytes of output, or corrupt input, throws an AptfreezeError. */
