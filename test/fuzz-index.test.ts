@@ -10,7 +10,8 @@ import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import zstd from 'zstd-napi';
 import { parseStanzas } from '../server/debian/deb822.ts';
-import { checkPoolPath, packagesRef, sourcesRefs, stanzasOfBlob, type PoolRef } from '../server/snapshot/parse-index.ts';
+import { checkPoolPath, sourcesRefs, stanzasOfBlob, type PoolRef } from '../server/snapshot/parse-index.ts';
+import { readPackagesText } from '../server/snapshot/packages-reader.ts';
 import type { BlobStore } from '../server/store/store.ts';
 import { FuzzLedger, check, checkAsync, hostileBytes, hostileText, runs, trickyChars, typed, typedAsync } from './helpers/fuzz.ts';
 
@@ -90,10 +91,10 @@ describe('the index reader on hostile upstream indices', () => {
   });
 
   it('reads Packages stanzas into safe pool references or a typed error', () => {
-    check(ledger, 'packagesRef', runs(20_000), [poolPath, hex, size, fc.boolean()], (filename, sha, sz, crlf) => {
+    check(ledger, 'packages-reader', runs(20_000), [poolPath, hex, size, fc.boolean()], (filename, sha, sz, crlf) => {
       const eol = crlf ? '\r\n' : '\n';
       const text = ['Package: hello', 'Version: 1', `Filename: ${filename}`, `Size: ${sz}`, `SHA256: ${sha}`, ''].join(eol);
-      const r = typed(codes, () => parseStanzas(text).map((s) => packagesRef(s, 'fuzz')));
+      const r = typed(codes, () => readPackagesText(Buffer.from(text), 'fuzz').map((e) => ({ path: e.filename, sha256: e.sha256, size: e.size })));
       if (r.ok) r.value.forEach(assertRef);
     });
   });

@@ -1,5 +1,6 @@
 // Issue "One owner for the data directory", acceptance 2: SQL, data-directory path building and the
-// published tree's layout names appear only in their owner's folder. Scans server/**/*.ts with
+// published tree's layout names appear only in their owner's folder. Issue 11 item 5 ("one Packages
+// reader"): a Packages index is read only through snapshot/packages-reader.ts (rules `packages-*`). Scans server/**/*.ts with
 // comments stripped; the scanner is also run on planted violations, so a broken scanner fails too.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -30,6 +31,32 @@ const rules: Rule[] = [
     name: 'fs-backend',
     pattern: /\bfrom\s+['"][^'"]*\bfs-links(?:\.ts)?['"]|\bimport\(\s*['"][^'"]*\bfs-links(?:\.ts)?['"]|\bfsBlobFiles\(/,
     owners: ['server/store/', 'server/publish/'],
+  },
+  // One Packages reader (issue 11 item 5): the byte scanner is called only by the reader; the old
+  // per-stanza Packages readers (packagesRef, packageEntry) stay gone; and deb822's stanza parsers,
+  // with their wrappers for whole indices, are called only by modules that read something other than
+  // a Packages index with them (each owner below says what).
+  { name: 'packages-scanner', pattern: /\bscanPackages(?:Buffer)?\(/, owners: ['server/debian/packages-scan.ts', 'server/snapshot/packages-reader.ts'] },
+  { name: 'packages-stanza-reader', pattern: /\b(?:packagesRef|packageEntry)\(/, owners: [] },
+  {
+    name: 'packages-deb822',
+    pattern: /\b(?:parseStanzas|readStanzas|stanzasOfBlob|sourcesStanzasOf)\(/,
+    owners: [
+      'server/debian/deb822.ts', // the parser itself
+      'server/debian/release.ts', // Release / InRelease
+      'server/debian/deb.ts', // a .deb's control file
+      'server/debian/pdiff.ts', // a pdiff Index
+      'server/uploads/changes.ts', // .changes, .dsc, .buildinfo
+      'server/tags/dpkg-status.ts', // a chroot's dpkg status
+      'server/proof/bundle.ts', // the proof package's control file
+      'server/snapshot/parse-index.ts', // stanzasOfBlob: stored Sources and Translation indices
+      'server/snapshot/parse.ts', // Sources and Translation indices of a snapshot
+      'server/tags/serial-source.ts', // Sources indices of a serial
+      'server/snapmr/index.ts', // Sources indices of a serial
+      'server/verify/indices.ts', // sourcesStanzasOf: a Sources text in memory
+      'server/verify/proof-verifier.ts', // a proof's Sources indices
+      'server/cli/verify-snapshot.ts', // a served Sources index (--pool)
+    ],
   },
   {
     name: 'data-dir-path',
@@ -103,7 +130,7 @@ function serverFiles(dir = join(root, 'server')): string[] {
 }
 
 describe('who owns the data directory', () => {
-  it('finds SQL, layout names, blob paths and data-directory paths only in their owners', () => {
+  it('finds SQL, layout names, blob paths, data-directory paths and Packages parsing only in their owners', () => {
     const files = serverFiles();
     assert.ok(files.length > 100, `scanned ${files.length} files`);
     const found = files.flatMap((f) => scan(f, readFileSync(join(root, f), 'utf8')));
@@ -138,6 +165,10 @@ describe('who owns the data directory', () => {
       ['fs-backend', 'server/snapshot/planted.ts', 'linkFrom(fsBlobFiles(ctx.store), sha, dest);\n'],
       ['data-dir-path', 'server/cli/planted.ts', "const db = openDb(join(dataDir, 'aptfreeze.db'));\n"],
       ['data-dir-path', 'server/metrics/planted.ts', "walk(join(deps.dataDir, 'store', 'sha256'));\n"],
+      ['packages-deb822', 'server/provenance/planted.ts', 'for await (const s of stanzasOfBlob(store, v.hash, v.path, max)) refs.push(s.get(\'Filename\'));\n'],
+      ['packages-deb822', 'server/verify/planted.ts', 'for (const s of parseStanzas(packagesText)) seen.add(s.get(\'SHA256\'));\n'],
+      ['packages-stanza-reader', 'server/snapmr/planted.ts', 'const ref = packagesRef(st, where);\n'],
+      ['packages-scanner', 'server/release/planted.ts', 'for await (const batch of scanPackages(chunks, path)) n += batch.length;\n'],
     ];
     for (const [rule, file, src] of planted) {
       it(`catches ${rule} in ${file}`, () => {
@@ -155,6 +186,8 @@ describe('who owns the data directory', () => {
         assert.deepEqual(scan('server/publish/planted.ts', src), [], rule);
         assert.deepEqual(scan('server/store/planted.ts', src), [], rule);
       }
+      assert.deepEqual(scan('server/snapshot/packages-reader.ts', planted.find(([r]) => r === 'packages-scanner')![2]), []);
+      assert.deepEqual(scan('server/debian/release.ts', planted.find(([r, f]) => r === 'packages-deb822' && f.includes('verify'))![2]), []);
     });
 
     it('ignores it in a comment, and keeps a string or regular expression that looks like one', () => {

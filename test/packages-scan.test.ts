@@ -9,7 +9,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { readStanzas } from '../server/debian/deb822.ts';
-import { packagesRef } from '../server/snapshot/parse-index.ts';
+import { checkPoolPath } from '../server/snapshot/parse-index.ts';
+import type { Stanza } from '../server/debian/deb822.ts';
 import { scanPackages, scanPackagesBuffer, type PackageEntry, type ScanOptions } from '../server/debian/packages-scan.ts';
 import { AptfreezeError } from '../server/errors.ts';
 import { FuzzLedger, checkAsync, hostileBytes, hostileChar, runs } from './helpers/fuzz.ts';
@@ -33,6 +34,18 @@ function show(e: PackageEntry): Shown {
 function codeOf(e: unknown): string {
   if (e instanceof AptfreezeError && (e.code === 'MALFORMED' || e.code === 'UNSAFE_PATH')) return e.code;
   throw e;
+}
+
+/** The pool file a Packages stanza names, checked: the snapshot's reading before the scanner (packagesRef, kept here as the reference). */
+function packagesRef(s: Stanza, where: string): { path: string; sha256: string; size: number } {
+  const filename = s.get('Filename');
+  const sha256 = s.get('SHA256')?.toLowerCase();
+  const sizeText = s.get('Size');
+  const name = s.get('Package') ?? '?';
+  if (!filename || !sha256 || !sizeText) throw new AptfreezeError('MALFORMED', `${where}: package ${name} lacks Filename, Size or SHA256`);
+  if (!/^[0-9a-f]{64}$/.test(sha256)) throw new AptfreezeError('MALFORMED', `${where}: package ${name} has a malformed SHA256`);
+  if (!/^\d{1,15}$/.test(sizeText)) throw new AptfreezeError('MALFORMED', `${where}: package ${name} has a malformed Size`);
+  return { path: checkPoolPath(filename, where), sha256, size: Number(sizeText) };
 }
 
 /** Today's reading of a Packages index (the loop of snapshot/run.ts). */
@@ -482,5 +495,40 @@ describe('packages-scan: the same as readStanzas + packagesRef', () => {
   it('ran enough inputs', (t) => {
     for (const line of ledger.lines()) t.diagnostic(line);
     assert.ok(ledger.total >= runs(10_000) + 3_000, `${ledger.total} inputs`);
+  });
+});
+
+describe('packages-scan: the readings of the verifier and the snapshot.debian.org indexer', () => {
+  const sha = 'a'.repeat(64);
+  const text = [
+    `Package: good\nVersion: 1\nArchitecture: amd64\nSource: src (0.9)\nFilename: pool/main/g/good_1_amd64.deb\nSize: 10\nSHA256: ${sha}\n`,
+    `Package: nohash\nVersion: 2\nArchitecture: all\nFilename: pool/main/n/nohash_2_all.deb\nSize: 10\n`,
+    `Package: proof\nVersion: 3\nArchitecture: all\nFilename: proof.deb\nSize: 5\nSHA256: ${sha.toUpperCase()}\n`,
+  ].join('\n');
+
+  it('lenient: marks a stanza naming no usable file invalid instead of refusing the index; a deb822 error is still MALFORMED', () => {
+    assert.throws(() => scanPackagesBuffer(Buffer.from(text), WHERE), (e: unknown) => e instanceof AptfreezeError && e.code === 'MALFORMED');
+    const got = scanPackagesBuffer(Buffer.from(text), WHERE, { lenient: true });
+    assert.deepEqual(
+      got.map((e) => [e.package, e.invalid ?? false, e.filename, e.size, e.sha256]),
+      [
+        ['good', false, 'pool/main/g/good_1_amd64.deb', 10, sha],
+        ['nohash', true, '', -1, ''],
+        ['proof', true, '', -1, ''],
+      ],
+    );
+    assert.throws(() => scanPackagesBuffer(Buffer.from(`${text}\nPackage: x\nPackage: x\n`), WHERE, { lenient: true }), (e: unknown) => e instanceof AptfreezeError && e.code === 'MALFORMED');
+  });
+
+  it('checkPaths false: takes a Filename as written (the aptfreeze-proof index lists proof.deb)', () => {
+    assert.throws(() => scanPackagesBuffer(Buffer.from(text.split('\n\n')[2]!), WHERE), (e: unknown) => e instanceof AptfreezeError && e.code === 'UNSAFE_PATH');
+    const got = scanPackagesBuffer(Buffer.from(text), WHERE, { lenient: true, checkPaths: false });
+    assert.deepEqual(got.map((e) => [e.package, e.filename, e.sha256]), [['good', 'pool/main/g/good_1_amd64.deb', sha], ['nohash', '', ''], ['proof', 'proof.deb', sha]]);
+  });
+
+  it("sourceVersion: the source's version from `Source: name (version)`, else Version (Policy 5.6.1)", () => {
+    const got = scanPackagesBuffer(Buffer.from(text), WHERE, { lenient: true, checkPaths: false, sourceVersion: true });
+    assert.deepEqual(got.map((e) => [e.source, e.sourceVersion]), [['src', '0.9'], ['nohash', '2'], ['proof', '3']]);
+    assert.equal(scanPackagesBuffer(Buffer.from(text), WHERE, { lenient: true })[0]!.sourceVersion, undefined);
   });
 });

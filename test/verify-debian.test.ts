@@ -19,7 +19,8 @@ import { buildProofDeb } from '../server/proof/build.ts';
 import { ProofVerifier } from '../server/verify/proof-verifier.ts';
 import { hashFile, inflate } from '../server/cli/verify-load.ts';
 import { readKeyring } from '../server/pgp/keyring.ts';
-import { packageEntry, plainIndex, stanzasOf } from '../server/verify/indices.ts';
+import { packageEntries, plainIndex } from '../server/verify/indices.ts';
+import { readPackagesText } from '../server/snapshot/packages-reader.ts';
 import type { ProofBundle } from '../server/proof/bundle.ts';
 import type { ChainReport } from '../server/verify/report.ts';
 
@@ -94,9 +95,8 @@ describe('against the genuine Debian metadata on this machine', { skip }, () => 
       const byName = new Map<string, { sha256: string; size: number }>();
       for (const s of a.suites) {
         for (const i of s.indices) {
-          for (const st of stanzasOf(plainIndex(i.path, i.data, inflate))) {
-            const e = packageEntry(st);
-            if (e) byName.set(path.basename(e.filename).replace(/:/g, '%3a'), e);
+          for (const e of packageEntries(plainIndex(i.path, i.data, inflate), i.path, false)) {
+            if (!e.invalid) byName.set(path.basename(e.filename).replace(/:/g, '%3a'), e);
           }
         }
       }
@@ -196,8 +196,8 @@ describe('against the genuine Debian metadata on this machine', { skip }, () => 
     const s = a.suites[0]!;
     const idx = s.indices[0]!;
     const stanzas: Buffer[] = [];
-    for (const st of stanzasOf(plainIndex(idx.path, idx.data, inflate))) {
-      if (stanzas.length < 200 && st.get('Section') === 'python') stanzas.push(st.raw);
+    for (const e of readPackagesText(plainIndex(idx.path, idx.data, inflate), idx.path, { keepRaw: (p) => p.startsWith('python3-') })) {
+      if (stanzas.length < 200 && e.raw && /^Priority: optional$/m.test(e.raw.toString('utf8'))) stanzas.push(e.raw);
     }
     assert.ok(stanzas.length > 0);
     const keys = await readKeyring(readFileSync(KEYRING));

@@ -22,7 +22,7 @@ import { sourcesRefs } from '../snapshot/parse-index.ts';
 import { mapLimit } from '../util/limit.ts';
 import { ProofVerifier } from '../verify/proof-verifier.ts';
 import { checkSignature } from '../verify/signature.ts';
-import { isPackagesIndex, isSourcesIndex, packageEntry, plainIndex, sha256, stanzasOf } from '../verify/indices.ts';
+import { isPackagesIndex, isSourcesIndex, packageEntries, plainIndex, sha256, sourcesStanzasOf } from '../verify/indices.ts';
 import { report, type ChainReport, type LinkName, type Step } from '../verify/report.ts';
 import { inflate, loadKeyring, proofFromBytes } from './verify-load.ts';
 
@@ -166,9 +166,8 @@ async function checkSuite(
 /** Checks that the served aptfreeze-proof index lists the served proof.deb. */
 function proofListed(suite: string, path: string, data: Buffer, proofSha: string): Step {
   try {
-    for (const s of stanzasOf(plainIndex(path, data, inflate))) {
-      const e = packageEntry(s);
-      if (e && e.sha256 === proofSha) return { link: 'proof-package', status: 'ok', detail: `${suite}/${path} lists proof.deb (sha256 ${proofSha})` };
+    for (const e of packageEntries(plainIndex(path, data, inflate), `${suite}/${path}`, false)) {
+      if (!e.invalid && e.sha256 === proofSha) return { link: 'proof-package', status: 'ok', detail: `${suite}/${path} lists proof.deb (sha256 ${proofSha})` };
     }
     return { link: 'proof-package', status: 'fail', detail: `${suite}/${path} does not list the served proof.deb (sha256 ${proofSha})` };
   } catch (e) {
@@ -187,12 +186,11 @@ async function checkPool(http: Http, base: URL, served: Array<{ suite: string; p
     if (seen.has(key)) continue;
     seen.add(key);
     try {
-      for (const st of stanzasOf(plainIndex(s.path, s.data, inflate))) {
-        if (isPackagesIndex(s.path)) {
-          const e = packageEntry(st);
-          if (e) refs.set(e.filename, { sha256: e.sha256, size: e.size, from: `${s.suite}/${s.path}` });
-        } else for (const r of sourcesRefs(st, `${s.suite}/${s.path}`)) refs.set(r.path, { sha256: r.sha256, size: r.size, from: `${s.suite}/${s.path}` });
-      }
+      const from = `${s.suite}/${s.path}`;
+      const text = plainIndex(s.path, s.data, inflate);
+      if (isPackagesIndex(s.path)) {
+        for (const e of packageEntries(text, from, false)) if (!e.invalid) refs.set(e.filename, { sha256: e.sha256, size: e.size, from });
+      } else for (const st of sourcesStanzasOf(text)) for (const r of sourcesRefs(st, from)) refs.set(r.path, { sha256: r.sha256, size: r.size, from });
     } catch (e) {
       steps.push({ link: 'pool-file', status: 'fail', code: asAptfreezeError(e).code, detail: `${s.suite}/${s.path}: ${(e as Error).message}` });
     }

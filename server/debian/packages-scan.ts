@@ -13,8 +13,10 @@ import { checkPoolPath } from '../snapshot/parse-index.ts';
  * scans bytes: indexOf for line ends, a few byte tests per line, and only the seven
  * fields above decoded, each into a string of its own.
  *
- * It is a drop-in for readStanzas + packagesRef (parse-index.ts) + the Version,
- * Architecture and Source reads of the snapshot: the same stanza splitting (blank
+ * It replaced readStanzas + packagesRef (parse-index.ts; kept as the reference in
+ * test/packages-scan.test.ts) + the Version, Architecture and Source reads of the
+ * snapshot, and is read through snapshot/packages-reader.ts only (the one Packages
+ * reader; the verifier reads it leniently): the same stanza splitting (blank
  * and whitespace-only lines, CR, comments, continuation lines), the same deb822
  * checks (field names, duplicates, NUL, the stanza cap, including where the reader
  * applies it per chunk), the same values (ASCII trim, UTF-8 decoding), and the same
@@ -42,6 +44,13 @@ export interface PackageEntry {
   sha256: string;
   /** The stanza's bytes exactly as Stanza.raw has them; only when keepRaw(package) returned true. */
   raw?: Buffer;
+  /** With `sourceVersion`: the source's version, `Source: name (version)` or else Version (Policy 5.6.1). */
+  sourceVersion?: string;
+  /**
+   * With `lenient`: the stanza names no usable file (Filename, Size or SHA256 absent or malformed,
+   * or an unsafe Filename); filename, size and sha256 are then '', -1 and ''.
+   */
+  invalid?: true;
 }
 
 export interface ScanOptions {
@@ -50,12 +59,26 @@ export interface ScanOptions {
   /**
    * Which stanzas to check and return (called with the Package value, '' when absent). A stanza
    * it rejects still has to be valid deb822, but its Filename, Size and SHA256 are not looked at:
-   * this is how the snapshot's filtered loop behaves (it skips unselected packages before
-   * packagesRef). Default: all.
+   * this is how the snapshot's filtered loop behaved (it skipped unselected packages before
+   * checking their pool file). Default: all.
    */
   select?: (pkg: string) => boolean;
   /** A stanza (all its lines, no blank separators) larger than this is MALFORMED. Bytes; default 1 MiB, as deb822.ts. */
   maxStanzaBytes?: number;
+  /**
+   * The auditor's reading: a selected stanza without a usable Filename, Size or SHA256 is returned
+   * marked `invalid` instead of being MALFORMED / UNSAFE_PATH (it then lists no file, and a check
+   * relying on it fails; a syntax error of deb822 is still MALFORMED). Default: false.
+   */
+  lenient?: boolean;
+  /**
+   * Whether Filename must pass checkPoolPath (UNSAFE_PATH, or `invalid` when lenient). The
+   * auditor's verifier, which reports a Filename and never opens it, takes it as written (the
+   * aptfreeze-proof index lists `Filename: proof.deb`, one of our own names). Default: true.
+   */
+  checkPaths?: boolean;
+  /** Also fill `sourceVersion` (the snapshot.debian.org indexer's). Default: false. */
+  sourceVersion?: boolean;
 }
 
 const DEFAULT_MAX_STANZA_BYTES = 1024 * 1024;
@@ -172,6 +195,9 @@ class PackagesScanner {
   private readonly max: number;
   private readonly keepRaw: ((pkg: string) => boolean) | undefined;
   private readonly select: ((pkg: string) => boolean) | undefined;
+  private readonly lenient: boolean;
+  private readonly checkPaths: boolean;
+  private readonly wantSourceVersion: boolean;
 
   /** carry[0, carryLen): unconsumed bytes from earlier chunks. */
   private carry: Buffer = Buffer.alloc(0);
@@ -200,6 +226,10 @@ class PackagesScanner {
   /** Continuation lines of a wanted field, as [start, end) pairs (end before trailing whitespace). */
   private readonly conts: Array<number[] | undefined> = new Array<number[] | undefined>(WANTED.length).fill(undefined);
   private hasConts = false;
+  /** The pool file of the stanza being finished (poolFile). */
+  private fileName = '';
+  private fileSize = -1;
+  private fileSha256 = '';
   /** The last two Architecture values (an index has one or two: "amd64" and "all"), shared by the entries. */
   private arch1 = '';
   private arch2 = '';
@@ -209,6 +239,9 @@ class PackagesScanner {
     this.max = opts.maxStanzaBytes ?? DEFAULT_MAX_STANZA_BYTES;
     this.keepRaw = opts.keepRaw;
     this.select = opts.select;
+    this.lenient = opts.lenient ?? false;
+    this.checkPaths = opts.checkPaths ?? true;
+    this.wantSourceVersion = opts.sourceVersion ?? false;
   }
 
   /** Scans one chunk: entries of the stanzas it completes go to `out`. */
@@ -435,7 +468,32 @@ class PackagesScanner {
 
     const pkg = this.text(buf, PACKAGE) ?? '';
     if (this.select !== undefined && !this.select(pkg)) return;
-    // The checks of packagesRef, in its order.
+    let valid = true;
+    if (!this.lenient) this.poolFile(buf, pkg);
+    else {
+      try {
+        this.poolFile(buf, pkg);
+      } catch {
+        valid = false;
+      }
+    }
+    const entry: PackageEntry = {
+      package: pkg,
+      version: this.text(buf, VERSION) ?? '',
+      architecture: this.architecture(buf),
+      source: this.source(buf, pkg),
+      filename: valid ? this.fileName : '',
+      size: valid ? this.fileSize : -1,
+      sha256: valid ? this.fileSha256 : '',
+    };
+    if (!valid) entry.invalid = true;
+    if (this.wantSourceVersion) entry.sourceVersion = this.sourceVersionOf(buf, entry.version);
+    if (this.keepRaw !== undefined && this.keepRaw(pkg)) entry.raw = Buffer.from(buf.subarray(start, end));
+    out.push(entry);
+  }
+
+  /** The pool file the stanza names, checked (the snapshot's checks, in their order: MALFORMED, then UNSAFE_PATH), into fileName, fileSize, fileSha256. */
+  private poolFile(buf: Buffer, pkg: string): void {
     const name = this.valStart[PACKAGE] === -1 ? '?' : pkg;
     if (this.isEmpty(FILENAME) || this.isEmpty(SHA256) || this.isEmpty(SIZE)) throw this.malformed(`package ${name} lacks Filename, Size or SHA256`, this.startLine);
     const sha256 = this.hex64(buf);
@@ -445,18 +503,15 @@ class PackagesScanner {
     const path = this.text(buf, FILENAME)!;
     // The usual "pool/…" of plain segments is a subset of what checkPoolPath accepts (and returns
     // unchanged); it is recognized by a regex, since checkPoolPath's splits cost a fifth of the scan.
-    const filename = PLAIN_POOL_PATH.test(path) ? path : checkPoolPath(path, this.where);
-    const entry: PackageEntry = {
-      package: pkg,
-      version: this.text(buf, VERSION) ?? '',
-      architecture: this.architecture(buf),
-      source: this.source(buf, pkg),
-      filename,
-      size,
-      sha256,
-    };
-    if (this.keepRaw !== undefined && this.keepRaw(pkg)) entry.raw = Buffer.from(buf.subarray(start, end));
-    out.push(entry);
+    this.fileName = !this.checkPaths || PLAIN_POOL_PATH.test(path) ? path : checkPoolPath(path, this.where);
+    this.fileSize = size;
+    this.fileSha256 = sha256;
+  }
+
+  /** Policy 5.6.1: `Source: name (version)` when the source's version differs from Version; else Version. */
+  private sourceVersionOf(buf: Buffer, version: string): string {
+    const m = /^\S+\s+\((\S+)\)$/.exec(this.text(buf, SOURCE) ?? '');
+    return m ? m[1]! : version;
   }
 
   /** A wanted field's value as deb822.ts gives it (first line, then "\n" + each continuation line), or undefined. */

@@ -1,3 +1,8 @@
+// fsck's checks of a data directory (tree, store, database, keys); nothing here writes.
+// One piece though over 400 lines: FsckCheck is one checklist over one data directory whose steps
+// share what earlier steps found (the hashed blobs, the referenced set, the busy archives, the pool
+// trees' expected files), and the last steps (unreferenced blobs, unused pool files) judge by all of
+// it; split, that state would be handed between files.
 import { createHash } from 'node:crypto';
 import { processAlive as alive } from '../util/process.ts';
 import { createReadStream, existsSync, lstatSync, readFileSync, readdirSync, readlinkSync, statSync, type Stats } from 'node:fs';

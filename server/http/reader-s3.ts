@@ -6,7 +6,7 @@
 // what is immutable) are tree-request.ts's, shared with the filesystem server.
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { AptfreezeError } from '../errors.ts';
-import type { BlobPort } from '../store/port.ts';
+import type { BlobStore } from '../store/port.ts';
 import type { PgPublicationCatalog } from '../catalog/pg-publication.ts';
 import type { Services } from '../services.ts';
 import { errorMiddleware } from './app.ts';
@@ -14,7 +14,7 @@ import { contentType, decodeSegments, requestedRange, serialRe, treePath, valida
 
 export interface ReaderDeps {
   catalog: Pick<PgPublicationCatalog, 'latest' | 'serial' | 'file'>;
-  blobs: Pick<BlobPort, 'readStream'>;
+  blobs: Pick<BlobStore, 'readStream'>;
   log: Services['log'];
   /** How long a reader trusts its last look at `latest` (default 1 s). */
   latestTtlMs?: number;

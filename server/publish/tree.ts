@@ -1,3 +1,7 @@
+// The Publisher: the one module that writes a serial's published tree (staging aside, pool trees,
+// commit by rename, the latest symlink, recovery). One piece though over 400 lines: staging, pool
+// linking, commit and recovery are the halves of one atomic-publication protocol (recover undoes
+// exactly what stage, commit and setLatest may leave half done), so they are kept side by side.
 import { promises as fsp, existsSync, readlinkSync, mkdirSync, lstatSync, type Stats } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join, dirname } from 'node:path';

@@ -4,7 +4,7 @@
 // A writer that dies anywhere before that transaction leaves readers on the previous latest; the
 // objects it uploaded are unreferenced and fall to gc after its grace period.
 import { AptfreezeError } from '../errors.ts';
-import type { BlobPort } from '../store/port.ts';
+import type { BlobStore } from '../store/port.ts';
 import type { PgPublicationCatalog, PublishedFile } from '../catalog/pg-publication.ts';
 
 export interface SerialFile {
@@ -25,7 +25,7 @@ export interface SerialToPublish {
 }
 
 export async function publishSerial(
-  blobs: Pick<BlobPort, 'has' | 'putStream'>,
+  blobs: Pick<BlobStore, 'has' | 'putStream'>,
   catalog: Pick<PgPublicationCatalog, 'publish'>,
   s: SerialToPublish,
   hooks: { beforeCommit?: () => Promise<void> | void } = {},

@@ -5,7 +5,8 @@ import type { Services } from '../services.ts';
 import { parseRelease } from '../debian/release.ts';
 import { compressionOf, stripCompression } from '../debian/compress.ts';
 import { checkRelativePath } from '../debian/paths.ts';
-import { stanzasOfBlob, packagesRef, sourcesRefs } from '../snapshot/parse-index.ts';
+import { stanzasOfBlob, sourcesRefs } from '../snapshot/parse-index.ts';
+import { readPackagesBlob } from '../snapshot/packages-reader.ts';
 import { proofComponent } from '../proof/manifest.ts';
 import type { MrRepo, MrBinaryRow } from '../catalog/snapmr.ts';
 import { fillMissingSha1 } from './sha1.ts';
@@ -67,18 +68,18 @@ async function indexSerial(deps: IndexerDeps, archive: string, serial: string): 
     for (const v of servedIndices(entries, (h) => held.has(h))) {
       if (deps.mr.indexSeen(archive, v.hash) || got.indices.includes(v.hash)) continue;
       const where = `${archive}/${serial} dists/${suite}/${v.path}`;
-      for await (const st of stanzasOfBlob(deps.store, v.hash, v.path, deps.config.fetch.maxDecompressedBytes)) {
-        if (v.kind === 'packages') {
-          const name = st.get('Package');
-          const version = st.get('Version');
-          const arch = st.get('Architecture');
-          if (!name || !version || !arch) continue;
-          const ref = packagesRef(st, where);
-          // Policy 5.6.1: `Source: name (version)` when the source version differs, `Source: name` otherwise, absent when equal to the package.
-          const m = /^(\S+)(?:\s+\((\S+)\))?$/.exec(st.get('Source') ?? name);
-          got.binaries.push({ name, version, source: m?.[1] ?? name, source_version: m?.[2] ?? version, architecture: arch, sha256: ref.sha256 });
-          got.files.push({ sha256: ref.sha256, path: `/${posix.dirname(ref.path)}`, name: posix.basename(ref.path), size: ref.size });
-        } else {
+      const maxBytes = deps.config.fetch.maxDecompressedBytes;
+      if (v.kind === 'packages') {
+        // A stanza without Package, Version or Architecture names no binary of the tables: skipped.
+        for await (const batch of readPackagesBlob(deps.store, { sha256: v.hash, path: v.path }, { maxBytes, where, select: (name) => name !== '', sourceVersion: true })) {
+          for (const e of batch) {
+            if (!e.version || !e.architecture) continue;
+            got.binaries.push({ name: e.package, version: e.version, source: e.source, source_version: e.sourceVersion!, architecture: e.architecture, sha256: e.sha256 });
+            got.files.push({ sha256: e.sha256, path: `/${posix.dirname(e.filename)}`, name: posix.basename(e.filename), size: e.size });
+          }
+        }
+      } else {
+        for await (const st of stanzasOfBlob(deps.store, v.hash, v.path, maxBytes)) {
           const source = st.get('Package');
           const version = st.get('Version');
           if (!source || !version) continue;

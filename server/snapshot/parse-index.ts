@@ -29,6 +29,10 @@ export function checkPoolPath(path: string, where: string): string {
   return p;
 }
 
+/**
+ * The stanzas of a stored Sources or Translation index, by the deb822 reader. Not for Packages:
+ * a binary Packages index is read by snapshot/packages-reader.ts only (test/ownership.test.ts).
+ */
 export async function* stanzasOfBlob(store: BlobStore, sha256: string, indexPath: string, maxBytes: number): AsyncGenerator<Stanza> {
   const kind = compressionOf(indexPath);
   try {
@@ -37,18 +41,6 @@ export async function* stanzasOfBlob(store: BlobStore, sha256: string, indexPath
     if (isAptfreezeError(e)) throw new AptfreezeError(e.code, `${indexPath}: ${e.message}`, { cause: e, details: e.details });
     throw new AptfreezeError('MALFORMED', `${indexPath}: ${(e as Error).message}`, { cause: e });
   }
-}
-
-/** The pool file a Packages stanza names, checked. */
-export function packagesRef(s: Stanza, where: string): PoolRef {
-  const filename = s.get('Filename');
-  const sha256 = s.get('SHA256')?.toLowerCase();
-  const sizeText = s.get('Size');
-  const name = s.get('Package') ?? '?';
-  if (!filename || !sha256 || !sizeText) throw new AptfreezeError('MALFORMED', `${where}: package ${name} lacks Filename, Size or SHA256`);
-  if (!/^[0-9a-f]{64}$/.test(sha256)) throw new AptfreezeError('MALFORMED', `${where}: package ${name} has a malformed SHA256`);
-  if (!/^\d{1,15}$/.test(sizeText)) throw new AptfreezeError('MALFORMED', `${where}: package ${name} has a malformed Size`);
-  return { path: checkPoolPath(filename, where), sha256, size: Number(sizeText) };
 }
 
 /** The files a Sources stanza names (Directory + Checksums-Sha256), checked. */

@@ -3,7 +3,7 @@ import { AptfreezeError } from '../errors.ts';
 import type { Services } from '../services.ts';
 import { parseRelease } from '../debian/release.ts';
 import { compressionOf, decompressBuffer, stripCompression } from '../debian/compress.ts';
-import { scanPackagesBuffer } from '../debian/packages-scan.ts';
+import { readPackagesText } from '../snapshot/packages-reader.ts';
 import { proofComponent } from '../proof/manifest.ts';
 import { ServerClient } from '../pins/client.ts';
 import { binaryKey } from './build-manifest.ts';
@@ -87,7 +87,7 @@ export function remoteCatalog(server: string, opts: { maxBytes?: number } = {}):
           const sha = createHash('sha256').update(data).digest('hex');
           if (sha !== entry.hash || data.length !== entry.size) throw new AptfreezeError('HASH_MISMATCH', `${client.base}${base}/${entry.path}: not the file its Release lists`);
           const plain = await decompressBuffer(compressionOf(entry.path), data, { maxBytes });
-          for (const e of scanPackagesBuffer(plain, `${archive}/${serial}/${suite}/${entry.path}`)) out.add(binaryKey({ package: e.package, version: e.version, arch: e.architecture }));
+          for (const e of readPackagesText(plain, `${archive}/${serial}/${suite}/${entry.path}`)) out.add(binaryKey({ package: e.package, version: e.version, arch: e.architecture }));
         }
       }
       return out;

@@ -1,11 +1,11 @@
-import { AptfreezeError, isAptfreezeError } from '../errors.ts';
+import { AptfreezeError } from '../errors.ts';
 import type { Repo } from '../catalog/repo.ts';
 import type { BlobStore } from '../store/port.ts';
 import type { TreeLink } from '../publish/tree.ts';
 import { readManifest, type SerialManifest } from '../snapshot/manifest.ts';
 import { parseProofManifest, proofComponent, type ProofManifest } from '../proof/manifest.ts';
-import { compressionOf, decompressStream, stripCompression, type Compression } from '../debian/compress.ts';
-import { scanPackages, type PackageEntry } from '../debian/packages-scan.ts';
+import { compressionOf, stripCompression, type Compression } from '../debian/compress.ts';
+import { readPackagesBlob, type PackageEntry } from '../snapshot/packages-reader.ts';
 import { stanzasOfBlob, sourcesRefs, type PoolRef } from '../snapshot/parse-index.ts';
 
 /**
@@ -87,14 +87,8 @@ function readable(g: IndexGroup): TreeLink {
 /** Every Packages stanza of a group, in index order; `want` picks the packages whose raw bytes are kept. */
 export async function* packagesOf(store: BlobStore, g: IndexGroup, maxBytes: number, want?: (pkg: string) => boolean): AsyncGenerator<PackageEntry> {
   const v = readable(g);
-  const where = `${g.suite}/${g.base}`;
-  try {
-    const opts = want ? { select: want, keepRaw: want } : {};
-    for await (const batch of scanPackages(decompressStream(compressionOf(v.path), store.readStream(v.sha256), { maxBytes }), where, opts)) yield* batch;
-  } catch (e) {
-    if (isAptfreezeError(e)) throw e;
-    throw new AptfreezeError('MALFORMED', `${where}: ${(e as Error).message}`, { cause: e });
-  }
+  const opts = want ? { select: want, keepRaw: want } : {};
+  for await (const batch of readPackagesBlob(store, { sha256: v.sha256, path: v.path }, { ...opts, maxBytes, where: `${g.suite}/${g.base}` })) yield* batch;
 }
 
 export interface SourceStanza {

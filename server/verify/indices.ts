@@ -1,12 +1,15 @@
 import { createHash } from 'node:crypto';
 import { AptfreezeError } from '../errors.ts';
 import { parseStanzas, type Stanza } from '../debian/deb822.ts';
+import { readPackagesText } from '../snapshot/packages-reader.ts';
 import { compressionOf, type Compression } from '../debian/compress.ts';
 
 /**
- * Reading index files held in memory, synchronously: the verifier's view of a
- * Packages file. Decompression is handed in (the verifier does no I/O; the
- * CLI's inflater may run xz or lz4).
+ * Reading index files held in memory, synchronously: the verifier's view of an
+ * index. A Packages text is read by the one Packages reader
+ * (snapshot/packages-reader.ts readPackagesText, the byte scanner with its stanza
+ * cap); a Sources text by the deb822 reader (sourcesStanzasOf). Decompression is
+ * handed in (the verifier does no I/O; the CLI's inflater may run xz or lz4).
  */
 
 /** Decompresses a whole buffer; more than maxBytes of output, or corrupt input, throws an AptfreezeError. */
@@ -30,11 +33,11 @@ export function plainIndex(path: string, data: Buffer, inflate: Inflate, maxByte
 const CHUNK = 1 << 20;
 
 /**
- * Every stanza of a deb822 text, parsed a slice at a time (slices end at a
- * blank line), so a 50 MB Packages file is never held as 63,000 parsed
- * stanzas at once. Malformed text is MALFORMED.
+ * Every stanza of a Sources text (never a Packages one: packageEntries), parsed a
+ * slice at a time (slices end at a blank line), so a big index is never held as
+ * parsed stanzas at once. Malformed text is MALFORMED.
  */
-export function* stanzasOf(text: Buffer): Generator<Stanza> {
+export function* sourcesStanzasOf(text: Buffer): Generator<Stanza> {
   let start = 0;
   while (start < text.length) {
     let end = text.length;
@@ -71,25 +74,30 @@ export interface PackageEntry {
   filename: string;
   size: number;
   sha256: string;
-  /** The stanza's identity (stanzaKey). */
+  /** The stanza's identity (stanzaKey); '' when not asked for. */
   key: string;
+  /** The stanza lists no usable file (filename '', size -1, sha256 ''). */
+  invalid?: true;
 }
 
-/** The package a Packages stanza describes, or null when it lacks the fields (such a stanza names no file). */
-export function packageEntry(s: Stanza): PackageEntry | null {
-  const sha = s.get('SHA256')?.toLowerCase();
-  const sizeText = s.get('Size');
-  const filename = s.get('Filename');
-  if (!sha || !/^[0-9a-f]{64}$/.test(sha) || !sizeText || !/^\d{1,15}$/.test(sizeText) || !filename) return null;
-  return {
-    package: s.get('Package') ?? '',
-    version: s.get('Version') ?? '',
-    architecture: s.get('Architecture') ?? '',
-    filename,
-    size: Number(sizeText),
-    sha256: sha,
-    key: stanzaKey(s.raw),
-  };
+/**
+ * Every stanza of a Packages text (or of a slice of one cut at blank lines), in order, as the
+ * auditor reads it: by the one Packages reader, leniently (a stanza without a usable Filename,
+ * Size or SHA256 is `invalid` and lists no file; a Filename is taken as written, never opened).
+ * With `keys`, each entry's `key` is its stanza's identity (stanzaKey), else ''. A deb822 syntax
+ * error, or a stanza over the reader's cap, is MALFORMED.
+ */
+export function packageEntries(text: Buffer, where: string, keys = true): PackageEntry[] {
+  return readPackagesText(text, where, { lenient: true, checkPaths: false, ...(keys ? { keepRaw: () => true } : {}) }).map((e) => ({
+    package: e.package,
+    version: e.version,
+    architecture: e.architecture,
+    filename: e.filename,
+    size: e.size,
+    sha256: e.sha256,
+    key: e.raw ? stanzaKey(e.raw) : '',
+    ...(e.invalid ? { invalid: true as const } : {}),
+  }));
 }
 
 /** Whether an index path (relative to dists/<suite>/) is a binary Packages index. */

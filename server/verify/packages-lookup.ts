@@ -1,5 +1,4 @@
-import { parseStanzas } from '../debian/deb822.ts';
-import { packageEntry, type PackageEntry } from './indices.ts';
+import { packageEntries, type PackageEntry } from './indices.ts';
 
 /**
  * Finding packages in a decompressed Packages text without parsing all of it.
@@ -9,13 +8,13 @@ import { packageEntry, type PackageEntry } from './indices.ts';
  * garbage collector. Instead, one pass notes where each `SHA256:` field line
  * is (a `Buffer.indexOf` over the bytes, no strings but the 64-character
  * hashes), and only the stanzas whose hash is asked for are cut out and
- * parsed by the one deb822 reader, so each stanza the chain relies on is read
- * exactly as a full parse would read it.
+ * read by the one Packages reader (packageEntries), so each stanza the chain
+ * relies on is read exactly as a full read would read it.
  *
  * A stanza whose field is spelled otherwise (`sha256:`, legal in deb822) is
  * not found by the scan: its package then fails to verify, never the
  * reverse. Nothing found here is trusted before the full parse of its stanza
- * agrees (packageEntry's hash equals the one asked for).
+ * agrees (the reader's SHA256 equals the one asked for).
  */
 export class PackagesLookup {
   private map: Map<string, number[]> | null = null;
@@ -24,7 +23,11 @@ export class PackagesLookup {
   private names: Map<string, number[]> | null = null;
   private nameQueries = 0;
 
-  constructor(readonly text: Buffer) {}
+  /** `where` names the index in errors (`<where>: line N: ...`). */
+  constructor(
+    readonly text: Buffer,
+    readonly where = 'Packages',
+  ) {}
 
   /** Stanzas with a SHA256 field line (for "N packages" in a report). */
   get count(): number {
@@ -108,9 +111,10 @@ function mapHashes(text: Buffer): Map<string, number[]> {
 
 /**
  * The package entries listing a file of this sha256: the stanzas around each
- * place the hash appears, parsed, whose SHA256 field is that hash. The slice cut for each runs from the blank line before to the
- * blank line after: a line of only spaces (also blank in deb822) inside it
- * makes parseStanzas return several stanzas, of which the matching ones count.
+ * place the hash appears, read, whose SHA256 field is that hash. The slice cut
+ * for each runs from the blank line before to the blank line after: a line of
+ * only spaces (also blank in deb822) inside it makes the reader return several
+ * stanzas, of which the matching ones count.
  */
 export function entriesAt(lookup: PackagesLookup, sha256: string): PackageEntry[] {
   const { text } = lookup;
@@ -124,10 +128,7 @@ export function entriesAt(lookup: PackagesLookup, sha256: string): PackageEntry[
     // The hash twice in one stanza (a field and a Description, say): that stanza once.
     if (start === last) continue;
     last = start;
-    for (const s of parseStanzas(text.subarray(start, end))) {
-      const e = packageEntry(s);
-      if (e && e.sha256 === sha256) out.push(e);
-    }
+    for (const e of packageEntries(text.subarray(start, end), lookup.where)) if (!e.invalid && e.sha256 === sha256) out.push(e);
   }
   return out;
 }
@@ -142,10 +143,7 @@ export function entriesNamed(lookup: PackagesLookup, base: string): PackageEntry
     const after = text.indexOf('\n\n', off);
     const end = after === -1 ? text.length : after + 1;
     try {
-      for (const s of parseStanzas(text.subarray(start, end))) {
-        const e = packageEntry(s);
-        if (e && e.filename.split('/').pop() === base) out.push(e);
-      }
+      for (const e of packageEntries(text.subarray(start, end), lookup.where, false)) if (!e.invalid && e.filename.split('/').pop() === base) out.push(e);
     } catch {
       // Only a message depends on it: a malformed stanza is reported where the chain needs it.
     }

@@ -26,7 +26,7 @@ import { stripCompression } from '../debian/compress.ts';
 import type { ProofBundle } from '../proof/bundle.ts';
 import { proofServedPath, proofUpstreamPath, type ProofIndex, type ProofSuite } from '../proof/manifest.ts';
 import { checkSignature, signedReleaseOf, unverifiedText } from './signature.ts';
-import { DEFAULT_MAX_INDEX_BYTES, isPackagesIndex, packageEntry, plainIndex, sha256, stanzaKey, stanzasOf, type Inflate, type PackageEntry } from './indices.ts';
+import { DEFAULT_MAX_INDEX_BYTES, isPackagesIndex, packageEntries, plainIndex, sha256, sourcesStanzasOf, stanzaKey, type Inflate, type PackageEntry } from './indices.ts';
 import { entriesAt, entriesNamed, PackagesLookup } from './packages-lookup.ts';
 import { report, type ChainReport, type Step } from './report.ts';
 
@@ -303,12 +303,18 @@ export class ProofVerifier {
     let n = 0;
     const foreign: string[] = [];
     try {
-      for (const s of stanzasOf(plain)) {
-        n++;
-        // A Packages stanza is looked up by its hash in upstream's; anything else against every stanza of upstream's.
-        const e = isPackagesIndex(f.entry.path) ? packageEntry(s) : null;
-        const known = e ? this.upstreamHas(up, e) : this.keysOf(up).has(stanzaKey(s.raw));
-        if (!known) foreign.push(`${s.get('Package') ?? '?'} ${s.get('Version') ?? '?'}`);
+      if (isPackagesIndex(f.entry.path)) {
+        for (const e of packageEntries(plain, label)) {
+          n++;
+          // A Packages stanza is looked up by its hash in upstream's; one listing no file against every stanza of upstream's.
+          const known = e.invalid ? this.keysOf(up).has(e.key) : this.upstreamHas(up, e);
+          if (!known) foreign.push(`${e.package || '?'} ${e.version || '?'}`);
+        }
+      } else {
+        for (const s of sourcesStanzasOf(plain)) {
+          n++;
+          if (!this.keysOf(up).has(stanzaKey(s.raw))) foreign.push(`${s.get('Package') ?? '?'} ${s.get('Version') ?? '?'}`);
+        }
       }
     } catch (e) {
       const err = asAptfreezeError(e);
@@ -423,7 +429,7 @@ export class ProofVerifier {
     for (const f of this.allFiles()) {
       if (!f.data || !isPackagesIndex(f.entry.path)) continue;
       const text = this.textOf(f);
-      if (text) f.lookup = new PackagesLookup(text);
+      if (text) f.lookup = new PackagesLookup(text, indexLabel(f));
     }
   }
 
@@ -459,7 +465,7 @@ export class ProofVerifier {
   private upstreamHas(up: IndexFile, e: PackageEntry): boolean {
     const text = this.textOf(up);
     if (!text) return false;
-    up.lookup ??= new PackagesLookup(text);
+    up.lookup ??= new PackagesLookup(text, indexLabel(up));
     try {
       return entriesAt(up.lookup, e.sha256).some((x) => x.key === e.key);
     } catch {
@@ -467,12 +473,13 @@ export class ProofVerifier {
     }
   }
 
-  /** Every stanza identity of an index (for indices without a per-stanza hash: Sources). */
+  /** Every stanza identity of an index (for indices without a per-stanza hash, Sources, and Packages stanzas listing no file). */
   private keysOf(f: IndexFile): Set<string> {
     if (!f.keys) {
       f.keys = new Set();
       const text = this.textOf(f);
-      if (text) for (const s of stanzasOf(text)) f.keys.add(stanzaKey(s.raw));
+      if (text && isPackagesIndex(f.entry.path)) for (const e of packageEntries(text, indexLabel(f))) f.keys.add(e.key);
+      else if (text) for (const s of sourcesStanzasOf(text)) f.keys.add(stanzaKey(s.raw));
     }
     return f.keys;
   }
@@ -502,6 +509,11 @@ export class ProofVerifier {
 function servedFileOf(g: Group): IndexFile | undefined {
   // For a proof without a served copy of a filtered index: upstream's, with the filter unknown.
   return g.filtered && g.served ? g.served : g.upstream;
+}
+
+/** An index file as errors name it: `<suite>/<path>`. */
+function indexLabel(f: IndexFile): string {
+  return `${f.group.suite.ps.suite}/${f.entry.path}`;
 }
 
 function where(f: IndexFile): string {
