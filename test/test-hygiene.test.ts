@@ -11,17 +11,17 @@ const testDir = dirname(fileURLToPath(import.meta.url));
 const helpersDir = join(testDir, 'helpers');
 
 /**
- * Files allowed a sleep-shaped wait, with why. engines.ts polls an external engine (Ceph, PostgreSQL)
- * that gives no event when it is ready.
+ * Files allowed a sleep-shaped wait, with why. run.ts polls an external engine (Ceph, PostgreSQL)
+ * that gives no event when it is ready, and a daemon's pid that is not its child when stopping it.
  */
-const SLEEP_ALLOWED = new Set(['helpers/engines.ts']);
+const SLEEP_ALLOWED = new Set(['helpers/run.ts']);
 
 /**
  * Helpers that still spawn programs themselves, to be moved onto run.ts (issue 11 item 8). The list
  * only shrinks: a file on it that no longer imports node:child_process fails this test until it
  * is taken off.
  */
-const SPAWN_PENDING = new Set(['apt.ts', 'engines.ts', 'postgres.ts']);
+const SPAWN_PENDING = new Set<string>();
 
 /** Preloads run inside the program under test, not by a test helper. */
 const isPreload = (name: string) => name.endsWith('.mjs');

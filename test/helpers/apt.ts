@@ -9,10 +9,10 @@
 //   workdir/status             an empty dpkg status      workdir/log/              apt's logs
 // The system's lists, cache, dpkg status and locks are never touched (Debug::NoLocking, own dirs).
 // apt runs as root with APT::Sandbox::User=root; proxies from the environment are dropped.
-import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { runCommand } from './run.ts';
 
 export interface AptResult {
   code: number;
@@ -118,27 +118,8 @@ export function createAptClient(
   for (const k of STRIPPED_ENV) delete env[k];
   Object.assign(env, { APT_CONFIG: config, LC_ALL: 'C', LANG: 'C', LANGUAGE: '', DEBIAN_FRONTEND: 'noninteractive' });
 
-  const exec = (cmd: string, args: string[], cwd?: string): Promise<AptResult> =>
-    new Promise((resolve) => {
-      const child = spawn(cmd, args, { cwd: cwd ?? wd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-      const out: Buffer[] = [];
-      const err: Buffer[] = [];
-      child.stdout.on('data', (c: Buffer) => out.push(c));
-      child.stderr.on('data', (c: Buffer) => err.push(c));
-      const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-      child.on('error', (e) => {
-        clearTimeout(timer);
-        resolve({ code: 127, stdout: '', stderr: String(e) });
-      });
-      child.on('close', (code, signal) => {
-        clearTimeout(timer);
-        resolve({
-          code: code ?? (signal ? 128 : 1),
-          stdout: Buffer.concat(out).toString('utf8'),
-          stderr: Buffer.concat(err).toString('utf8') + (signal ? `\n(killed by ${signal})` : ''),
-        });
-      });
-    });
+  // Never rejects: a missing apt is code 127; killed after 120 s so a test never hangs on it.
+  const exec = (cmd: string, args: string[], cwd?: string): Promise<AptResult> => runCommand(cmd, args, { cwd: cwd ?? wd, env, timeoutMs: 120_000 });
 
   const client: AptClient = {
     dirs: { workdir: wd, config, lists, archives },

@@ -1,5 +1,7 @@
-// What the engine helpers (rgw.ts, postgres.ts) share: whether a test file has an engine at all,
-// running the engines' own tools, waiting for a daemon, and stopping daemons by pid.
+// What the engine helpers (rgw.ts, postgres.ts) share: whether a test file has an engine at all and
+// running the engines' own tools. Starting, waiting for and stopping daemons by pid live in run.ts
+// (the one place test helpers start programs) and are re-exported here for rgw.ts and
+// scripts/test-engines.ts.
 //
 // Where an engine comes from, in order:
 //  1. the environment: .ci/run starts one Ceph cluster and one PostgreSQL cluster for the whole
@@ -9,10 +11,11 @@
 //     one in a temp directory and stops it by pid when it is done (Ceph takes ~15 s to start);
 //  3. none: the tests that need it are skipped with the reason, except under CI=true, where a
 //     missing engine must fail the run, not hide it (the start then fails with what is missing).
-import { execFile, spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
-import { processAlive } from '../../server/util/process.ts';
+import { runOk } from './run.ts';
+
+export { startDaemonProcess, stopInReverse, stopPids, waitFor } from './run.ts';
 
 export type EngineSource = { kind: 'env' } | { kind: 'own' } | { kind: 'none'; skip: string };
 
@@ -42,76 +45,5 @@ export function which(program: string, extraDirs: string[] = []): string | null 
 
 /** Runs a tool to completion; rejects with its output when it fails. */
 export function tool(cmd: string, args: string[], opts: { cwd?: string; timeoutMs?: number } = {}): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(cmd, args, { cwd: opts.cwd, encoding: 'utf8', timeout: opts.timeoutMs ?? 60_000, maxBuffer: 16 << 20, env: { ...process.env, LC_ALL: 'C.UTF-8' } }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`${cmd} ${args.join(' ')} failed: ${err.message}\n${stderr}${stdout}`.trim()));
-      else resolve(stdout);
-    });
-  });
-}
-
-/**
- * Starts a daemon in the foreground of a process of its own (detached, so it outlives the script
- * that starts the suite's engines), with no pipe back to us: its output goes to `output` (what it
- * says before its own log is open, e.g. why it exits at once). Returns its pid.
- */
-export function startDaemonProcess(cmd: string, args: string[], output: string): number {
-  const fd = openSync(output, 'a');
-  try {
-    const child = spawn(cmd, args, { detached: true, stdio: ['ignore', fd, fd], env: { ...process.env, LC_ALL: 'C.UTF-8' } });
-    if (child.pid === undefined) throw new Error(`${cmd} did not start`);
-    child.unref();
-    return child.pid;
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/**
- * Waits for `ready()` to hold, checking every `everyMs`, for at most `timeoutMs`. Fails early when
- * a daemon it depends on has exited, with the tail of its log. (Polling an engine for readiness is
- * the only wait here; nothing waits for time itself to pass.)
- */
-export async function waitFor(what: string, ready: () => Promise<boolean>, opts: { timeoutMs: number; everyMs?: number; pids?: number[]; logs?: string[] }): Promise<void> {
-  const deadline = Date.now() + opts.timeoutMs;
-  for (;;) {
-    if (await ready().catch(() => false)) return;
-    const dead = (opts.pids ?? []).filter((p) => !processAlive(p));
-    if (dead.length || Date.now() > deadline) {
-      const why = dead.length ? `pid ${dead.join(', ')} exited` : `not ready after ${opts.timeoutMs} ms`;
-      throw new Error(`${what}: ${why}${(opts.logs ?? []).map((l) => `\n--- ${l}\n${tail(l)}`).join('')}`);
-    }
-    await new Promise((r) => setTimeout(r, opts.everyMs ?? 200));
-  }
-}
-
-function tail(file: string, lines = 20): string {
-  try {
-    return readFileSync(file, 'utf8').split('\n').slice(-lines).join('\n');
-  } catch {
-    return '(no log)';
-  }
-}
-
-/** Stops daemons one by one in the reverse order of their start (a client before the servers it talks to). */
-export async function stopInReverse(pids: number[], graceMs = 10_000): Promise<void> {
-  for (const pid of [...pids].reverse()) await stopPids([pid], graceMs);
-}
-
-/** Stops daemons by pid: SIGTERM, then SIGKILL to any still there after `graceMs`. Resolves once all are gone. */
-export async function stopPids(pids: number[], graceMs = 10_000, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-  const live = () => pids.filter((p) => processAlive(p));
-  for (const p of live()) signalPid(p, signal);
-  const deadline = Date.now() + graceMs;
-  while (live().length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-  for (const p of live()) signalPid(p, 'SIGKILL');
-  while (live().length) await new Promise((r) => setTimeout(r, 50));
-}
-
-function signalPid(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(pid, signal);
-  } catch {
-    /* gone meanwhile */
-  }
+  return runOk(cmd, args, { cwd: opts.cwd, timeoutMs: opts.timeoutMs ?? 60_000, env: { ...process.env, LC_ALL: 'C.UTF-8' } });
 }

@@ -1,10 +1,15 @@
-/** The one sha256 of the test helpers: of bytes, and of a file (streamed). */
+/** The one hashing helper of the tests: sha256 (and md5, which Debian's indices and .changes still list) of bytes, and digests of a file (streamed). */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 
 /** Lower-case hex sha256 of bytes. */
 export function sha256(b: Uint8Array | string): string {
   return createHash('sha256').update(b).digest('hex');
+}
+
+/** Lower-case hex md5 of bytes (MD5Sum fields, Description-md5, a .changes' Files). */
+export function md5(b: Uint8Array | string): string {
+  return createHash('md5').update(b).digest('hex');
 }
 
 /** Lower-case hex digests of a file, streamed (sha256 unless other algorithms are named), and its size. */

@@ -9,13 +9,13 @@
 // Starts in ~2-5 s.
 import { randomBytes } from 'node:crypto';
 import { chown, mkdir, readFile } from 'node:fs/promises';
-import { execFileSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { freePort } from './release.ts';
 import { engineSource, stopPids, tool, which, type EngineSource } from './engines.ts';
 import { tmpDir } from './gpg.ts';
+import { runOk } from './run.ts';
 
 export interface PgCluster {
   /** postgres://aptfreeze@127.0.0.1:<port>/postgres */
@@ -57,8 +57,8 @@ export async function startPostgres(dir: string): Promise<PgCluster> {
   const data = join(dir, 'data');
   await mkdir(dir, { recursive: true });
   if (asRoot) {
-    const uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim());
-    const gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());
+    const uid = Number((await runOk('id', ['-u', 'postgres'])).trim());
+    const gid = Number((await runOk('id', ['-g', 'postgres'])).trim());
     await chown(dir, uid, gid);
   }
   const port = await freePort();

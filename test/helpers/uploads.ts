@@ -1,12 +1,11 @@
 // Signed uploads for the custom-repository tests: a small package built with the real
 // dpkg-deb and dpkg-source, a .buildinfo, a .changes, signed by an uploader key (openpgp in
 // process, or the real gpg with a home of its own for dput), and a repository configuration.
-import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import * as openpgp from 'openpgp';
 import { tmpDirSync } from './gpg.ts';
-import { sha256 } from './hash.ts';
+import { md5, sha256 } from './hash.ts';
 import { runOkSync } from './run.ts';
 
 export interface UploaderKey {
@@ -93,8 +92,6 @@ export interface UploadSpec {
   /** No signature on the .changes. */
   unsigned?: boolean;
 }
-
-const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
 
 /** Builds a source + binary upload in a fresh directory, signed by `key`. */
 export async function buildUpload(key: UploaderKey, spec: UploadSpec): Promise<BuiltUpload> {

@@ -15,14 +15,14 @@
 // Like Debian since bookworm, an arch-all package is listed in every binary-<arch>/Packages
 // and also in binary-all/Packages, with `Architectures: all …` and
 // `No-Support-for-Architecture-all: Packages` in the Release.
-import { createCipheriv, createHash } from 'node:crypto';
+import { createCipheriv } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readdir, rename, rm, rmdir, unlink, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import * as openpgp from 'openpgp';
-import { digestFile, sha256 } from './hash.ts';
+import { digestFile, md5, sha256 } from './hash.ts';
 import { runOk, runOkBytes } from './run.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -258,9 +258,6 @@ function poolDirOf(component: string, source: string): string {
   return `pool/${component}/${source[0]}/${source}`;
 }
 
-function md5(buf: Uint8Array): string {
-  return createHash('md5').update(buf).digest('hex');
-}
 async function hashFile(file: string): Promise<{ md5: string; sha256: string; size: number }> {
   const d = await digestFile(file, ['md5', 'sha256']);
   return { md5: d.md5, sha256: d.sha256, size: d.size };
@@ -308,7 +305,7 @@ function limiter(n: number): <T>(fn: () => Promise<T>) => Promise<T> {
 
 /** Deterministic bytes for a package's payload (AES-CTR keystream seeded by its identity). */
 function payloadFor(seed: string, n: number): Buffer {
-  const key = createHash('sha256').update(seed).digest().subarray(0, 16);
+  const key = Buffer.from(sha256(seed), 'hex').subarray(0, 16);
   const c = createCipheriv('aes-128-ctr', key, Buffer.alloc(16));
   return Buffer.concat([c.update(Buffer.alloc(n)), c.final()]);
 }
