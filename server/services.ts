@@ -117,7 +117,8 @@ export async function openServices(opts: OpenOptions): Promise<Services> {
  */
 function refuseUnwiredStorage(config: Config, dataDir: string): void {
   const s = config.storage;
-  if (s.kind === 's3') throw new AptfreezeError('CONFIG_INVALID', 'storage.kind s3: the object store is not wired into snapshots and serving yet (expected kind fs)');
+  if (s.kind === 's3') throw new AptfreezeError('CONFIG_INVALID', 'storage.kind s3: the object store is not wired into snapshots and serving yet (expected kind fs; only `serve --role reader` reads it)');
+  if (config.catalog.kind === 'postgres') throw new AptfreezeError('CONFIG_INVALID', 'catalog.kind postgres: the writer does not publish to PostgreSQL yet (expected kind sqlite; only `serve --role reader` reads it)');
   const store = dataLayout(dataDir).store;
   if (s.path !== undefined && resolve(s.path) !== store) {
     throw new AptfreezeError('CONFIG_INVALID', `storage.path ${s.path}: a store outside the data directory is not supported yet (expected ${store} or no path)`);

@@ -4,7 +4,7 @@
 // hashes, Range/416, Cache-Control per path kind, 404/410 bodies, and latest staying on the
 // previous serial when a publication dies between upload and commit.
 // Not yet here: the real writer (snapshots of a fixture upstream), apt-get and gpgv through a
-// reader, `serve --role reader` as a process, the 8-client torn-state run.
+// reader, the 8-client torn-state run (`serve --role reader` as a process: serve-role.test.ts).
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';

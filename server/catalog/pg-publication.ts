@@ -3,13 +3,21 @@
 // the writer fills it in one transaction per publication, after every object it names is confirmed
 // present in the store. All of its SQL lives here (test/ownership.test.ts); the schema is
 // migrations-pg/*.sql.
-import { readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { AptfreezeError } from '../errors.ts';
 
-const migrationsDir = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'migrations-pg');
+/** migrations-pg/ at the package root: two levels up from server/catalog/, one from the dist/ bundle (as open.ts finds migrations/). */
+const migrationsDir = (() => {
+  const here = dirname(fileURLToPath(import.meta.url));
+  for (const up of [['..', '..'], ['..']]) {
+    const d = join(here, ...up, 'migrations-pg');
+    if (existsSync(d)) return d;
+  }
+  return join(here, '..', '..', 'migrations-pg'); // absent: open() says so (STORE_UNAVAILABLE)
+})();
 
 export interface PublishedFile {
   /** Relative to the serial's root, e.g. `dists/stable/InRelease`, `pool/main/h/hello/hello_1_all.deb`. */

@@ -21,13 +21,16 @@ export function dataDirFrom(g: GlobalOptions): string {
   return g.data || process.env['APTFREEZE_DATA'] || './data';
 }
 
+/** The configuration with --listen <host:port> (if given) in place of its listen address. */
+export function withListen(config: Config, listen: string | undefined): Config {
+  if (!listen) return config;
+  const m = /^(.+):(\d{1,5})$/.exec(listen);
+  if (!m) throw new AptfreezeError('BAD_REQUEST', `--listen ${listen}: expected host:port`);
+  return Object.freeze({ ...config, listen: Object.freeze({ host: m[1]!.replace(/^\[|\]$/g, ''), port: Number(m[2]) }) });
+}
+
 export async function servicesFrom(g: GlobalOptions, opts: { makeAdminToken?: boolean; listen?: string } = {}): Promise<Services> {
-  let config = await configFrom(g);
-  if (opts.listen) {
-    const m = /^(.+):(\d{1,5})$/.exec(opts.listen);
-    if (!m) throw new AptfreezeError('BAD_REQUEST', `--listen ${opts.listen}: expected host:port`);
-    config = Object.freeze({ ...config, listen: Object.freeze({ host: m[1]!.replace(/^\[|\]$/g, ''), port: Number(m[2]) }) });
-  }
+  const config = withListen(await configFrom(g), opts.listen);
   const [{ openServices }, { createLogger }] = await Promise.all([import('../services.ts'), import('../log.ts')]);
   return openServices({ config, dataDir: dataDirFrom(g), log: createLogger(), makeAdminToken: opts.makeAdminToken });
 }

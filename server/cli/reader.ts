@@ -53,7 +53,7 @@ export async function withReader<T>(g: GlobalOptions, fn: (r: Reader) => Promise
 /** The files a full open would make, fix or refuse are there and as it leaves them. */
 function looksSettled(config: Config, dataDir: string): boolean {
   // services.ts refuses storage it does not wire; let it say so.
-  if (config.storage.kind !== 'fs' || config.storage.path !== undefined) return false;
+  if (config.storage.kind !== 'fs' || config.storage.path !== undefined || config.catalog.kind !== 'sqlite') return false;
   try {
     const layout = dataLayout(dataDir);
     if (!statSync(layout.db).isFile()) return false;

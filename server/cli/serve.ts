@@ -1,7 +1,7 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
-import { servicesFrom, type GlobalOptions } from './context.ts';
+import { configFrom, servicesFrom, withListen, type GlobalOptions } from './context.ts';
 import { AptfreezeError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 
@@ -29,10 +29,17 @@ export function register(program: Command, globals: () => GlobalOptions): void {
     .command('serve')
     .description('run the daemon: the HTTP server and the snapshot schedule')
     .option('--listen <host:port>', "override the configuration's listen address")
-    .option('--workers <n>', 'HTTP worker processes (default: CPUs, at most 4; 1 serves from this process)')
-    .action(async (opts: { listen?: string; workers?: string }) => {
+    .option('--workers <n>', 'HTTP worker processes (default: CPUs, at most 4; 1 serves from this process; a reader is one process)')
+    .addOption(
+      new Option('--role <role>', 'reader: a stateless reader of the S3 store and the PostgreSQL catalog, with no data directory; writer or all: the whole service (the same so far)')
+        .choices(['reader', 'writer', 'all'])
+        .default('all'),
+    )
+    .action(async (opts: { listen?: string; workers?: string; role: 'reader' | 'writer' | 'all' }) => {
+      if (opts.role === 'reader') return serveReader(globals(), opts);
       const workers = opts.workers === undefined ? Math.min(availableParallelism(), 4) : Number(opts.workers);
       if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new AptfreezeError('BAD_REQUEST', `--workers ${opts.workers}: expected a whole number from 1 to 64`);
+      // APTFREEZE_SERVE_ROLE=http: set by the primary on its cluster workers (not the --role of the command line).
       const role = process.env['APTFREEZE_SERVE_ROLE'];
       const s = await servicesFrom(globals(), { makeAdminToken: role !== 'http', listen: opts.listen });
       const [{ startDaemon }, { serveClusterMetrics }] = await Promise.all([import('../main.ts'), import('../metrics/cluster.ts')]);
@@ -80,4 +87,26 @@ export function register(program: Command, globals: () => GlobalOptions): void {
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
     });
+}
+
+/**
+ * `serve --role reader`: loads the configuration only (no data directory is opened or created),
+ * then serves the published tree from the S3 store and the PostgreSQL catalog (serve-reader.ts).
+ */
+async function serveReader(g: GlobalOptions, opts: { listen?: string; workers?: string }): Promise<void> {
+  if (opts.workers !== undefined && opts.workers !== '1') {
+    throw new AptfreezeError('BAD_REQUEST', `--workers ${opts.workers}: a reader is one process (expected 1 or no --workers; run more readers to scale)`);
+  }
+  const config = withListen(await configFrom(g), opts.listen);
+  const [{ startReader }, { createLogger }] = await Promise.all([import('./serve-reader.ts'), import('../log.ts')]);
+  const log = createLogger();
+  const r = await startReader(config, log);
+  containStrayErrors(log);
+  process.stdout.write(`aptfreeze listening on ${r.url}\n`);
+  const stop = async () => {
+    await r.stop();
+    process.exit(0);
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
 }

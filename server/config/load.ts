@@ -2,7 +2,7 @@ import { readFileSync, existsSync, accessSync, constants } from 'node:fs';
 import { resolve, dirname } from 'node:path';
 import YAML from 'yaml';
 import { AptfreezeError } from '../errors.ts';
-import { configSchema, defaults, type ArchiveConfig, type RepositoryConfig, type StorageConfig } from './schema.ts';
+import { configSchema, defaults, type ArchiveConfig, type RepositoryConfig, type StorageConfig, type CatalogConfig } from './schema.ts';
 import { parseDuration } from './duration.ts';
 import { readHostSources, hostArchitecture, archiveNameFor } from './host-sources.ts';
 
@@ -34,6 +34,8 @@ export interface Config {
   readonly repositories: ReadonlyArray<Readonly<RepositoryConfig>>;
   /** Where blobs live (schema.ts storageSchema); a relative fs path is resolved against the config file. */
   readonly storage: Readonly<StorageConfig>;
+  /** The publication catalog (schema.ts catalogSchema); a postgres URL comes from APTFREEZE_DATABASE_URL. */
+  readonly catalog: Readonly<CatalogConfig>;
   /** Things the operator should read at start (e.g. how the default was built). */
   readonly notes: readonly string[];
 }
@@ -162,6 +164,7 @@ function validate(doc: unknown, file: string, baseDir: string, notes: string[], 
     archives: Object.freeze(archives),
     repositories: Object.freeze(repositories),
     storage: Object.freeze(raw.storage.kind === 'fs' && raw.storage.path !== undefined ? { ...raw.storage, path: resolve(baseDir, raw.storage.path) } : raw.storage),
+    catalog: Object.freeze({ ...raw.catalog }),
     notes: Object.freeze(notes),
   });
 }

@@ -120,6 +120,14 @@ export const storageSchema = z.discriminatedUnion('kind', [
   }),
 ]);
 
+/**
+ * Where the publication catalog lives. `sqlite` (default): `<data>/aptfreeze.db`. `postgres`: the
+ * shared catalog of stateless readers (server/catalog/pg-publication.ts); its URL comes from
+ * APTFREEZE_DATABASE_URL in the environment, never from this file. So far only `serve --role
+ * reader` reads it; the writer does not publish to it yet.
+ */
+export const catalogSchema = z.discriminatedUnion('kind', [z.strictObject({ kind: z.literal('sqlite') }), z.strictObject({ kind: z.literal('postgres') })]);
+
 export const configSchema = z.strictObject({
   listen: z.string().regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port').default(defaults.listen),
   baseUrl: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' }).default(defaults.baseUrl),
@@ -145,6 +153,7 @@ export const configSchema = z.strictObject({
     })
     .default(() => ({ ...defaults.serve })),
   storage: storageSchema.default({ kind: 'fs' }),
+  catalog: catalogSchema.default({ kind: 'sqlite' }),
   archives: z.record(z.string().regex(nameRe, 'expected an archive name: lower-case letters, digits, . + -'), archiveSchema),
   repositories: z.record(z.string().regex(nameRe, 'expected a repository name: lower-case letters, digits, . + -'), repositorySchema).default({}),
 });
@@ -157,4 +166,5 @@ export type RepositoryConfig = Omit<z.infer<typeof repositorySchema>, 'maxSignat
   sessionTimeoutMs: number;
 };
 export type StorageConfig = z.infer<typeof storageSchema>;
+export type CatalogConfig = z.infer<typeof catalogSchema>;
 export type RawConfig = z.infer<typeof configSchema>;
