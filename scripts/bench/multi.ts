@@ -151,7 +151,7 @@ function figures(cliPackages: number, packages: number): Figure[] {
   peer('main', `${k}: 1% churn (daemon): reprepro / aptfreeze`, 'x', (r) => div(okv(r.reprepro.churn), okv(r.service.api.churn)));
   peer('main', `${k}: first (daemon): aptly / aptfreeze`, 'x', (r) => div(okv(r.aptly.first), okv(r.service.api.first)));
   if (cliPackages > 0) {
-    const c = `${cliPackages / 1000}k`;
+    const c = `${cliPackages / 1000}k command-line upstream`;
     own('cli', `${c}: first snapshot (CLI wall)`, 'ms', (r) => okv(r.service.cli.first));
     own('cli', `${c}: nothing changed (CLI wall)`, 'ms', (r) => okv(r.service.cli.nochange));
     own('cli', `${c}: 1% churn (CLI wall)`, 'ms', (r) => okv(r.service.cli.churn));
@@ -208,8 +208,8 @@ function issue16Targets(main: BenchResults | undefined, cli: BenchResults | unde
   const t: Target[] = [];
   const v = (x: number | null, ok: (n: number) => boolean): Target['verdict'] => (x === null ? 'n/a' : ok(x) ? 'met' : 'MISSED');
   const xr = (q: number | null) => (q === null ? 'n/a' : `${q >= 10 ? q.toFixed(0) : q.toFixed(1)}×`);
-  const c = `${cliPackages.toLocaleString('en')} packages`;
-  const p = `${packages.toLocaleString('en')} packages`;
+  const c = `${cliPackages.toLocaleString('en')} packages (command-line upstream)`;
+  const p = `${packages.toLocaleString('en')} packages (main upstream)`;
   const cc = cli?.service.cli.churn;
   for (const [peerName, peerStep, min] of [
     ['aptly', cli?.aptly.churn, 10],
