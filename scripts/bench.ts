@@ -27,6 +27,7 @@ import { Aptly, Reprepro, type PeerStep } from './bench/peers.ts';
 import { wrk } from './bench/wrk.ts';
 import { computeTargets, renderMarkdown, renderText, ms, mb, type BenchResults } from './bench/report.ts';
 import { formatProfile, type ProfileSummary } from './bench/profile.ts';
+import { driveRuns } from './bench/multi.ts';
 
 const t0 = performance.now();
 const stamp = () => `[${((performance.now() - t0) / 1000).toFixed(1).padStart(6)} s]`;
@@ -122,6 +123,9 @@ async function main(): Promise<number> {
     process.stdout.write(`${usage}\n`);
     return 0;
   }
+  // --runs, --compare and --cli-packages: this process drives one child bench per measurement
+  // (each with its own work directory and upstream) and reports medians.
+  if (!opts.childJson && (opts.runs > 1 || opts.compare || opts.cliPackages > 0)) return driveRuns(opts, process.argv.slice(2), say);
   mkdirSync(opts.workdir, { recursive: true });
   const work = mkdtempSync(path.join(opts.workdir, 'aptfreeze-bench-'));
   chmodSync(work, 0o755);
@@ -277,7 +281,9 @@ async function main(): Promise<number> {
 
     // ---- first state, then 1% churn: the service as a daemon (and once through the CLI in between)
     let daemon: Daemon | null = null;
-    try {
+    if (opts.cliMode) {
+      say('command-line mode: every snapshot as a whole `aptfreeze snapshot` process');
+    } else try {
       await svc.createToken();
       daemon = await svc.snapshotDaemon(opts.profile);
       const reset = resetPeakRss(daemon.pid).has(daemon.pid);
@@ -330,7 +336,7 @@ async function main(): Promise<number> {
     keepProfile(s.cliBaseline);
     say(`aptfreeze: CLI start (serials) ${ms(s.cliBaseline.wallMs)}`);
     const target = s.api.first?.serial ?? s.cli.first?.serial;
-    if (target) {
+    if (target && !opts.cliMode) {
       const until = new Date(Date.now() + 30 * 86_400_000).toISOString();
       s.freeze = await svc.verb('freeze', ['freeze', 'debian', target, '--until', until, '--reason', 'aptfreeze bench'], opts.profile);
       keepProfile(s.freeze);
@@ -344,7 +350,7 @@ async function main(): Promise<number> {
 
     // ---- serving
     const latest = s.cli.churn?.serial ?? s.api.churn?.serial ?? s.api.nochange?.serial ?? s.cli.nochange?.serial ?? s.api.first?.serial ?? s.cli.first?.serial;
-    if (opts.serve && latest && has('wrk')) {
+    if (opts.serve && !opts.cliMode && latest && has('wrk')) {
       const small = poolFileNear(state, 2048);
       const large = state.indexFiles.filter((f) => f.written).sort((a, b) => b.size - a.size)[0]!;
       const smallPath = `/debian/${latest}/${small.filename}`;
@@ -392,18 +398,20 @@ async function main(): Promise<number> {
     }
 
     // ---- gc, once the older serials have expired (lifetime), so that it has work
-    let waitMs = Math.max(0, nochangeAt + lifetimeMs(opts.lifetime) + 2000 - Date.now());
-    if (waitMs > 90_000) {
-      notes.push(`gc ran before the older serials expired (lifetime ${opts.lifetime}): it had nothing to collect`);
-      waitMs = 0;
+    if (!opts.cliMode) {
+      let waitMs = Math.max(0, nochangeAt + lifetimeMs(opts.lifetime) + 2000 - Date.now());
+      if (waitMs > 90_000) {
+        notes.push(`gc ran before the older serials expired (lifetime ${opts.lifetime}): it had nothing to collect`);
+        waitMs = 0;
+      }
+      if (waitMs > 0) say(`waiting ${ms(waitMs)} for the older serials to expire (lifetime ${opts.lifetime})…`);
+      await new Promise((r) => setTimeout(r, waitMs));
+      s.gcWaitedMs = waitMs;
+      s.gc = await svc.verb('gc', ['gc'], opts.profile);
+      keepProfile(s.gc);
+      say(`aptfreeze: gc ${s.gc.ok ? `${ms(s.gc.wallMs)}, disk after ${mb(s.gc.diskAfterBytes)}: ${(s.gc.output ?? '').split('\n').join('; ')}` : `n/a (${s.gc.error})`}`);
+      if (!s.gc.ok) notes.push(`gc n/a: ${s.gc.error}`);
     }
-    if (waitMs > 0) say(`waiting ${ms(waitMs)} for the older serials to expire (lifetime ${opts.lifetime})…`);
-    await new Promise((r) => setTimeout(r, waitMs));
-    s.gcWaitedMs = waitMs;
-    s.gc = await svc.verb('gc', ['gc'], opts.profile);
-    keepProfile(s.gc);
-    say(`aptfreeze: gc ${s.gc.ok ? `${ms(s.gc.wallMs)}, disk after ${mb(s.gc.diskAfterBytes)}: ${(s.gc.output ?? '').split('\n').join('; ')}` : `n/a (${s.gc.error})`}`);
-    if (!s.gc.ok) notes.push(`gc n/a: ${s.gc.error}`);
   } catch (e) {
     results.errors.push(`bench: ${(e as Error).stack ?? String(e)}`);
     say(`bench failed: ${(e as Error).message}`);
@@ -437,8 +445,11 @@ async function main(): Promise<number> {
   const base = path.join(opts.out, `bench-${runId}-${opts.packages}`);
   writeFileSync(`${base}.json`, `${JSON.stringify(results, null, 2)}\n`);
   writeFileSync(`${base}.md`, renderMarkdown(results, profiles));
-  writeFileSync(path.join(opts.out, 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
-  writeFileSync(path.join(opts.out, 'latest.md'), renderMarkdown(results, profiles));
+  if (opts.childJson) writeFileSync(opts.childJson, `${JSON.stringify(results, null, 2)}\n`);
+  else {
+    writeFileSync(path.join(opts.out, 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
+    writeFileSync(path.join(opts.out, 'latest.md'), renderMarkdown(results, profiles));
+  }
   try {
     if (existsSync(logDir)) cpSync(logDir, `${base}-logs`, { recursive: true });
   } catch {

@@ -29,6 +29,16 @@ export interface BenchOptions {
   lifetime: string;
   /** the checkout of aptfreeze to measure (default this one) */
   serviceRoot: string;
+  /** the whole measurement repeated N times, each in a fresh work directory and a regenerated upstream; the report gives medians */
+  runs: number;
+  /** a second aptfreeze checkout measured after this one on the same upstream states (before / after columns) */
+  compare: string | null;
+  /** a second, smaller upstream on which the command-line figures are measured as whole processes (0: none) */
+  cliPackages: number;
+  /** internal (set by the driver of --runs, --compare, --cli-packages): write the run's JSON here */
+  childJson: string | null;
+  /** internal: command-line mode: every snapshot as a whole `aptfreeze snapshot` process, no daemon, no serving, no freeze/gc */
+  cliMode: boolean;
   help: boolean;
 }
 
@@ -50,6 +60,12 @@ export const usage = `usage: npm run bench -- [options]
   --keep               keep the temporary directories
   --lifetime D         the service's serial lifetime (default 1m, 30s with --quick: gc then has expired serials)
   --service-root DIR   measure the aptfreeze checkout in DIR (its bin/aptfreeze.js; default this one)
+  --runs N             repeat the whole measurement N times (fresh work directory and upstream each time);
+                       the report gives the median of every figure and every run's value (default 1)
+  --compare DIR        also measure the aptfreeze checkout in DIR (its bin/aptfreeze.js, node_modules, dist)
+                       on the same upstream states, right after this one: before (DIR) / after columns
+  --cli-packages N     a second upstream of N packages on which the command-line figures are measured as
+                       whole processes, beside aptly and reprepro (default 20000; 0 skips; 0 with --quick)
 Also from npm: npm run bench --quick  (npm_config_quick), --packages=N (npm_config_packages).`;
 
 function envFlag(name: string): boolean | undefined {
@@ -84,10 +100,16 @@ export function parseOptions(argv: string[], repoRoot: string): BenchOptions {
     install: !(envFlag('no_install') ?? false),
     lifetime: '',
     serviceRoot: process.env['npm_config_service_root'] || repoRoot,
+    runs: envNum('runs') ?? 1,
+    compare: process.env['npm_config_compare'] ? path.resolve(process.env['npm_config_compare']) : null,
+    cliPackages: 0,
+    childJson: null,
+    cliMode: false,
     help: false,
   };
   let packages = envNum('packages');
   let seconds = envNum('seconds');
+  let cliPackages = envNum('cli_packages');
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const [flag, inline] = a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
@@ -153,6 +175,24 @@ export function parseOptions(argv: string[], repoRoot: string): BenchOptions {
       case '--service-root':
         o.serviceRoot = path.resolve(val());
         break;
+      case '--runs':
+        o.runs = Math.round(num());
+        break;
+      case '--compare':
+        o.compare = path.resolve(val());
+        break;
+      case '--cli-packages': {
+        const n = Number(val());
+        if (!Number.isFinite(n) || n < 0) throw new Error('--cli-packages needs a number ≥ 0');
+        cliPackages = Math.round(n);
+        break;
+      }
+      case '--child-json':
+        o.childJson = path.resolve(val());
+        break;
+      case '--cli-mode':
+        o.cliMode = true;
+        break;
       case '-h':
       case '--help':
         o.help = true;
@@ -163,6 +203,8 @@ export function parseOptions(argv: string[], repoRoot: string): BenchOptions {
   }
   o.packages = packages ?? (o.quick ? 2000 : 60_000);
   o.seconds = seconds ?? (o.quick ? 3 : 10);
+  o.cliPackages = cliPackages ?? (o.quick ? 0 : 20_000);
+  if (o.compare && !existsSync(path.join(o.compare, 'bin', 'aptfreeze.js'))) throw new Error(`--compare ${o.compare}: no bin/aptfreeze.js there`);
   if (!o.lifetime) o.lifetime = o.quick ? '30s' : '1m';
   if (!o.upstreamDir) o.upstreamDir = shmWithRoom(o.packages) ?? null;
   return o;
