@@ -64,8 +64,12 @@ export class PgPublicationCatalog {
   private constructor(private readonly pool: pg.Pool) {}
 
   /** Connects and applies the pending migrations-pg/*.sql (each in one transaction, under a global advisory lock). */
-  static async open(url: string, options: { max?: number } = {}): Promise<PgPublicationCatalog> {
+  static async open(url: string, options: { max?: number; onIdleError?: (e: Error) => void } = {}): Promise<PgPublicationCatalog> {
     const pool = new pg.Pool({ connectionString: url, max: options.max ?? 4 });
+    // An idle pooled connection that the server ends (a restart, pg_terminate_backend, the database
+    // stopped at shutdown) is reported as an 'error' event of the pool; unheard, it would throw out of
+    // the process. The pool drops that client by itself and the next query connects again.
+    pool.on('error', (e) => options.onIdleError?.(e));
     const catalog = new PgPublicationCatalog(pool);
     try {
       await catalog.migrate();
