@@ -91,6 +91,8 @@ osd pool default pgp num = 8
 mon allow pool size one = true
 mon warn on pool no redundancy = false
 osd crush chooseleaf type = 0
+osd class update on start = false
+osd crush update on start = false
 osd objectstore = memstore
 memstore device bytes = ${opts.memstoreBytes ?? 1 << 30}
 run dir = ${dir}/run
@@ -128,6 +130,12 @@ rgw data = ${dir}/rgw
     await waitFor('ceph-mon', async () => JSON.parse(await tool('ceph', ['--admin-daemon', join(dir, 'run', 'mon.a.asok'), 'mon_status'])).state === 'leader', { timeoutMs, pids, logs: logs('mon.a') });
     const osdId = (await ceph('osd', 'create')).trim();
     await tool('ceph-osd', ['-c', conf, '-i', osdId, '--mkfs']);
+    // Placed in the CRUSH map here rather than by the OSD at its start: an OSD that asks the monitor
+    // itself (osd crush update on start) may ask before it knows the cluster's fsid and exit
+    // ("mon_cmd_maybe_osd_create fail: 'wrong fsid'"), which on a quiet machine happened on most starts.
+    await ceph('osd', 'crush', 'add-bucket', 'localhost', 'host');
+    await ceph('osd', 'crush', 'move', 'localhost', 'root=default');
+    await ceph('osd', 'crush', 'add', `osd.${osdId}`, '1.0', 'host=localhost');
     pids.push(startDaemonProcess('ceph-osd', ['-f', '-c', conf, '-i', osdId], out(`osd.${osdId}`)));
     await waitFor('ceph-osd', async () => JSON.parse(await ceph('osd', 'stat', '-f', 'json')).num_up_osds === 1, { timeoutMs, everyMs: 500, pids, logs: logs('mon.a', `osd.${osdId}`) });
     pids.push(startDaemonProcess('radosgw', ['-f', '-c', conf, '-n', 'client.rgw'], out('client.rgw')));
