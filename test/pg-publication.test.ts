@@ -4,13 +4,13 @@
 // (a writer killed between upload and commit) leaving readers on the previous latest.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { PgPublicationCatalog, type PublishedFile } from '../server/catalog/pg-publication.ts';
 import { postgresSource, testPostgres, type TestPostgres } from './helpers/postgres.ts';
 import { skipUnless } from './helpers/engines.ts';
+import { sha256 } from './helpers/hash.ts';
 
-const sha = (s: string) => createHash('sha256').update(s).digest('hex');
+const sha = sha256;
 const file = (path: string, body = path): PublishedFile => ({ path, sha256: sha(body), size: Buffer.byteLength(body) });
 const serialFiles = (serial: string): PublishedFile[] => [
   file('dists/stable/InRelease', `InRelease of ${serial}`),

@@ -7,7 +7,6 @@
 // reader, the 8-client torn-state run (`serve --role reader` as a process: serve-role.test.ts).
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { PgPublicationCatalog } from '../server/catalog/pg-publication.ts';
@@ -17,8 +16,9 @@ import { publishSerial, type SerialFile } from '../server/s3/publish-serial.ts';
 import { postgresSource, testPostgres, type TestPostgres } from './helpers/postgres.ts';
 import { rgwSource, testS3, type TestS3 } from './helpers/rgw.ts';
 import { skipUnless } from './helpers/engines.ts';
+import { sha256 } from './helpers/hash.ts';
 
-const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+const sha = sha256;
 const entry = (path: string, body: string | Buffer): SerialFile => {
   const bytes = typeof body === 'string' ? Buffer.from(body) : body;
   return { path, bytes: async () => bytes, sha256: sha(bytes), size: bytes.length };

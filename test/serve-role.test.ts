@@ -4,8 +4,6 @@
 // on the default fs storage is CONFIG_INVALID, and an unknown role is a usage error.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -18,8 +16,10 @@ import { rgwSource, testS3, type TestS3 } from './helpers/rgw.ts';
 import { skipUnless } from './helpers/engines.ts';
 import { binPath, repoRoot, runCli } from './helpers/service.ts';
 import { tmpDir } from './helpers/gpg.ts';
+import { sha256 } from './helpers/hash.ts';
+import { startProcess, type ProcessHandle } from './helpers/run.ts';
 
-const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+const sha = sha256;
 const entry = (path: string, body: string | Buffer): SerialFile => {
   const bytes = typeof body === 'string' ? Buffer.from(body) : body;
   return { path, bytes: async () => bytes, sha256: sha(bytes), size: bytes.length };
@@ -81,10 +81,9 @@ const skip = skipUnless(postgresSource()) || skipUnless(rgwSource());
 describe('serve --role reader as a process, on Ceph RGW and PostgreSQL', { skip }, () => {
   let pgEngine: TestPostgres;
   let s3: TestS3;
-  let child: ChildProcess;
+  let child: ProcessHandle;
   let url = '';
   let dataDir = '';
-  let stderr = '';
   before(async () => {
     [pgEngine, s3] = await Promise.all([testPostgres(), testS3()]);
     const dbUrl = await pgEngine.newDatabase('serve_role');
@@ -101,35 +100,15 @@ describe('serve --role reader as a process, on Ceph RGW and PostgreSQL', { skip 
     dataDir = join(dir, 'no-data');
     const config = join(dir, 'aptfreeze.yaml');
     await writeFile(config, YAML.stringify({ listen: '127.0.0.1:1', archives: {}, storage: { kind: 's3', endpoint: s3.endpoint, bucket, region: s3.region, prefix: 'blobs' }, catalog: { kind: 'postgres' } }));
-    child = spawn(process.execPath, [binPath, '--config', config, '--data', dataDir, 'serve', '--role', 'reader', '--listen', '127.0.0.1:0'], {
+    child = startProcess(process.execPath, [binPath, '--config', config, '--data', dataDir, 'serve', '--role', 'reader', '--listen', '127.0.0.1:0'], {
       cwd: repoRoot,
       env: { ...process.env, APTFREEZE_LOG: 'warn', APTFREEZE_CONFIG: '', APTFREEZE_DATA: '', APTFREEZE_DATABASE_URL: dbUrl, AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey },
-      stdio: ['ignore', 'pipe', 'pipe'],
     });
-    child.stderr!.on('data', (d) => (stderr += d));
-    let out = '';
-    await new Promise<void>((resolve, reject) => {
-      const guard = setTimeout(() => reject(new Error(`no listening line; stdout: ${out}\nstderr: ${stderr}`)), 120_000);
-      child.once('exit', (code) => {
-        clearTimeout(guard);
-        reject(new Error(`the reader exited (${code}) before listening: ${stderr}`));
-      });
-      child.stdout!.on('data', (d) => {
-        out += d;
-        const m = /^aptfreeze listening on (http:\/\/\S+)$/m.exec(out);
-        if (m) {
-          clearTimeout(guard);
-          url = m[1]!;
-          resolve();
-        }
-      });
-    });
+    const line = await child.waitForLine(/^aptfreeze listening on (http:\/\/\S+)$/m, 120_000);
+    url = /(http:\/\/\S+)/.exec(line)![1]!;
   });
   after(async () => {
-    if (child && child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL');
-      await new Promise((r) => child.once('exit', r));
-    }
+    await child?.stop(0, 'SIGKILL');
     await Promise.all([pgEngine?.stop(), s3?.stop()]);
   });
 
@@ -152,8 +131,6 @@ describe('serve --role reader as a process, on Ceph RGW and PostgreSQL', { skip 
 
   it('created no data directory, and stops cleanly on SIGTERM', async () => {
     assert.equal(existsSync(dataDir), false);
-    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-    child.kill('SIGTERM');
-    assert.equal(await exited, 0, stderr);
+    assert.equal(await child.stop(), 0, child.output().stderr);
   });
 });
