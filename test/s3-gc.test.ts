@@ -13,6 +13,8 @@ import { S3BlobStore } from '../server/store/s3.ts';
 import { createReaderApp } from '../server/http/reader-s3.ts';
 import { publishSerial, type SerialFile } from '../server/s3/publish-serial.ts';
 import { collectObjects } from '../server/s3/gc.ts';
+import { checkObjectStore } from '../server/s3/fsck.ts';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { AptfreezeError } from '../server/errors.ts';
 import { postgresSource, testPostgres, type TestPostgres } from './helpers/postgres.ts';
 import { rgwSource, testS3, type TestS3 } from './helpers/rgw.ts';
@@ -39,6 +41,7 @@ describe('gc of the object store, and the by-hash grace of latest', { skip }, ()
   let s3: TestS3;
   let catalog: PgPublicationCatalog;
   let blobs: S3BlobStore;
+  let bucket: string;
   let clock = new Date('2026-12-06T00:00:00Z');
   const now = () => clock;
   const listed = async () => {
@@ -50,7 +53,8 @@ describe('gc of the object store, and the by-hash grace of latest', { skip }, ()
   before(async () => {
     [pgEngine, s3] = await Promise.all([testPostgres(), testS3()]);
     catalog = await PgPublicationCatalog.open(await pgEngine.newDatabase('objgc'));
-    blobs = new S3BlobStore(s3.client, { bucket: await s3.newBucket('objgc'), prefix: 'p' });
+    bucket = await s3.newBucket('objgc');
+    blobs = new S3BlobStore(s3.client, { bucket, prefix: 'p' });
     let prev: string | null = null;
     for (const n of [0, 1, 2]) {
       const serial = `202612060${n + 1}`;
@@ -142,5 +146,21 @@ describe('gc of the object store, and the by-hash grace of latest', { skip }, ()
     } finally {
       await new Promise((r) => server.close(r));
     }
+  });
+
+  it('fsck of the object store is clean, then names a missing blob, a wrong size and (deep) wrong bytes', async () => {
+    const clean = await checkObjectStore(catalog, blobs, { deep: true });
+    assert.deepEqual(clean.findings, []);
+    assert.ok(clean.serials >= 4 && clean.blobs > 0, JSON.stringify(clean));
+    const [latestIndex, , , pool] = serialOf(9);
+    await blobs.remove(pool!.sha256);
+    await s3.client.send(new PutObjectCommand({ Bucket: bucket, Key: blobs.keyOf(latestIndex!.sha256), Body: Buffer.from('x'.repeat(latestIndex!.size)) }));
+    const found = await checkObjectStore(catalog, blobs, { deep: true });
+    const codes = found.findings.map((f) => `${f.code} ${f.where}`);
+    assert.ok(codes.includes(`blob-missing deb/2026120605/${pool!.path}`), codes.join('\n'));
+    assert.ok(codes.some((c) => c === `blob-hash ${latestIndex!.sha256}`), codes.join('\n'));
+    await s3.client.send(new PutObjectCommand({ Bucket: bucket, Key: blobs.keyOf(latestIndex!.sha256), Body: Buffer.from('short') }));
+    const sized = await checkObjectStore(catalog, blobs);
+    assert.ok(sized.findings.some((f) => f.code === 'blob-size'), JSON.stringify(sized.findings));
   });
 });

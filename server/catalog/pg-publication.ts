@@ -172,6 +172,11 @@ export class PgPublicationCatalog {
     });
   }
 
+  /** Every archive with a published serial. */
+  async archives(): Promise<string[]> {
+    return (await this.pool.query<{ archive: string }>('SELECT DISTINCT archive FROM pub_serials ORDER BY archive')).rows.map((r) => r.archive);
+  }
+
   async latest(archive: string): Promise<string | null> {
     return (await this.pool.query<{ serial: string }>('SELECT serial FROM pub_latest WHERE archive = $1', [archive])).rows[0]?.serial ?? null;
   }
