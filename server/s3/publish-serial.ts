@@ -11,6 +11,8 @@ export interface SerialFile {
   path: string;
   /** The bytes, read only when the store does not have the blob yet. */
   bytes: () => Promise<Uint8Array>;
+  /** The bytes as a stream, preferred to `bytes` when given (a pool file: never held whole in memory). */
+  stream?: () => AsyncIterable<Uint8Array>;
   sha256: string;
   size: number;
 }
@@ -22,6 +24,8 @@ export interface SerialToPublish {
   validUntil: string | null;
   files: SerialFile[];
   expectedLatest: string | null;
+  /** Default true; false adds the serial beside a newer latest (PgPublicationCatalog.publish). */
+  moveLatest?: boolean;
 }
 
 export async function publishSerial(
@@ -36,9 +40,9 @@ export async function publishSerial(
     if (seen.has(f.sha256)) continue;
     seen.add(f.sha256);
     if (await blobs.has(f.sha256)) continue;
-    const data = await f.bytes();
+    const body = f.stream ? f.stream() : (async function* () { yield await f.bytes(); })();
     // checked on the way in: nothing becomes visible under a hash its bytes do not have
-    await blobs.putStream((async function* () { yield data; })(), { sha256: f.sha256, size: f.size });
+    await blobs.putStream(body, { sha256: f.sha256, size: f.size });
     uploaded++;
   }
   for (const h of seen) {
@@ -46,6 +50,6 @@ export async function publishSerial(
   }
   await hooks.beforeCommit?.();
   const files: PublishedFile[] = s.files.map((f) => ({ path: f.path, sha256: f.sha256, size: f.size }));
-  await catalog.publish({ archive: s.archive, serial: s.serial, frozen: s.frozen, validUntil: s.validUntil, files, expectedLatest: s.expectedLatest });
+  await catalog.publish({ archive: s.archive, serial: s.serial, frozen: s.frozen, validUntil: s.validUntil, files, expectedLatest: s.expectedLatest, ...(s.moveLatest === false ? { moveLatest: false } : {}) });
   return { uploaded };
 }
