@@ -124,6 +124,8 @@ describe('one writer and two readers on Ceph RGW and PostgreSQL (issue 15, accep
         baseUrl: writerUrl,
         lifetime: '10d',
         keep: 3,
+        // The daemon's own gc half a day away (by the real clock, which cron reads): only the test's gc runs.
+        gcSchedule: `0 ${(new Date().getHours() + 12) % 24} * * *`,
         fetch: { retries: 1, backoffMs: 10 },
         archives: { debian: { url: up.url, suites: ['bookworm'], components: ['main'], architectures: ['amd64'], keyring: key.keyringPath } },
         storage: { kind: 's3', endpoint: s3.endpoint, bucket, region: s3.region, prefix: 'af/' },
@@ -219,9 +221,24 @@ describe('one writer and two readers on Ceph RGW and PostgreSQL (issue 15, accep
     }
   }
 
+  /**
+   * Until both readers answer latest/ with this serial's InRelease: a reader trusts its last look at
+   * the catalog's latest for up to a second (reader-s3.ts), so this asks again until they do (requests,
+   * not a timer; bounded).
+   */
+  const readersServe = async (serial: string): Promise<void> => {
+    for (const base of readerUrls) {
+      for (let i = 0; ; i++) {
+        const res = await fetch(`${base}/debian/latest/${suitePath}/InRelease`);
+        if (sha256(Buffer.from(await res.arrayBuffer())) === inReleaseOf.get(serial)) break;
+        assert.ok(i < 20_000, `${base} never served ${serial} as latest`);
+      }
+    }
+  };
+
   const moreRequests = (run: Run, count: number) => new Promise<void>((done) => run.waiters.push({ at: run.n.requests + count, done }));
 
-  it('publishes five serials and collects two while eight clients read through both readers without a torn state', async (t) => {
+  it('publishes five serials and collects two while eight clients read through both readers without a torn state', { timeout: 900_000 }, async (t) => {
     const run: Run = { stop: false, serials: [], toCollect: new Set(), collected: new Set(), latestSeen: new Set(), torn: [], n: { requests: 0, inRelease: 0, indices: 0, pool: 0, gone: 0 }, waiters: [] };
     const started = Date.now();
     const clients = Array.from({ length: 8 }, (_, i) => client(run, i));
@@ -263,7 +280,7 @@ describe('one writer and two readers on Ceph RGW and PostgreSQL (issue 15, accep
     for (const base of readerUrls) assert.equal((await fetch(`${base}/debian/${run.serials[0]}/${suitePath}/InRelease`)).status, 410);
   });
 
-  it('keeps both readers on the previous latest when the writer is killed at five points mid-publish; each restart reconciles; fsck is clean', async (t) => {
+  it('keeps both readers on the previous latest when the writer is killed at five points mid-publish; each restart reconciles; fsck is clean', { timeout: 900_000 }, async (t) => {
     const clock = { APTFREEZE_TEST_NOW: `+${12 * DAY}` };
     // Before the catalog's transaction: in the snapshot (pool download, tree committed but not
     // recorded, recorded but latest not moved) and in its export (an object uploaded, all uploaded).
@@ -279,6 +296,7 @@ describe('one writer and two readers on Ceph RGW and PostgreSQL (issue 15, accep
       await churnUpstream();
       const prev = await catalog.latest('debian');
       assert.ok(prev);
+      await readersServe(prev);
       await writer!.stop();
       writer = await startWriter({ ...clock, APTFREEZE_TEST_KILL_AT: p.at });
       await fetch(`${writerUrl}/api/archives/debian/snapshots`, { method: 'POST', headers: { authorization: `Bearer ${token}` } }).catch(() => null);
@@ -312,8 +330,11 @@ describe('one writer and two readers on Ceph RGW and PostgreSQL (issue 15, accep
     }
     assert.equal(await writer!.stop(), 0);
     writer = null;
-    const fsck = await runCli(['--config', configPath, '--data', dataDir, 'fsck'], { env, timeoutMs: 120_000 });
+    const fsck = await runCli(['--config', configPath, '--data', dataDir, 'fsck', '--json'], { env, timeoutMs: 120_000 });
     assert.equal(fsck.code, 0, fsck.stdout + fsck.stderr);
+    const problems = (JSON.parse(fsck.stdout) as { problems: Array<{ kind: string; severity: string }> }).problems;
+    assert.deepEqual(problems.filter((p) => p.severity === 'error'), []);
+    t.diagnostic(`fsck after ${points.length} kills: no error, ${problems.length} other findings (${problems.map((p) => p.kind).join(', ') || 'none'})`);
     const latest = (await catalog.latest('debian'))!;
     const files = await catalog.files('debian', latest);
     assert.ok(files.some((f) => f.path.startsWith('pool/')) && files.some((f) => f.path.endsWith('/InRelease')));
@@ -322,7 +343,7 @@ describe('one writer and two readers on Ceph RGW and PostgreSQL (issue 15, accep
     assert.deepEqual(missing, [], `every object the catalog's latest ${latest} references is in the bucket`);
   });
 
-  it('apt-get updates and downloads through a reader from what the writer published', async () => {
+  it('apt-get updates and downloads through a reader from what the writer published', { timeout: 300_000 }, async () => {
     const apt = createAptClient(join(dir, 'apt'), { sourcesLine: `deb [signed-by=${keyring}] ${readerUrls[1]}/debian/latest/ bookworm main` });
     const update = await apt.update();
     assert.equal(update.code, 0, update.stdout + update.stderr);

@@ -190,9 +190,10 @@ export class OperationRunner {
     const run = exporter
       .afterOperation({ kind: live.kind, resources: live.resources })
       .catch((e: Error) => this.deps.log.error({ operation: id, err: e.message }, 'export after the operation failed'))
-      .then(() => this.finish(id, f));
+      .then(() => this.finish(id, f))
+      .catch((e: Error) => this.deps.log.error({ operation: id, err: e.message }, 'could not record the end of an operation'))
+      .finally(() => this.exporting.delete(run));
     this.exporting.add(run);
-    void run.finally(() => this.exporting.delete(run));
   }
 
   private finish(id: number, f: Finished): void {

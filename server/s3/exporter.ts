@@ -123,6 +123,8 @@ export class Exporter {
   private async exportQuietly(archive: string, why: string): Promise<ReconcileReport | null> {
     try {
       const r = await this.reconcile(archive);
+      const pending = this.retrying.get(archive);
+      if (pending) clearTimeout(pending.timer);
       this.retrying.delete(archive);
       if (r.published.length || r.resigned.length || r.collected.length || r.notes.length) this.deps.log.info({ ...r, after: why }, 'exported to the object store and the publication catalog');
       return r;
@@ -153,7 +155,7 @@ export class Exporter {
     const prev = this.retrying.get(archive);
     if (prev) clearTimeout(prev.timer);
     const delay = prev ? Math.min(prev.delay * 2, retryMaxMs) : retryFirstMs;
-    const timer = setTimeout(() => void this.underLock(archive, 'retry'), delay);
+    const timer = setTimeout(() => void this.underLock(archive, 'retry').catch((e: Error) => this.deps.log.error({ archive, err: e.message }, 'export retry failed')), delay);
     timer.unref();
     this.retrying.set(archive, { timer, delay });
   }
