@@ -167,7 +167,7 @@ describe('one writer and two readers on Ceph RGW and PostgreSQL (issue 15, accep
     const get = async (path: string): Promise<Buffer | null> => {
       const res = await fetch(`${base}/debian/${target}/${path}`);
       run.n.requests++;
-      for (const w of run.waiters.filter((x) => run.n.requests >= x.at)) w.done();
+      run.waiters = run.waiters.filter((w) => (run.n.requests >= w.at ? (w.done(), false) : true));
       const body = Buffer.from(await res.arrayBuffer());
       if (res.status === 410 && target !== 'latest' && run.toCollect.has(target)) {
         run.n.gone++;
