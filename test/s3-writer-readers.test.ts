@@ -251,6 +251,9 @@ describe('one writer and two readers on Ceph RGW and PostgreSQL (issue 15, accep
         // The operation is reported done only once the export committed: the catalog has it as latest.
         assert.equal(await catalog.latest('debian'), serial);
         inReleaseOf.set(serial, sha256(await readerInRelease(readerUrls[0]!, serial)));
+        // A reader trusts its last look at latest for up to a second (a 404 before the first
+        // publication included): clients read through latest/ once both readers serve this one.
+        await readersServe(serial);
         run.serials.push(serial);
         await moreRequests(run, 30);
       }
@@ -316,7 +319,7 @@ describe('one writer and two readers on Ceph RGW and PostgreSQL (issue 15, accep
       assert.equal(mine !== prev, p.recordedLocally, `${p.at}: a new serial ${p.recordedLocally ? 'was' : 'was not'} recorded before the kill`);
       inReleaseOf.set(mine!, sha256(await readerInRelease(readerUrls[1]!, mine!)));
       const again = await api('POST', '/archives/debian/snapshots?wait=1');
-      assert.equal(again.status, 201, `${p.at}: the next snapshot: ${JSON.stringify(again.body)}`);
+      assert.equal(again.status, 201, `${p.at}: the next snapshot: ${JSON.stringify(again.body)}\n${writer.output().stderr.slice(-4000)}`);
       assert.equal(await catalog.latest('debian'), again.body.serial);
       inReleaseOf.set(again.body.serial, sha256(await readerInRelease(readerUrls[0]!, again.body.serial)));
     }
