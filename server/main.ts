@@ -3,7 +3,6 @@ import cron from 'node-cron';
 import { recover, systemNow, type Services } from './services.ts';
 import { createApp } from './http/app.ts';
 import { TreeServer, servingCatalog, type TreeServing } from './http/serve-tree.ts';
-import { FsTreeSource } from './http/tree-source.ts';
 import { firstRun } from './first-run.ts';
 import type { SnapshotResult } from './snapshot/run.ts';
 import { scheduleGc } from './release/schedule.ts';
@@ -76,7 +75,7 @@ export async function startDaemon(s: Services, opts: DaemonOptions = {}): Promis
     // The tree first (the hot path, without express); everything else goes to the app; the people's side
     // (/, /web, /metrics, /mr, /file, /archive, /<archive>/<stamp>/) and a repository's kept .buildinfo
     // files (not under a serial: server/http/upload-routes.ts) go to the app before the tree.
-    const source = new FsTreeSource(s.publisher.root, [...s.config.archives, ...s.config.repositories].map((a) => a.name));
+    const source = s.publisher.servingSource([...s.config.archives, ...s.config.repositories].map((a) => a.name));
     tree = new TreeServer(source, servingCatalog(s.repo), app, { cacheBytes: s.config.serve.cacheBytes, onCacheHit: metrics.cacheHit });
     const treeHandle = tree.handle;
     treeRef.handle = treeHandle;

@@ -11,7 +11,6 @@ import type { Logger } from './log.ts';
 import { finishResigning } from './release/finish-resign.ts';
 import { MrRepo } from './catalog/snapmr.ts';
 import { sha1Recorder } from './snapmr/sha1.ts';
-import { recoverTags } from './publish/tag-tree.ts';
 import { TagRepo } from './catalog/tags.ts';
 import { AptfreezeError } from './errors.ts';
 import { dataLayout } from './datadir.ts';
@@ -24,6 +23,11 @@ export interface Services {
   db: Db;
   repo: Repo;
   store: BlobStore;
+  /**
+   * The published tree: the filesystem Publisher, which implements the PublishedTree port
+   * (publish/port.ts). Operations take the port (snapshot/types.ts, release/); fsck and the
+   * tests, the filesystem backend's own checkers, see the implementation.
+   */
   publisher: Publisher;
   key: ServiceKey;
   tokens: TokenService;
@@ -163,7 +167,7 @@ export async function recover(s: Services): Promise<void> {
     }
   }
   const tags = new TagRepo(s.db);
-  for (const a of archives) orphans.push(...(await recoverTags(s.publisher.root, a, (name) => tags.archiveOf(name, a) !== undefined, (name) => tags.lockHeld(`tag:${name}`))));
+  for (const a of archives) orphans.push(...(await s.publisher.tags.recover(a, (name) => tags.archiveOf(name, a) !== undefined, (name) => tags.lockHeld(`tag:${name}`))));
   const removed = orphans;
   // A freeze or thaw interrupted half-way through its Release files (crash or power cut): finish it from the database's record.
   const notes: string[] = [];
@@ -177,16 +181,8 @@ export async function recover(s: Services): Promise<void> {
     if (locked.has(a)) continue;
     const latest = s.repo.latestSerial(a);
     // Also finishes a move of latest interrupted between the symlink and the trace file.
-    if (s.publisher.latestOf(a) !== latest || (latest !== null && traceSerial(s.publisher.root, a) !== latest)) await s.publisher.setLatest(a, latest, s.now());
+    if (s.publisher.latestOf(a) !== latest || (latest !== null && s.publisher.reads.traceOf(a) !== latest)) await s.publisher.setLatest(a, latest, s.now());
   }
   if (removed.length) s.log.warn({ removed }, 'removed half-built serials left by an interrupted run');
 }
 
-/** The serial the trace file names (`Archive serial:`), or null. */
-function traceSerial(publicRoot: string, archive: string): string | null {
-  try {
-    return /^Archive serial: (\S+)$/m.exec(readFileSync(join(publicRoot, archive, 'project', 'trace', archive), 'utf8'))?.[1] ?? null;
-  } catch {
-    return null;
-  }
-}

@@ -23,6 +23,13 @@ const rules: Rule[] = [
     owners: ['server/catalog/'],
   },
   { name: 'layout-name', pattern: /\.pools\b|\.staging-|\.tmp-|\.trash-|\.latest-/, owners: ['server/publish/'] },
+  // The PublishedTree port (server/publish/port.ts): a path into the published tree is built
+  // only behind it; fsck, the filesystem backend's own checker, walks the tree itself.
+  {
+    name: 'published-tree-path',
+    pattern: /\bpublisher\.root\b|\.(?:serialDir|poolsDir|poolDir)\(|from\s+['"][./]*publish\/layout(?:\.ts)?['"]/,
+    owners: ['server/publish/', 'server/fsck/', 'server/util/atomic-write.ts'],
+  },
   { name: 'blob-path', pattern: /\bpathOf\(/, owners: ['server/store/'] },
   { name: 'blob-link-source', pattern: /\blinkSource\(/, owners: ['server/store/', 'server/publish/'] },
   // The blob store's filesystem side (hard links, inode identity, adoption, the flush barrier):
@@ -158,6 +165,9 @@ describe('who owns the data directory', () => {
       ['layout-name', 'server/release/planted.ts', "const dir = join(root, archive, '.pools', id);\n"],
       ['layout-name', 'server/fsck/planted.ts', "if (name.startsWith('.staging-')) remove(name);\n"],
       ['layout-name', 'server/util/planted.ts', 'const tmp = `${path}.tmp-${rand}`;\n'],
+      ['published-tree-path', 'server/release/planted.ts', 'await rm(s.publisher.serialDir(archive, serial), { recursive: true });\n'],
+      ['published-tree-path', 'server/http/planted.ts', "res.sendFile(join(deps.publisher.root, 'keys', f));\n"],
+      ['published-tree-path', 'server/cli/planted.ts', "import { archiveEntry, poolsDirName } from '../publish/layout.ts';\n"],
       ['blob-path', 'server/snapshot/planted.ts', 'const data = readFileSync(store.pathOf(sha));\n'],
       ['blob-link-source', 'server/fsck/planted.ts', 'linkSync(ctx.store.linkSource(sha), dest);\n'],
       ['fs-backend', 'server/fsck/planted.ts', "import { fsBlobFiles, type FsBlobFiles } from '../store/fs-links.ts';\n"],
@@ -181,6 +191,10 @@ describe('who owns the data directory', () => {
     it('lets the owner keep it', () => {
       assert.deepEqual(scan('server/catalog/planted.ts', planted[0]![2]), []);
       assert.deepEqual(scan('server/publish/planted.ts', planted[2]![2]), []);
+      for (const [rule, , src] of planted.filter(([r]) => r === 'published-tree-path')) {
+        assert.deepEqual(scan('server/publish/planted.ts', src), [], rule);
+        assert.deepEqual(scan('server/fsck/planted.ts', src), [], rule);
+      }
       assert.deepEqual(scan('server/datadir.ts', planted.find(([r]) => r === 'data-dir-path')![2]), []);
       for (const [rule, , src] of planted.filter(([r]) => r === 'fs-backend')) {
         assert.deepEqual(scan('server/publish/planted.ts', src), [], rule);

@@ -30,6 +30,7 @@ import { freePort } from './helpers/release.ts';
 import { buildUpstream, churn, createUpstreamKey, makePackages, nextReleaseDate, type FixturePackage, type UpstreamKey } from './helpers/upstream.ts';
 import { serveUpstream, type UpstreamServer } from './helpers/http-upstream.ts';
 import { createAptClient } from './helpers/apt.ts';
+import { checkObjectStore } from '../server/s3/fsck.ts';
 
 const skip = skipUnless(postgresSource()) || skipUnless(rgwSource());
 const DAY = 86_400_000;
@@ -344,6 +345,10 @@ describe('one writer and two readers on Ceph RGW and PostgreSQL (issue 15, accep
     const missing: string[] = [];
     for (const f of files) if (!(await bucketBlobs.has(f.sha256))) missing.push(f.path);
     assert.deepEqual(missing, [], `every object the catalog's latest ${latest} references is in the bucket`);
+    // And the object store's own fsck: every serial of the catalog whole, with every blob at its size.
+    const objects = await checkObjectStore(catalog, bucketBlobs);
+    assert.deepEqual(objects.findings, []);
+    t.diagnostic(`object-store fsck: ${objects.serials} serials, ${objects.files} files, ${objects.blobs} blobs, no finding`);
   });
 
   it('apt-get updates and downloads through a reader from what the writer published', { timeout: 300_000 }, async () => {

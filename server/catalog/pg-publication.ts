@@ -8,6 +8,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { AptfreezeError } from '../errors.ts';
+import { PgGcCatalog, publicationGate } from './pg-gc.ts';
 
 /** migrations-pg/ at the package root: two levels up from server/catalog/, one from the dist/ bundle (as open.ts finds migrations/). */
 const migrationsDir = (() => {
@@ -49,6 +50,8 @@ export interface Publication {
    * up on an older serial it had not exported); the compare-and-swap on `expectedLatest` still applies.
    */
   moveLatest?: boolean;
+  /** gc's epoch taken before the writer looked for the blobs in the store (pg-gc.ts); absent: not checked. */
+  gcEpoch?: bigint;
 }
 
 type Row = { archive: string; serial: string; published_at: Date; frozen: boolean; valid_until: Date | null; superseded_at: Date | null; collected_at: Date | null };
@@ -85,6 +88,11 @@ export class PgPublicationCatalog {
       throw new AptfreezeError('STORE_UNAVAILABLE', `publication catalog: ${(e as Error).message}`, { cause: e });
     }
     return catalog;
+  }
+
+  /** The object store's gc, its catalog side (pg-gc.ts), on this catalog's connections. */
+  gc(): PgGcCatalog {
+    return new PgGcCatalog(this.pool);
   }
 
   async close(): Promise<void> {
@@ -137,6 +145,7 @@ export class PgPublicationCatalog {
       }
       const exists = await c.query('SELECT 1 FROM pub_serials WHERE archive = $1 AND serial = $2', [p.archive, p.serial]);
       if (exists.rowCount) throw new AptfreezeError('CONFLICT', `serial ${p.archive}/${p.serial} is already published`);
+      await publicationGate(c, [...new Set(p.files.map((f) => f.sha256))], p.gcEpoch);
       await c.query('INSERT INTO pub_serials (archive, serial, published_at, frozen, valid_until) VALUES ($1, $2, now(), $3, $4)', [p.archive, p.serial, p.frozen, p.validUntil]);
       await insertFiles(c, p.archive, p.serial, p.files);
       if (p.moveLatest !== false) await setLatest(c, p.archive, cur, p.serial);
@@ -164,9 +173,10 @@ export class PgPublicationCatalog {
   }
 
   /** Re-signing (freeze/thaw): the serial's state and its replaced files (new signed Release objects), in one transaction. */
-  async resign(archive: string, serial: string, state: { frozen: boolean; validUntil: string | null }, files: PublishedFile[]): Promise<void> {
+  async resign(archive: string, serial: string, state: { frozen: boolean; validUntil: string | null }, files: PublishedFile[], gcEpoch?: bigint): Promise<void> {
     await this.tx(async (c) => {
       await c.query(lockSql, [archive]);
+      await publicationGate(c, [...new Set(files.map((f) => f.sha256))], gcEpoch);
       const r = await c.query('UPDATE pub_serials SET frozen = $3, valid_until = $4 WHERE archive = $1 AND serial = $2 AND collected_at IS NULL', [archive, serial, state.frozen, state.validUntil]);
       if (!r.rowCount) throw new AptfreezeError('NOT_FOUND', `no published serial ${archive}/${serial}`);
       await c.query('DELETE FROM pub_files WHERE archive = $1 AND serial = $2 AND path = ANY($3::text[])', [archive, serial, files.map((f) => f.path)]);
@@ -183,6 +193,11 @@ export class PgPublicationCatalog {
       await c.query('UPDATE pub_serials SET collected_at = now() WHERE archive = $1 AND serial = ANY($2::text[]) AND collected_at IS NULL', [archive, serials]);
       await c.query('DELETE FROM pub_files WHERE archive = $1 AND serial = ANY($2::text[])', [archive, serials]);
     });
+  }
+
+  /** Every archive with a published serial. */
+  async archives(): Promise<string[]> {
+    return (await this.pool.query<{ archive: string }>('SELECT DISTINCT archive FROM pub_serials ORDER BY archive')).rows.map((r) => r.archive);
   }
 
   async latest(archive: string): Promise<string | null> {
@@ -207,6 +222,22 @@ export class PgPublicationCatalog {
   async files(archive: string, serial: string): Promise<PublishedFile[]> {
     const { rows } = await this.pool.query<{ path: string; sha256: string; size: string }>('SELECT path, sha256, size FROM pub_files WHERE archive = $1 AND serial = $2 ORDER BY path', [archive, serial]);
     return rows.map((r) => ({ path: r.path, sha256: r.sha256, size: Number(r.size) }));
+  }
+
+  /**
+   * A by-hash path that `latest` no longer answers, from a serial superseded since `since` (a client
+   * that read the previous InRelease just before latest moved asks for its indices by hash).
+   */
+  async supersededFile(archive: string, path: string, since: Date): Promise<PublishedFile | null> {
+    const r = (
+      await this.pool.query<{ sha256: string; size: string }>(
+        `SELECT f.sha256, f.size FROM pub_files f JOIN pub_serials s ON s.archive = f.archive AND s.serial = f.serial
+          WHERE f.archive = $1 AND f.path = $2 AND s.superseded_at >= $3 AND s.collected_at IS NULL
+          ORDER BY s.superseded_at DESC LIMIT 1`,
+        [archive, path, since],
+      )
+    ).rows[0];
+    return r ? { path, sha256: r.sha256, size: Number(r.size) } : null;
   }
 
   /** Whether any serial not collected still references the blob: gc's mark, read from the catalog. */

@@ -6,7 +6,7 @@
 // (services.ts) also recovers from a crash; so this one first looks, with a few stats and
 // readdirs, for anything recovery would act on, and when it finds anything (or the data directory
 // is new, or its key needs refusing) it opens the full services instead, recovery included.
-import { existsSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Config } from '../config/load.ts';
 import type { Db } from '../catalog/open.ts';
@@ -14,7 +14,6 @@ import type { Repo } from '../catalog/repo.ts';
 import { configFrom, dataDirFrom, withServices, type GlobalOptions } from './context.ts';
 import { dataLayout } from '../datadir.ts';
 import { cachedConfig, rememberConfig } from '../config/cache.ts';
-import { archiveEntry, parsePoolLink, poolEntry, poolsDirName } from '../publish/layout.ts';
 
 export interface Reader {
   config: Config;
@@ -77,55 +76,14 @@ function looksSettled(config: Config, dataDir: string): boolean {
 /** What services.ts `recover` would act on: pending serials, leftovers in the tree, latest or trace behind, a half-done re-signing. */
 async function needsRecovery(config: Config, dataDir: string, db: Db, repo: Repo): Promise<boolean> {
   if (repo.pendingSerials().length > 0) return true;
-  const [{ suitesToResign }, { TagRepo }] = await Promise.all([import('../release/resign-check.ts'), import('../catalog/tags.ts')]);
-  const publicRoot = dataLayout(dataDir).public;
+  const [{ suitesToResign }, { TagRepo }, { PublishedReads }] = await Promise.all([import('../release/resign-check.ts'), import('../catalog/tags.ts'), import('../publish/reads.ts')]);
+  const tree = new PublishedReads(dataLayout(dataDir).public);
   const tags = new TagRepo(db);
   const archives = new Set([...repo.listArchives().map((a) => a.name), ...config.archives.map((a) => a.name)]);
   for (const a of archives) {
-    const base = join(publicRoot, a);
-    const names = existsSync(base) ? readdirSync(base) : [];
-    const usedPools = new Set<string>();
-    for (const name of names) {
-      const kind = archiveEntry(name);
-      if (kind === 'leftover') return true;
-      if (kind !== 'serial') continue;
-      const row = repo.getSerial(a, name);
-      if (!row || (row.state !== 'live' && row.state !== 'frozen')) return true;
-      try {
-        usedPools.add(parsePoolLink(readlinkSync(join(base, name, 'pool')), false) ?? '');
-      } catch {
-        // a serial without pool files
-      }
-    }
-    if (names.includes(poolsDirName)) {
-      for (const id of readdirSync(join(base, poolsDirName))) {
-        const e = poolEntry(id);
-        if (e === 'building' || (e === 'pool' && !usedPools.has(id))) return true;
-      }
-    }
-    const tagDir = join(base, 'tags');
-    if (existsSync(tagDir)) {
-      for (const entry of readdirSync(tagDir)) if (entry.startsWith('.') || tags.archiveOf(entry, a) === undefined) return true;
-    }
-    const latest = repo.latestSerial(a);
-    let link: string | null = null;
-    try {
-      link = readlinkSync(join(base, 'latest'));
-    } catch {
-      link = null;
-    }
-    if (link !== latest) return true;
-    if (latest !== null && traceSerial(base, a) !== latest) return true;
-    const serialDir = (archive: string, serial: string) => join(publicRoot, archive, serial);
-    for (const row of repo.listSerials(a)) if (suitesToResign({ repo, publisher: { serialDir } }, row).length > 0) return true;
+    const facts = { serialState: (serial: string) => repo.getSerial(a, serial)?.state, tagKnown: (name: string) => tags.archiveOf(name, a) !== undefined, latest: repo.latestSerial(a) };
+    if (tree.needsRecovery(a, facts)) return true;
+    for (const row of repo.listSerials(a)) if (suitesToResign({ repo, tree }, row).length > 0) return true;
   }
   return false;
-}
-
-function traceSerial(base: string, archive: string): string | null {
-  try {
-    return /^Archive serial: (\S+)$/m.exec(readFileSync(join(base, 'project', 'trace', archive), 'utf8'))?.[1] ?? null;
-  } catch {
-    return null;
-  }
 }

@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import type { Config } from '../config/load.ts';
 import type { Logger } from '../log.ts';
 import { AptfreezeError } from '../errors.ts';
+import { parseDuration } from '../config/duration.ts';
 
 export interface RunningReader {
   url: string;
@@ -44,7 +45,7 @@ export async function startReader(config: Config, log: Logger, env: NodeJS.Proce
     throw e;
   }
   const blobs = new S3BlobStore(client, { bucket: storage.bucket, prefix: storage.prefix });
-  const srv = createServer({ keepAliveTimeout: 65_000 }, createReaderApp({ catalog, blobs, log }));
+  const srv = createServer({ keepAliveTimeout: 65_000 }, createReaderApp({ catalog, blobs, log, byHashGraceMs: parseDuration(storage.byHashGrace, 'storage.byHashGrace') }));
   try {
     await new Promise<void>((resolve, reject) => {
       srv.once('error', reject);

@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { withServices, type GlobalOptions } from './context.ts';
 import { AptfreezeError } from '../errors.ts';
 import type { Services } from '../services.ts';
@@ -61,7 +60,7 @@ export function sourcesStanza(s: Services, archive: string, serial: string, opts
     if (!row || row.state === 'pending' || row.state === 'failed') throw new AptfreezeError('NOT_FOUND', `no serial ${serial} of ${archive}`);
     if (row.state === 'collected') throw new AptfreezeError('GONE', `${archive}/${serial} was collected`);
   } else if (!s.repo.latestSerial(archive)) throw new AptfreezeError('NOT_FOUND', `${archive} has no published serial yet`);
-  const keyArmored = readFileSync(join(s.publisher.root, 'keys', 'aptfreeze.asc'), 'utf8');
+  const keyArmored = readFileSync(s.publisher.reads.localFile('keys/aptfreeze.asc'), 'utf8');
   return sourcesText({ archive, serial, baseUrl: s.config.baseUrl, suites: cfg.suites, components: cfg.components, architectures: cfg.architectures, keyArmored, proof: opts.proof });
 }
 

@@ -117,6 +117,10 @@ export const storageSchema = z.discriminatedUnion('kind', [
     bucket: z.string().regex(bucketRe, 'expected an S3 bucket name (3-63 lower-case letters, digits, . and -)'),
     region: z.string().regex(/^[a-z0-9-]+$/, 'expected a region name (e.g. us-east-1)').default('us-east-1'),
     prefix: z.string().regex(keyPrefixRe, 'expected a key prefix (segments of letters, digits, . _ + = - separated by /)').default(''),
+    // gc deletes a blob only once it has been unreferenced this long (server/s3/gc.ts).
+    gcGrace: duration.default('1h'),
+    // How long latest/ still answers the by-hash indices of the serial it moved on from (server/http/reader-s3.ts).
+    byHashGrace: duration.default('1h'),
   }),
 ]);
 

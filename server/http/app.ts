@@ -1,6 +1,4 @@
 import express, { type Request, type Response, type NextFunction } from 'express';
-import { join } from 'node:path';
-import { existsSync } from 'node:fs';
 import { AptfreezeError, asAptfreezeError, httpStatus } from '../errors.ts';
 import type { Services } from '../services.ts';
 import { apiRouter } from './api.ts';
@@ -32,11 +30,10 @@ export function createApp(deps: AppDeps) {
   app.use('/api/repositories', repositoryApi(deps, uploads));
   app.use(buildinfoRouter(deps));
   app.use('/api', apiRouter(deps));
-  const keysDir = join(deps.publisher.root, 'keys');
   app.get(['/keys/aptfreeze.asc', '/keys/aptfreeze.gpg'], (req, res, next) => {
     const f = req.path.endsWith('.asc') ? 'aptfreeze.asc' : 'aptfreeze.gpg';
     res.type(f.endsWith('.asc') ? 'application/pgp-keys' : 'application/octet-stream');
-    res.sendFile(join(keysDir, f), { dotfiles: 'deny' }, (e) => e && next(e));
+    res.sendFile(deps.publisher.reads.localFile(`keys/${f}`), { dotfiles: 'deny' }, (e) => e && next(e));
   });
   mountPeople(app, deps);
   // A request the people's side rewrote to a serial's file (/archive/<a>/<id>/…) goes to the tree's serving module.

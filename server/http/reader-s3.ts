@@ -13,19 +13,28 @@ import { errorMiddleware } from './app.ts';
 import { contentType, decodeSegments, requestedRange, serialRe, treePath, validators } from './tree-request.ts';
 
 export interface ReaderDeps {
-  catalog: Pick<PgPublicationCatalog, 'latest' | 'serial' | 'file'>;
+  catalog: Pick<PgPublicationCatalog, 'latest' | 'serial' | 'file' | 'supersededFile'>;
   blobs: Pick<BlobStore, 'readStream'>;
   log: Services['log'];
   /** How long a reader trusts its last look at `latest` (default 1 s). */
   latestTtlMs?: number;
   /** Cache-Control max-age of latest/ answers (default 10 s). */
   latestMaxAgeSeconds?: number;
+  /**
+   * How long after `latest` moved on its previous serials' by-hash indices stay answerable under
+   * latest/ (default 1 h; 0: never): a client that read the old InRelease asks for them next.
+   */
+  byHashGraceMs?: number;
+  /** The clock of that grace (default the system's). */
+  now?: () => Date;
 }
 
 export const immutableCacheControl = 'public, max-age=31536000, immutable';
 
 export function createReaderApp(deps: ReaderDeps): express.Express {
   const ttl = deps.latestTtlMs ?? 1000;
+  const byHashGrace = deps.byHashGraceMs ?? 3_600_000;
+  const now = deps.now ?? (() => new Date());
   const latestCache = new Map<string, { serial: string | null; at: number }>();
   const latestOf = async (archive: string): Promise<string | null> => {
     const hit = latestCache.get(archive);
@@ -52,7 +61,8 @@ export function createReaderApp(deps: ReaderDeps): express.Express {
       const row = await deps.catalog.serial(p.archive, serial);
       if (!row) throw new AptfreezeError('NOT_FOUND', 'not found');
       if (row.collectedAt) throw new AptfreezeError('GONE', `serial ${p.archive}/${serial} was collected at ${row.collectedAt}`);
-      const f = await deps.catalog.file(p.archive, serial, p.rel);
+      let f = await deps.catalog.file(p.archive, serial, p.rel);
+      if (!f && viaLatest && byHashGrace > 0 && /\/by-hash\//.test(p.rel)) f = await deps.catalog.supersededFile(p.archive, p.rel, new Date(now().getTime() - byHashGrace));
       if (!f) {
         // Collected between the two reads (gc's mark drops the file rows): 410, not a torn 404.
         const again = await deps.catalog.serial(p.archive, serial);

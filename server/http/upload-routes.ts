@@ -1,5 +1,4 @@
 import { Router, type Request, type Response, type NextFunction } from 'express';
-import { join } from 'node:path';
 import { AptfreezeError } from '../errors.ts';
 import type { AppDeps } from './app.ts';
 import { authorize, type Principal } from '../auth/tokens.ts';
@@ -97,7 +96,7 @@ export function buildinfoRouter(deps: AppDeps): Router {
       return next(e);
     }
     res.type('text/plain');
-    res.sendFile(join(deps.publisher.root, rel), { dotfiles: 'deny' }, (e) => e && next(new AptfreezeError('NOT_FOUND', 'not found')));
+    res.sendFile(deps.publisher.reads.localFile(rel), { dotfiles: 'deny' }, (e) => e && next(new AptfreezeError('NOT_FOUND', 'not found')));
   });
   return r;
 }

@@ -92,3 +92,33 @@ export async function recoverTags(publicRoot: string, archive: string, recorded:
   }
   return removed;
 }
+
+/** The tag trees of a published tree (`Publisher.tags`): the functions above with its root and store. */
+export class TagTrees {
+  constructor(
+    private readonly root: string,
+    private readonly store: BlobStore,
+  ) {}
+
+  /** Builds a tag's tree aside; returns the staging handle commit() and discard() take. */
+  stage(archive: string, name: string, links: TreeLink[], files: TreeFile[]): Promise<string> {
+    return stageTag(this.root, this.store, archive, name, links, files);
+  }
+
+  commit(archive: string, name: string, staging: string): Promise<void> {
+    return commitTag(this.root, archive, name, staging);
+  }
+
+  /** Drops a staged tag that was never committed. */
+  async discard(staging: string): Promise<void> {
+    await fsp.rm(staging, { recursive: true, force: true });
+  }
+
+  remove(archive: string, name: string): Promise<void> {
+    return removeTag(this.root, archive, name);
+  }
+
+  recover(archive: string, recorded: (name: string) => boolean, busy: (name: string) => boolean): Promise<string[]> {
+    return recoverTags(this.root, archive, recorded, busy);
+  }
+}

@@ -1,11 +1,8 @@
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { AptfreezeError } from '../errors.ts';
 import type { Services } from '../services.ts';
 import { parseRelease } from '../debian/release.ts';
 import { compressionOf, stripCompression } from '../debian/compress.ts';
 import { compareVersions } from '../debian/version.ts';
-import { checkRelativePath } from '../debian/paths.ts';
 import { readPackagesBlob } from '../snapshot/packages-reader.ts';
 import { whereStored } from '../store/port.ts';
 import { proofComponent } from '../proof/manifest.ts';
@@ -86,8 +83,7 @@ function sortVersions(v: Set<string> | undefined): string[] {
 async function listing(s: DiffDeps, archive: string, serial: string): Promise<Listing> {
   const out: Listing = new Map();
   for (const { suite } of s.repo.suiteSnapshots(archive, serial)) {
-    const releasePath = join(s.publisher.serialDir(archive, serial), checkRelativePath(`dists/${suite}/Release`, 'Release path'));
-    const release = parseRelease(await readFile(releasePath, 'utf8'));
+    const release = parseRelease(await s.publisher.reads.readText(archive, serial, `dists/${suite}/Release`));
     const groups = new Map<string, Array<{ path: string; hash: string }>>();
     for (const e of release.sha256) {
       const base = stripCompression(e.path);

@@ -1,13 +1,10 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Db } from '../catalog/open.ts';
 import type { Repo, SerialRow } from '../catalog/repo.ts';
-import type { Publisher } from '../publish/tree.ts';
+import type { PublishedTree } from '../publish/port.ts';
 import type { ServiceKey } from '../sign/key.ts';
 import { signRelease } from '../sign/signer.ts';
 import { withValidUntil } from '../snapshot/release-file.ts';
 import { verifyDetached, verifyInRelease } from '../pgp/verify.ts';
-import { checkRelativePath } from '../debian/paths.ts';
 import { commitResigned, type ResignedSuite } from './resign.ts';
 import { suitesToResign } from './resign-check.ts';
 
@@ -24,7 +21,7 @@ export { suitesToResign };
 export interface ResignDeps {
   db: Db;
   repo: Repo;
-  publisher: Publisher;
+  publisher: PublishedTree;
   now: () => Date;
 }
 
@@ -37,11 +34,9 @@ export async function resignFromRecord(d: ResignDeps, key: ServiceKey, archive: 
   const row = d.repo.getSerial(archive, serial);
   if (!row?.valid_until || (row.state !== 'live' && row.state !== 'frozen')) return false;
   const policy = { now: d.now(), requireValidNow: false };
-  const dir = d.publisher.serialDir(archive, serial);
   const next: ResignedSuite[] = [];
   for (const suite of suites) {
-    const base = join(dir, checkRelativePath(`dists/${suite}`, 'suite path'));
-    const read = (n: string) => (existsSync(join(base, n)) ? readFileSync(join(base, n)) : null);
+    const read = (n: 'Release' | 'Release.gpg' | 'InRelease') => d.publisher.reads.signedSync(archive, serial, suite, n);
     // The text our signature vouches for: InRelease's, else Release's (only Valid-Until may differ between them).
     let text: string | null = null;
     const inRelease = read('InRelease');
@@ -75,7 +70,7 @@ export async function finishResigning(d: ResignDeps, key: ServiceKey, archives: 
   const finished: string[] = [];
   for (const a of archives) {
     for (const row of d.repo.listSerials(a)) {
-      const suites = suitesToResign(d, row);
+      const suites = suitesToResign({ repo: d.repo, tree: d.publisher.reads }, row);
       if (suites.length && (await resignFromRecord(d, key, a, row.serial, suites, note))) finished.push(`${a}/${row.serial}`);
     }
   }

@@ -1,5 +1,5 @@
 import { AptfreezeError } from '../errors.ts';
-import type { Publisher } from '../publish/tree.ts';
+import type { PublishedTree } from '../publish/port.ts';
 import type { ServiceKey } from '../sign/key.ts';
 import { signRelease } from '../sign/signer.ts';
 import { withValidUntil } from '../snapshot/release-file.ts';
@@ -17,7 +17,7 @@ export interface ResignedSuite {
  * copied or hashed again: the Date and the SHA256 list stay byte for byte.
  * Nothing is written here (see commitResigned).
  */
-export async function prepareResigned(publisher: Publisher, key: ServiceKey, archive: string, serial: string, suites: readonly string[], validUntil: Date): Promise<ResignedSuite[]> {
+export async function prepareResigned(publisher: PublishedTree, key: ServiceKey, archive: string, serial: string, suites: readonly string[], validUntil: Date): Promise<ResignedSuite[]> {
   const out: ResignedSuite[] = [];
   for (const suite of suites) {
     const release = await publisher.readSigned(archive, serial, suite, 'Release');
@@ -36,7 +36,7 @@ export async function prepareResigned(publisher: Publisher, key: ServiceKey, arc
  * every file already replaced gets its old bytes back before the error goes up (and the
  * transaction rolls back).
  */
-export function commitResigned(publisher: Publisher, archive: string, serial: string, suites: readonly ResignedSuite[]): void {
+export function commitResigned(publisher: PublishedTree, archive: string, serial: string, suites: readonly ResignedSuite[]): void {
   try {
     publisher.replaceSignedSync(archive, serial, suites);
   } catch (e) {

@@ -21,6 +21,7 @@
 import { createHash } from 'node:crypto';
 import type { Repo, SerialRow } from '../catalog/repo.ts';
 import type { PgPublicationCatalog, PublishedFile, PublishedSerial } from '../catalog/pg-publication.ts';
+import type { PgGcCatalog } from '../catalog/pg-gc.ts';
 import type { BlobStore } from '../store/port.ts';
 import { readManifest } from '../snapshot/manifest.ts';
 import { signedNames, type SignedName } from '../publish/signed.ts';
@@ -38,7 +39,10 @@ export interface ExportSource {
 /** The shared side: the object store and the publication catalog. */
 export interface ExportTarget {
   blobs: Pick<BlobStore, 'has' | 'putStream'>;
-  catalog: Pick<PgPublicationCatalog, 'serials' | 'latest' | 'publish' | 'resign' | 'markCollected' | 'file' | 'files' | 'moveLatest'>;
+  catalog: Pick<PgPublicationCatalog, 'serials' | 'latest' | 'publish' | 'resign' | 'markCollected' | 'file' | 'files' | 'moveLatest'> & {
+    /** The object store's gc (pg-gc.ts): its epoch, taken before looking for blobs, gates the commit. */
+    gc?: () => Pick<PgGcCatalog, 'epoch'>;
+  };
 }
 
 export interface ReconcileReport {
@@ -82,9 +86,10 @@ export async function reconcileArchive(src: ExportSource, dst: ExportTarget, arc
     if (!published(row) || !r || r.collectedAt) continue;
     const signed = await signedFiles(src, row);
     if (!(await stateDiffers(dst, row, r, signed))) continue;
+    const gcEpoch = await dst.catalog.gc?.().epoch();
     for (const f of signed) if (!(await blobs.has(f.sha256))) await blobs.putStream(bytesOf(f), { sha256: f.sha256, size: f.size });
     killPoint('export-resign');
-    await dst.catalog.resign(archive, row.serial, { frozen: row.state === 'frozen', validUntil: row.valid_until }, signed.map(plain));
+    await dst.catalog.resign(archive, row.serial, { frozen: row.state === 'frozen', validUntil: row.valid_until }, signed.map(plain), gcEpoch);
     report.resigned.push(row.serial);
   }
 

@@ -1,6 +1,4 @@
 import type { Request, Response, NextFunction } from 'express';
-import { readdirSync, realpathSync, statSync } from 'node:fs';
-import { join, sep } from 'node:path';
 import { AptfreezeError } from '../errors.ts';
 import type { Services } from '../services.ts';
 import { decodeSegments } from '../http/tree-request.ts';
@@ -42,14 +40,14 @@ export function archiveRoutes(deps: ArchiveRouteDeps) {
     if (!row) throw new AptfreezeError('NOT_FOUND', `no serial of ${archive} at ${id}`);
     if (row.state === 'collected') throw new AptfreezeError('GONE', `${archive}/${row.serial} was collected`);
     const stamp = formatStamp(new Date(row.published_at!));
-    const dir = isDirectory(deps.publisher.root, archive, [row.serial, ...rest]);
+    const dir = deps.publisher.reads.isDirectory(archive, [row.serial, ...rest]);
     const relUrl = rest.map(encodeURIComponent).join('/');
     if (dir && (id !== stamp || !req.path.endsWith('/'))) {
       const base = timeAddressed ? `${deps.config.baseUrl.replace(/\/+$/, '')}/archive/${archive}` : `${deps.config.baseUrl.replace(/\/+$/, '')}/${archive}`;
       res.setHeader('Cache-Control', 'public, max-age=60');
       return res.redirect(301, `${base}/${stamp}/${relUrl}${relUrl ? '/' : ''}`);
     }
-    if (dir) return listing(res, req.path, deps.publisher.root, archive, [row.serial, ...rest]);
+    if (dir) return listing(res, req.path, deps.publisher.reads.listDirectory(archive, [row.serial, ...rest]) ?? []);
     // A file: the tree handler serves it under its serial.
     const q = req.url.indexOf('?');
     req.url = `/${encodeURIComponent(archive)}/${row.serial}/${relUrl}${q < 0 ? '' : req.url.slice(q)}`;
@@ -58,32 +56,8 @@ export function archiveRoutes(deps: ArchiveRouteDeps) {
   };
 }
 
-/** The real path inside the archive's directory, or null (missing, or leading outside it). */
-function inside(publicRoot: string, archive: string, segs: string[]): string | null {
-  try {
-    const archiveReal = realpathSync(join(publicRoot, archive));
-    const abs = realpathSync(join(archiveReal, ...segs));
-    return abs === archiveReal || abs.startsWith(archiveReal + sep) ? abs : null;
-  } catch {
-    return null;
-  }
-}
-
-function isDirectory(publicRoot: string, archive: string, segs: string[]): boolean {
-  const abs = inside(publicRoot, archive, segs);
-  return abs !== null && statSync(abs).isDirectory();
-}
-
 /** A plain HTML listing of a directory of a serial (dot names left out, as the tree never serves them). */
-function listing(res: Response, urlPath: string, publicRoot: string, archive: string, segs: string[]): void {
-  const abs = inside(publicRoot, archive, segs)!;
-  const entries = readdirSync(abs, { withFileTypes: true })
-    .filter((e) => !e.name.startsWith('.'))
-    .map((e) => {
-      const isDir = e.isDirectory() || (e.isSymbolicLink() && statSync(join(abs, e.name)).isDirectory());
-      return { name: e.name, isDir };
-    })
-    .sort((a, b) => (a.name < b.name ? -1 : 1));
+function listing(res: Response, urlPath: string, entries: Array<{ name: string; isDir: boolean }>): void {
   const title = escapeHtml(urlPath);
   const items = [{ name: '..', isDir: true }, ...entries]
     .map((e) => `<li><a href="${escapeHtml(encodeURIComponent(e.name))}${e.isDir ? '/' : ''}">${escapeHtml(e.name)}${e.isDir ? '/' : ''}</a></li>`)

@@ -1,10 +1,8 @@
 import { whereStored } from '../store/port.ts';
-import { readFile } from 'node:fs/promises';
-import { join, posix } from 'node:path';
+import { posix } from 'node:path';
 import type { Services } from '../services.ts';
 import { parseRelease } from '../debian/release.ts';
 import { compressionOf, stripCompression } from '../debian/compress.ts';
-import { checkRelativePath } from '../debian/paths.ts';
 import { stanzasOfBlob, sourcesRefs } from '../snapshot/parse-index.ts';
 import { readPackagesBlob } from '../snapshot/packages-reader.ts';
 import { proofComponent } from '../proof/manifest.ts';
@@ -59,7 +57,7 @@ async function indexSerial(deps: IndexerDeps, archive: string, serial: string): 
   for (const { suite } of deps.repo.suiteSnapshots(archive, serial)) {
     let text: string;
     try {
-      text = await readFile(join(deps.publisher.serialDir(archive, serial), checkRelativePath(`dists/${suite}/Release`, 'Release path')), 'utf8');
+      text = await deps.publisher.reads.readText(archive, serial, `dists/${suite}/Release`);
     } catch {
       continue; // collected meanwhile
     }

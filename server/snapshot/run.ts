@@ -109,7 +109,7 @@ async function failed(ctx: SnapshotContext, archive: string, serial: string | un
     } catch {
       state = undefined; // unknown: keep the tree, recovery decides at the next start
     }
-    if (state === 'failed' || state === 'pending') await ctx.publisher.discard(ctx.publisher.serialDir(archive, serial)).catch(() => {});
+    if (state === 'failed' || state === 'pending') await ctx.publisher.removeSerial(archive, serial).catch(() => {});
   }
   ctx.log.error({ archive, serial, code: err.code }, err.message);
   return err;

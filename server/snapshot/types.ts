@@ -2,7 +2,8 @@ import type { Config } from '../config/load.ts';
 import type { ArchiveConfig } from '../config/schema.ts';
 import type { Repo } from '../catalog/repo.ts';
 import type { BlobStore } from '../store/port.ts';
-import type { Publisher, TreeLink, PoolPlan, PendingPool } from '../publish/tree.ts';
+import type { TreeLink, PoolPlan, PendingPool } from '../publish/tree.ts';
+import type { PublishedTree } from '../publish/port.ts';
 import type { ServiceKey } from '../sign/key.ts';
 import type { Logger } from '../log.ts';
 import type { Fetcher } from '../mirror/fetch.ts';
@@ -22,7 +23,7 @@ export interface SnapshotContext {
   config: Config;
   repo: Repo;
   store: BlobStore;
-  publisher: Publisher;
+  publisher: PublishedTree;
   key: ServiceKey;
   now: () => Date;
   log: Logger;

@@ -1,5 +1,4 @@
 import { archiveLock } from '../catalog/repo.ts';
-import { rm } from 'node:fs/promises';
 import { AptfreezeError, asAptfreezeError } from '../errors.ts';
 import type { Services } from '../services.ts';
 import type { TreeFile, TreeLink } from '../publish/tree.ts';
@@ -18,7 +17,6 @@ import { binaryKey, emitBuildManifest, parseBuildManifest, sourceKey, type Build
 import { openSerial, packagesOf, sourcesOf, type IndexGroup, type SerialSource } from './serial-source.ts';
 import { whereStored } from '../store/port.ts';
 import { TagRepo, type TagArchiveRow } from '../catalog/tags.ts';
-import { commitTag, removeTag, stageTag } from '../publish/tag-tree.ts';
 import { describeTag, type TagView } from './query.ts';
 
 export type TagDeps = Pick<Services, 'config' | 'db' | 'repo' | 'store' | 'publisher' | 'key' | 'now' | 'log'>;
@@ -89,11 +87,11 @@ export async function createTag(s: TagDeps, req: TagCreateRequest, actor: string
     const t2 = Date.now();
     for (const b of built) {
       // A tree with no row: left by a creation interrupted between its rename and its record.
-      await removeTag(s.publisher.root, b.row.archive, name);
-      staged.push(await stageTag(s.publisher.root, s.store, b.row.archive, name, b.links, b.files));
+      await s.publisher.tags.remove(b.row.archive, name);
+      staged.push(await s.publisher.tags.stage(b.row.archive, name, b.links, b.files));
     }
     for (let i = 0; i < built.length; i++) {
-      await commitTag(s.publisher.root, built[i]!.row.archive, name, staged[i]!);
+      await s.publisher.tags.commit(built[i]!.row.archive, name, staged[i]!);
       committed.push({ archive: built[i]!.row.archive });
     }
     staged.length = 0;
@@ -112,15 +110,11 @@ export async function createTag(s: TagDeps, req: TagCreateRequest, actor: string
     s.log.info({ tag: name, archives: built.map((b) => `${b.row.archive}/${b.row.serial}`), ms: { select: t1 - t0, build: t2 - t1, publish: Date.now() - t2 } }, 'tag created');
     return describeTag(s, name)!;
   } catch (e) {
-    for (const d of staged) await removeDir(d);
+    for (const d of staged) await s.publisher.tags.discard(d);
     // Published trees of a creation that failed before its record: nothing of it stays.
-    if (!tags.get(name)) for (const c of committed) await removeTag(s.publisher.root, c.archive, name).catch(() => {});
+    if (!tags.get(name)) for (const c of committed) await s.publisher.tags.remove(c.archive, name).catch(() => {});
     throw asAptfreezeError(e);
   }
-}
-
-async function removeDir(d: string): Promise<void> {
-  await rm(d, { recursive: true, force: true });
 }
 
 interface Wanted {

@@ -2,7 +2,6 @@ import { AptfreezeError } from '../errors.ts';
 import type { Services } from '../services.ts';
 import { checkTagName } from './name.ts';
 import { TagRepo } from '../catalog/tags.ts';
-import { removeTag } from '../publish/tag-tree.ts';
 import { describeTag, type TagView } from './query.ts';
 
 /** The lock a tag deletion holds: the tag's name (a creation or deletion of the same name meanwhile is CONFLICT). */
@@ -26,7 +25,7 @@ export async function deleteTag(s: Pick<Services, 'db' | 'repo' | 'publisher' | 
     tags.delete(name);
     s.repo.appendAudit({ actor, action: 'tag-delete', target: `tag/${name}`, before: { archives: Object.fromEntries(view.archives.map((a) => [a.archive, a.serial])) } }, now);
   }).immediate();
-  for (const a of view.archives) await removeTag(s.publisher.root, a.archive, name);
+  for (const a of view.archives) await s.publisher.tags.remove(a.archive, name);
   s.log.info({ tag: name }, 'tag deleted');
   return view;
 }

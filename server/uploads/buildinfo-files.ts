@@ -1,6 +1,4 @@
-import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeAtomic } from '../publish/tree.ts';
 import type { Services } from '../services.ts';
 import { checkUploadFileName } from './changes.ts';
 
@@ -15,7 +13,5 @@ export function buildinfoPath(repository: string, source: string, name: string):
 }
 
 export async function storeBuildinfo(d: Pick<Services, 'publisher'>, repository: string, source: string, name: string, data: Buffer): Promise<void> {
-  const path = join(d.publisher.root, buildinfoPath(repository, source, name));
-  await mkdir(join(path, '..'), { recursive: true });
-  await writeAtomic(path, data);
+  await d.publisher.writeExtra(buildinfoPath(repository, source, name), data);
 }

@@ -159,7 +159,7 @@ export async function publishRepository(d: RepoPublishDeps, cfg: RepositoryConfi
         // left pending: crash recovery marks it failed at the next start
       }
       const state = d.repo.getSerial(name, serial)?.state;
-      if (state === 'failed' || state === 'pending') await d.publisher.discard(d.publisher.serialDir(name, serial)).catch(() => {});
+      if (state === 'failed' || state === 'pending') await d.publisher.removeSerial(name, serial).catch(() => {});
     }
     d.log.error({ repository: name, serial, code: err.code }, err.message);
     throw err;

@@ -1,8 +1,7 @@
+import type { PublishedReads } from '../publish/reads.ts';
 import type { Express } from 'express';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AppDeps } from '../http/app.ts';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { HttpMetrics } from '../metrics/http.ts';
 import { registerStateMetrics } from '../metrics/state.ts';
 import { joinClusterMetrics, metricsText } from '../metrics/cluster.ts';
@@ -30,7 +29,7 @@ export function mountPeople(app: Express, deps: AppDeps): void {
   });
   const mr = new MrRepo(deps.db);
   app.use(mrRouter({ ...deps, mr, catchUp: mrIndexer({ ...deps, mr }) }));
-  app.use(archiveRoutes({ ...deps, isArchive: archiveTest(deps.config.archives.map((a) => a.name), deps.publisher.root) }));
+  app.use(archiveRoutes({ ...deps, isArchive: archiveTest(deps.config.archives.map((a) => a.name), deps.publisher.reads) }));
   app.use(webRouter(deps));
 }
 
@@ -45,7 +44,7 @@ export function peopleFirst(app: Handler, tree: Handler): Handler {
 }
 
 /** Whether a name is an archive of the published tree: configured, or published once (its directory exists). */
-function archiveTest(configured: Iterable<string>, publicRoot: string): (name: string) => boolean {
+function archiveTest(configured: Iterable<string>, tree: Pick<PublishedReads, 'isArchive'>): (name: string) => boolean {
   const names = new Set(configured);
-  return (name) => names.has(name) || (/^[a-z0-9][a-z0-9.+-]*$/.test(name) && existsSync(join(publicRoot, name)));
+  return (name) => names.has(name) || tree.isArchive(name);
 }
