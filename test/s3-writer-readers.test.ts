@@ -265,8 +265,12 @@ describe('one writer and two readers on Ceph RGW and PostgreSQL (issue 15, accep
       const gc = await api('POST', '/gc?wait=1');
       assert.equal(gc.status, 200, JSON.stringify(gc.body));
       assert.deepEqual(gc.body.collected.map((c: { serial: string }) => c.serial).sort(), [...run.toCollect].sort(), 'keep 3: the two oldest');
+      const unreferenced = new Set(await catalog.gc().unreferenced());
       for (const s of run.toCollect) {
         assert.ok((await catalog.serial('debian', s))?.collectedAt, `${s} collected in the catalog`);
+        // The object store's gc ran after it (marked, not deleted: the grace period is an hour).
+        assert.ok(unreferenced.has(inReleaseOf.get(s)!), `the InRelease object of ${s} is marked unreferenced`);
+        assert.equal(await bucketBlobs.has(inReleaseOf.get(s)!), true);
         run.collected.add(s);
       }
       await moreRequests(run, 120);

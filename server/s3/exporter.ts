@@ -4,20 +4,25 @@
 // verbs open the data directory with the same configuration and never export), runs at most one
 // reconcile of an archive at a time in this process, and after a failure (the object store or
 // PostgreSQL unreachable) tries again later on its own, as well as after the next operation and at
-// the next start. One writer per archive: a second writer's export fails CONFLICT (compare-and-swap
-// on latest), logged, and changes nothing.
+// the next start. After a gc operation it also runs the object store's gc (s3/gc.ts: mark from
+// the catalog, delete after storage.gcGrace). One writer per archive: a second writer's export
+// fails CONFLICT (compare-and-swap on latest), logged, and changes nothing.
 import type { Config } from '../config/load.ts';
 import type { Logger } from '../log.ts';
 import type { Repo } from '../catalog/repo.ts';
 import type { PgPublicationCatalog } from '../catalog/pg-publication.ts';
 import { archiveLock } from '../catalog/repo.ts';
 import { AptfreezeError, asAptfreezeError } from '../errors.ts';
-import { reconcileArchive, type ExportSource, type ExportTarget, type ReconcileReport } from './export.ts';
+import { reconcileArchive, type ExportSource, type ReconcileReport } from './export.ts';
+import { parseDuration } from '../config/duration.ts';
+import type { S3BlobStore } from '../store/s3.ts';
 
 /** What the writer's export needs from the configuration and the environment. */
 export interface ExportSettings {
   storage: { endpoint: string; bucket: string; region: string; prefix: string };
   databaseUrl: string;
+  /** How long an object stays unreferenced before the object store's gc deletes it (storage.gcGrace). */
+  gcGraceMs: number;
 }
 
 /**
@@ -38,7 +43,7 @@ export function exportSettings(config: Pick<Config, 'storage' | 'catalog'>, env:
   for (const v of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY']) if (s3 && !env[v]) problems.push(`${v} not set (expected the object store's credentials in the environment)`);
   if (problems.length || config.storage.kind !== 's3' || !url) throw new AptfreezeError('CONFIG_INVALID', `exporting to the object store and PostgreSQL: ${problems.join('; ')}`, { details: { problems } });
   const { endpoint, bucket, region, prefix } = config.storage;
-  return { storage: { endpoint, bucket, region, prefix }, databaseUrl: url };
+  return { storage: { endpoint, bucket, region, prefix }, databaseUrl: url, gcGraceMs: parseDuration(config.storage.gcGrace, 'storage.gcGrace') };
 }
 
 /** An operation as the runner saw it: what it held tells which archives it may have changed. */
@@ -53,11 +58,14 @@ export interface ExporterDeps extends ExportSource {
   now: () => Date;
 }
 
+/** The connected object store and catalog. */
+type Target = { blobs: S3BlobStore; catalog: PgPublicationCatalog; close(): Promise<void> };
+
 const retryFirstMs = 5_000;
 const retryMaxMs = 300_000;
 
 export class Exporter {
-  private target: Promise<ExportTarget & { close(): Promise<void> }> | null = null;
+  private target: Promise<Target> | null = null;
   private readonly chains = new Map<string, Promise<unknown>>();
   private readonly retrying = new Map<string, { timer: NodeJS.Timeout; delay: number }>();
   private closed = false;
@@ -78,7 +86,22 @@ export class Exporter {
     const archives = op.resources.includes('store')
       ? this.archives()
       : op.resources.filter((r) => r.startsWith(archiveLock(''))).map((r) => r.slice(archiveLock('').length));
-    await Promise.all(archives.map((a) => this.exportQuietly(a, op.kind)));
+    const results = await Promise.all(archives.map((a) => this.exportQuietly(a, op.kind)));
+    // After gc's collections are in the catalog: the object store's own gc (s3/gc.ts) marks what no
+    // serial references any more and deletes what has stayed so for the grace period.
+    if (op.kind === 'gc' && results.every((r) => r !== null)) await this.collectObjectsQuietly();
+  }
+
+  private async collectObjectsQuietly(): Promise<void> {
+    try {
+      const t = await this.connect();
+      const { collectObjects } = await import('./gc.ts');
+      const r = await collectObjects(t.blobs, t.catalog.gc(), { graceMs: this.settings.gcGraceMs, now: this.deps.now });
+      this.deps.log.info({ ...r }, 'object store gc');
+    } catch (e) {
+      const err = asAptfreezeError(e);
+      this.deps.log.error({ code: err.code, err: err.message }, 'object store gc failed; the next gc retries');
+    }
   }
 
   /**
@@ -161,7 +184,7 @@ export class Exporter {
   }
 
   /** The object store and the catalog, connected once (a failed connection is tried again next time). */
-  private connect(): Promise<ExportTarget> {
+  private connect(): Promise<Target> {
     if (this.closed) return Promise.reject(new AptfreezeError('INTERNAL', 'the exporter is closed'));
     this.target ??= (async () => {
       const [{ createS3Client }, { S3BlobStore }, { PgPublicationCatalog }] = await Promise.all([
