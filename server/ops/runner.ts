@@ -13,9 +13,10 @@ export interface RunnerDeps {
   log: Logger;
   now: () => Date;
   /**
-   * Past one machine (s3/exporter.ts): called after an operation succeeded, before its end is
-   * recorded and its resources released, so the readers' catalog has the change when it is reported
-   * done and no other operation on those archives runs meanwhile. Never throws.
+   * Past one machine (s3/exporter.ts): called after an operation ran (succeeded, or failed with part
+   * of its work committed: a gc that collected some serials before its sweep failed), before its
+   * end is recorded and its resources released, so the readers' catalog has the change when it is
+   * reported done and no other operation on those archives runs meanwhile. Never throws.
    */
   exporter?: { afterOperation(op: { kind: string; resources: readonly string[] }): Promise<void> };
 }
@@ -182,11 +183,11 @@ export class OperationRunner {
   /** Exports still running (their operations are recorded once they end). */
   private readonly exporting = new Set<Promise<void>>();
 
-  /** The one place an operation's successful end goes through: the export (if any), then finish. */
+  /** The one place an operation's end goes through: the export (if any; not while the runner stops), then finish. */
   private exportThenFinish(id: number, f: Finished): void {
     const live = this.live.get(id);
     const exporter = this.deps.exporter;
-    if (!live || !exporter || f.error) return this.finish(id, f);
+    if (!live || !exporter || this.closing) return this.finish(id, f);
     const run = exporter
       .afterOperation({ kind: live.kind, resources: live.resources })
       .catch((e: Error) => this.deps.log.error({ operation: id, err: e.message }, 'export after the operation failed'))

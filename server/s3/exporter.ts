@@ -77,10 +77,11 @@ export class Exporter {
   ) {}
 
   /**
-   * After an operation succeeded, before the runner records its end and releases its resources
-   * (so no other operation on those archives runs meanwhile): exports every archive whose lock it
-   * held, or all of them when it held `store` (gc, fsck --repair). Never throws: a failure is
-   * logged and retried (the operation itself is done; the working copy holds it).
+   * After an operation ran, before the runner records its end and releases its resources (so no
+   * other operation on those archives runs meanwhile): exports every archive whose lock it held, or
+   * all of them when it held `store` (gc, fsck --repair). A failed operation too: what it committed
+   * before failing is exported, and otherwise the reconcile finds nothing to do. Never throws: a
+   * failure is logged and retried (the operation itself is done; the working copy holds it).
    */
   async afterOperation(op: FinishedOperation): Promise<void> {
     const archives = op.resources.includes('store')
@@ -89,7 +90,8 @@ export class Exporter {
     const results = await Promise.all(archives.map((a) => this.exportQuietly(a, op.kind)));
     // After gc's collections are in the catalog: the object store's own gc (s3/gc.ts) marks what no
     // serial references any more and deletes what has stayed so for the grace period.
-    if (op.kind === 'gc' && results.every((r) => r !== null)) await this.collectObjectsQuietly();
+    // (Not after a dry run: it holds nothing, and deletes nothing.)
+    if (op.kind === 'gc' && op.resources.includes('store') && results.every((r) => r !== null)) await this.collectObjectsQuietly();
   }
 
   private async collectObjectsQuietly(): Promise<void> {
