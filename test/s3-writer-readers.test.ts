@@ -7,8 +7,9 @@
 // by-hash) and pool file fetched matches the hash its signed Release or Packages lists, and 410 comes
 // only for the collected serials. Then the writer is killed with SIGKILL at five points mid-publish
 // (APTFREEZE_TEST_KILL_AT): the readers keep serving the previous latest, the restarted writer
-// reconciles before it answers, `aptfreeze fsck` is clean and every object PostgreSQL's latest
-// references is in the bucket. Last, apt-get installs through a reader.
+// reconciles before it answers, a freeze reaches the readers as a re-signing, `aptfreeze fsck` and
+// the object store's fsck are clean, and every object PostgreSQL's latest references is in the
+// bucket. Last, apt-get updates and downloads through a reader.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -93,8 +94,10 @@ describe('one writer and two readers on Ceph RGW and PostgreSQL (issue 15, accep
     await w.waitForLine(/^aptfreeze listening on /m, 120_000);
     return w;
   };
-  const api = async (method: string, path: string): Promise<{ status: number; body: any }> => {
-    const res = await fetch(`${writerUrl}/api${path}`, { method, headers: { authorization: `Bearer ${token}` } });
+  const api = async (method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> => {
+    const headers: Record<string, string> = { authorization: `Bearer ${token}` };
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    const res = await fetch(`${writerUrl}/api${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
     return { status: res.status, body: await res.json() };
   };
   const localLatest = async (): Promise<string | null> => (await api('GET', '/archives')).body.archives.find((a: { name: string }) => a.name === 'debian')?.latest ?? null;
@@ -329,6 +332,22 @@ describe('one writer and two readers on Ceph RGW and PostgreSQL (issue 15, accep
       inReleaseOf.set(again.body.serial, sha256(await readerInRelease(readerUrls[0]!, again.body.serial)));
     }
     t.diagnostic(`restart (reconcile included) took ${restarts.join(', ')} ms`);
+    // A freeze is exported as a re-signing: the catalog's row and the readers' InRelease change together.
+    const frozen = (await catalog.latest('debian'))!;
+    const until = new Date(Date.now() + 60 * DAY).toISOString().slice(0, 10);
+    const freeze = await api('POST', `/archives/debian/serials/${frozen}/freeze`, { until, reason: 'acceptance 2' });
+    assert.equal(freeze.status, 200, JSON.stringify(freeze.body));
+    const row = (await catalog.serial('debian', frozen))!;
+    assert.equal(row.frozen, true);
+    assert.equal(row.validUntil?.slice(0, 10), until);
+    for (const base of readerUrls) {
+      const text = await readerInRelease(base, frozen);
+      assert.notEqual(sha256(text), inReleaseOf.get(frozen), `${base}: the re-signed InRelease`);
+      const file = join(dir, 'frozen.InRelease');
+      await writeFile(file, text);
+      assert.equal((await gpgv(keyring, file)).ok, true);
+      assert.equal(parseRelease(clearsignedText(text.toString('utf8'))).validUntil?.toISOString().slice(0, 10), until);
+    }
     // Every serial of the working copy is in the catalog as it is there.
     const serials = (await api('GET', '/archives/debian/serials')).body.serials as Array<{ serial: string; state: string }>;
     for (const s of serials) {
