@@ -55,6 +55,8 @@ export async function startDaemon(s: Services, opts: DaemonOptions = {}): Promis
   let ops: OpsClient;
   if (opts.ops === 'remote') ops = remoteOps(controlPath(s.dataDir));
   else {
+    // Past one machine: what a writer killed after a local commit had not exported, before it takes operations.
+    await s.exporter?.reconcileAtStart();
     runner = new OperationRunner(s, (events) => new ThreadExecutor({ config: s.config, dataDir: s.dataDir, log: s.log, now: s.now, systemClock: s.now === systemNow, events, onCrash: () => recover(s) }));
     try {
       control = await listenControl(s.dataDir, runner, s.log);

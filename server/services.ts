@@ -14,6 +14,7 @@ import { sha1Recorder } from './snapmr/sha1.ts';
 import { TagRepo } from './catalog/tags.ts';
 import { AptfreezeError } from './errors.ts';
 import { dataLayout } from './datadir.ts';
+import { Exporter, exportSettings } from './s3/exporter.ts';
 
 /** Everything an operation needs, made once and passed in (no module-level singletons). */
 export interface Services {
@@ -32,6 +33,12 @@ export interface Services {
   tokens: TokenService;
   log: Logger;
   now: () => Date;
+  /**
+   * With `storage: {kind: s3}` + `catalog: {kind: postgres}`: the export of every committed change
+   * to the object store and the publication catalog the readers serve (s3/exporter.ts). The runner
+   * calls it after each operation; `serve` once at start. Absent on a single machine.
+   */
+  exporter?: Exporter;
   close(): void;
 }
 
@@ -86,6 +93,7 @@ export async function openServices(opts: OpenOptions): Promise<Services> {
   const layout = dataLayout(opts.dataDir);
   const dataDir = layout.root;
   refuseUnwiredStorage(opts.config, dataDir);
+  const exporting = exportSettings(opts.config, process.env);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const db = openDb(layout.db);
   const repo = new Repo(db);
@@ -110,19 +118,26 @@ export async function openServices(opts: OpenOptions): Promise<Services> {
   const tokens = new TokenService(repo, bootstrap);
   const now = opts.now ?? testClockFromEnv(opts.log) ?? systemNow;
   const services: Services = { config: opts.config, dataDir, db, repo, store, publisher, key, tokens, log: opts.log, now, close: () => db.close() };
+  if (exporting) {
+    const exporter = new Exporter(exporting, { repo, store, publisher, log: opts.log, now });
+    services.exporter = exporter;
+    services.close = () => {
+      void exporter.close();
+      db.close();
+    };
+  }
   if (opts.recover !== false) await recover(services);
   return services;
 }
 
 /**
- * The configuration accepts the whole storage contract (DESIGN.md), but only the default store is
- * wired into snapshots, the published tree and serving so far: anything else is refused at start,
- * never silently replaced by <data>/store. README "Running past one machine" says what is left.
+ * The data directory is always the writer's working copy: with storage s3 + catalog postgres it
+ * EXPORTS to them (exportSettings checks that pair and its environment; README "Running past one
+ * machine"); an fs store elsewhere than <data>/store is refused at start, never silently replaced.
  */
 function refuseUnwiredStorage(config: Config, dataDir: string): void {
   const s = config.storage;
-  if (s.kind === 's3') throw new AptfreezeError('CONFIG_INVALID', 'storage.kind s3: the object store is not wired into snapshots and serving yet (expected kind fs; only `serve --role reader` reads it)');
-  if (config.catalog.kind === 'postgres') throw new AptfreezeError('CONFIG_INVALID', 'catalog.kind postgres: the writer does not publish to PostgreSQL yet (expected kind sqlite; only `serve --role reader` reads it)');
+  if (s.kind !== 'fs') return;
   const store = dataLayout(dataDir).store;
   if (s.path !== undefined && resolve(s.path) !== store) {
     throw new AptfreezeError('CONFIG_INVALID', `storage.path ${s.path}: a store outside the data directory is not supported yet (expected ${store} or no path)`);

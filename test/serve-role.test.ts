@@ -1,7 +1,9 @@
 // Issue 15: `aptfreeze serve --role reader|writer|all`. The reader as a real CLI process on a real
 // Ceph RGW and PostgreSQL: it opens and creates no data directory, serves what publishSerial put in
 // the bucket and the catalog (bytes, latest/), and stops on SIGTERM. Without the engines: a reader
-// on the default fs storage is CONFIG_INVALID, and an unknown role is a usage error.
+// on the default fs storage is CONFIG_INVALID, a writer given s3 without postgres (or either without
+// its environment) is CONFIG_INVALID before it makes its data directory, and an unknown role is a
+// usage error. The writer exporting to the engines: s3-writer-readers.test.ts.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -50,18 +52,23 @@ describe('serve --role without the engines', () => {
     assert.equal(existsSync(join(dir, 'no-data')), false);
   });
 
-  it('--role writer and the default role still refuse storage.kind s3 and catalog.kind postgres (CONFIG_INVALID)', async () => {
-    const cases: [string[], Record<string, unknown>][] = [
-      [['--role', 'writer'], { storage: { kind: 's3', endpoint: 'http://127.0.0.1:1', bucket: 'none' } }],
-      [[], { storage: { kind: 's3', endpoint: 'http://127.0.0.1:1', bucket: 'none' } }],
-      [['--role', 'all'], { catalog: { kind: 'postgres' } }],
+  it('--role writer and the default role refuse s3 without postgres (and the reverse), or either without its environment (CONFIG_INVALID)', async () => {
+    const s3 = { storage: { kind: 's3', endpoint: 'http://127.0.0.1:1', bucket: 'none' } };
+    const pg = { catalog: { kind: 'postgres' } };
+    const full = { APTFREEZE_DATABASE_URL: 'postgres://127.0.0.1:1/none', AWS_ACCESS_KEY_ID: 'id', AWS_SECRET_ACCESS_KEY: 'secret' };
+    const cases: [string[], Record<string, unknown>, Record<string, string>][] = [
+      [['--role', 'writer'], s3, full],
+      [[], s3, full],
+      [['--role', 'all'], pg, full],
+      [['--role', 'writer'], { ...s3, ...pg }, { ...full, APTFREEZE_DATABASE_URL: '' }],
+      [['--role', 'writer'], { ...s3, ...pg }, { ...full, AWS_SECRET_ACCESS_KEY: '' }],
     ];
-    for (const [role, extra] of cases) {
+    for (const [role, extra, env] of cases) {
       const dir = await tmpDir('af-role');
       const config = join(dir, 'aptfreeze.yaml');
       await writeFile(config, YAML.stringify({ listen: '127.0.0.1:0', archives: {}, ...extra }));
-      const r = await runCli(['--config', config, '--data', join(dir, 'no-data'), 'serve', '--workers', '1', ...role], { timeoutMs: 60_000 });
-      assert.equal(r.code, 1, `${role.join(' ')}: ${r.stderr}`);
+      const r = await runCli(['--config', config, '--data', join(dir, 'no-data'), 'serve', '--workers', '1', ...role], { env, timeoutMs: 60_000 });
+      assert.equal(r.code, 1, `${role.join(' ')} ${JSON.stringify(extra)}: ${r.stderr}`);
       assert.match(r.stderr, /^aptfreeze: CONFIG_INVALID: /);
       assert.equal(existsSync(join(dir, 'no-data')), false);
     }

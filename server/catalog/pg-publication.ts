@@ -45,6 +45,11 @@ export interface Publication {
   files: PublishedFile[];
   /** What `latest` must be for the move to happen (null: the archive has none yet). */
   expectedLatest: string | null;
+  /**
+   * Default true. False: the serial is added beside a newer latest, which stays (a writer catching
+   * up on an older serial it had not exported); the compare-and-swap on `expectedLatest` still applies.
+   */
+  moveLatest?: boolean;
   /** gc's epoch taken before the writer looked for the blobs in the store (pg-gc.ts); absent: not checked. */
   gcEpoch?: bigint;
 }
@@ -67,8 +72,10 @@ export class PgPublicationCatalog {
   private constructor(private readonly pool: pg.Pool) {}
 
   /** Connects and applies the pending migrations-pg/*.sql (each in one transaction, under a global advisory lock). */
-  static async open(url: string, options: { max?: number; onIdleError?: (e: Error) => void } = {}): Promise<PgPublicationCatalog> {
-    const pool = new pg.Pool({ connectionString: url, max: options.max ?? 4 });
+  static async open(url: string, options: { max?: number; onIdleError?: (e: Error) => void; connectTimeoutMs?: number } = {}): Promise<PgPublicationCatalog> {
+    // A bounded connect (an unreachable server fails the call instead of hanging it); idle
+    // connections do not keep a one-shot command's process alive.
+    const pool = new pg.Pool({ connectionString: url, max: options.max ?? 4, connectionTimeoutMillis: options.connectTimeoutMs ?? 15_000, allowExitOnIdle: true });
     // An idle pooled connection that the server ends (a restart, pg_terminate_backend, the database
     // stopped at shutdown) is reported as an 'error' event of the pool; unheard, it would throw out of
     // the process. The pool drops that client by itself and the next query connects again.
@@ -141,11 +148,27 @@ export class PgPublicationCatalog {
       await publicationGate(c, [...new Set(p.files.map((f) => f.sha256))], p.gcEpoch);
       await c.query('INSERT INTO pub_serials (archive, serial, published_at, frozen, valid_until) VALUES ($1, $2, now(), $3, $4)', [p.archive, p.serial, p.frozen, p.validUntil]);
       await insertFiles(c, p.archive, p.serial, p.files);
-      if (cur !== null) await c.query('UPDATE pub_serials SET superseded_at = now() WHERE archive = $1 AND serial = $2', [p.archive, cur]);
-      await c.query(
-        'INSERT INTO pub_latest (archive, serial, moved_at) VALUES ($1, $2, now()) ON CONFLICT (archive) DO UPDATE SET serial = EXCLUDED.serial, moved_at = EXCLUDED.moved_at',
-        [p.archive, p.serial],
-      );
+      if (p.moveLatest !== false) await setLatest(c, p.archive, cur, p.serial);
+      else await c.query('UPDATE pub_serials SET superseded_at = now() WHERE archive = $1 AND serial = $2', [p.archive, p.serial]);
+    });
+  }
+
+  /**
+   * Moves `latest` to a serial already published and not collected, by compare-and-swap: CONFLICT
+   * (nothing written) when `latest` is not `expected`, NOT_FOUND when the serial cannot be latest.
+   */
+  async moveLatest(archive: string, expected: string | null, serial: string): Promise<void> {
+    await this.tx(async (c) => {
+      await c.query(lockSql, [archive]);
+      const cur = (await c.query<{ serial: string }>('SELECT serial FROM pub_latest WHERE archive = $1', [archive])).rows[0]?.serial ?? null;
+      if (cur !== expected) {
+        throw new AptfreezeError('CONFLICT', `latest of ${archive} is ${cur ?? 'unset'}, not ${expected ?? 'unset'}: another writer moved it`, { details: { archive, latest: cur, expected } });
+      }
+      const ok = await c.query('SELECT 1 FROM pub_serials WHERE archive = $1 AND serial = $2 AND collected_at IS NULL', [archive, serial]);
+      if (!ok.rowCount) throw new AptfreezeError('NOT_FOUND', `no published serial ${archive}/${serial} to be latest`);
+      if (cur === serial) return;
+      await setLatest(c, archive, cur, serial);
+      await c.query('UPDATE pub_serials SET superseded_at = NULL WHERE archive = $1 AND serial = $2', [archive, serial]);
     });
   }
 
@@ -221,6 +244,15 @@ export class PgPublicationCatalog {
   async isReferenced(sha256: string): Promise<boolean> {
     return ((await this.pool.query('SELECT 1 FROM pub_files WHERE sha256 = $1 LIMIT 1', [sha256])).rowCount ?? 0) > 0;
   }
+}
+
+/** Inside a transaction holding the archive's lock: `latest` from `cur` to `serial`, `cur` marked superseded. */
+async function setLatest(c: pg.PoolClient, archive: string, cur: string | null, serial: string): Promise<void> {
+  if (cur !== null) await c.query('UPDATE pub_serials SET superseded_at = now() WHERE archive = $1 AND serial = $2', [archive, cur]);
+  await c.query(
+    'INSERT INTO pub_latest (archive, serial, moved_at) VALUES ($1, $2, now()) ON CONFLICT (archive) DO UPDATE SET serial = EXCLUDED.serial, moved_at = EXCLUDED.moved_at',
+    [archive, serial],
+  );
 }
 
 async function insertFiles(c: pg.PoolClient, archive: string, serial: string, files: PublishedFile[]): Promise<void> {

@@ -31,7 +31,7 @@ export function register(program: Command, globals: () => GlobalOptions): void {
     .option('--listen <host:port>', "override the configuration's listen address")
     .option('--workers <n>', 'HTTP worker processes (default: CPUs, at most 4; 1 serves from this process; a reader is one process)')
     .addOption(
-      new Option('--role <role>', 'reader: a stateless reader of the S3 store and the PostgreSQL catalog, with no data directory; writer or all: the whole service (the same so far)')
+      new Option('--role <role>', 'reader: a stateless reader of the S3 store and the PostgreSQL catalog, with no data directory; writer or all: the whole service on the data directory, exporting to S3 + PostgreSQL when configured (the same so far)')
         .choices(['reader', 'writer', 'all'])
         .default('all'),
     )

@@ -127,8 +127,8 @@ export const storageSchema = z.discriminatedUnion('kind', [
 /**
  * Where the publication catalog lives. `sqlite` (default): `<data>/aptfreeze.db`. `postgres`: the
  * shared catalog of stateless readers (server/catalog/pg-publication.ts); its URL comes from
- * APTFREEZE_DATABASE_URL in the environment, never from this file. So far only `serve --role
- * reader` reads it; the writer does not publish to it yet.
+ * APTFREEZE_DATABASE_URL in the environment, never from this file. The writer keeps its SQLite
+ * working copy and exports to it (s3/export.ts); `serve --role reader` answers from it.
  */
 export const catalogSchema = z.discriminatedUnion('kind', [z.strictObject({ kind: z.literal('sqlite') }), z.strictObject({ kind: z.literal('postgres') })]);
 

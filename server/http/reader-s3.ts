@@ -63,7 +63,12 @@ export function createReaderApp(deps: ReaderDeps): express.Express {
       if (row.collectedAt) throw new AptfreezeError('GONE', `serial ${p.archive}/${serial} was collected at ${row.collectedAt}`);
       let f = await deps.catalog.file(p.archive, serial, p.rel);
       if (!f && viaLatest && byHashGrace > 0 && /\/by-hash\//.test(p.rel)) f = await deps.catalog.supersededFile(p.archive, p.rel, new Date(now().getTime() - byHashGrace));
-      if (!f) throw new AptfreezeError('NOT_FOUND', 'not found');
+      if (!f) {
+        // Collected between the two reads (gc's mark drops the file rows): 410, not a torn 404.
+        const again = await deps.catalog.serial(p.archive, serial);
+        if (again?.collectedAt) throw new AptfreezeError('GONE', `serial ${p.archive}/${serial} was collected at ${again.collectedAt}`);
+        throw new AptfreezeError('NOT_FOUND', 'not found');
+      }
       // Immutable: everything under a serial but its signed Release files (re-signed on freeze/thaw), and by-hash/pool anywhere.
       const signed = /^dists\/.+\/(InRelease|Release|Release\.gpg)$/.test(p.rel);
       const immutable = /^(pool\/|proof\.deb$)|\/by-hash\//.test(p.rel) || (!viaLatest && !signed);

@@ -12,6 +12,13 @@ export interface RunnerDeps {
   repo: Repo;
   log: Logger;
   now: () => Date;
+  /**
+   * Past one machine (s3/exporter.ts): called after an operation ran (succeeded, or failed with part
+   * of its work committed: a gc that collected some serials before its sweep failed), before its
+   * end is recorded and its resources released, so the readers' catalog has the change when it is
+   * reported done and no other operation on those archives runs meanwhile. Never throws.
+   */
+  exporter?: { afterOperation(op: { kind: string; resources: readonly string[] }): Promise<void> };
 }
 
 interface Live {
@@ -66,7 +73,7 @@ export class OperationRunner {
     this.executor = makeExecutor({
       started: (id) => this.ops.markRunning(id, this.deps.now()),
       progress: (id, p) => this.progress(id, p),
-      finished: (id, f) => this.finish(id, f),
+      finished: (id, f) => this.exportThenFinish(id, f),
       crashed: (ids, message, recover) => this.afterCrash(ids, message, recover),
     });
     this.failInterrupted();
@@ -150,6 +157,7 @@ export class OperationRunner {
   async close(): Promise<void> {
     this.closing = true;
     await this.executor.close();
+    await Promise.allSettled([...this.exporting]);
     // Operations still waiting in a line never started: failed as interrupted, as a restart would record them.
     const error = { code: 'INTERNAL', message: 'interrupted: the daemon stopped before it started' };
     for (const [name, line] of this.lines) {
@@ -170,6 +178,23 @@ export class OperationRunner {
     if (!live) return;
     this.ops.setProgress(id, p);
     for (const w of live.watchers) w(p);
+  }
+
+  /** Exports still running (their operations are recorded once they end). */
+  private readonly exporting = new Set<Promise<void>>();
+
+  /** The one place an operation's end goes through: the export (if any; not while the runner stops), then finish. */
+  private exportThenFinish(id: number, f: Finished): void {
+    const live = this.live.get(id);
+    const exporter = this.deps.exporter;
+    if (!live || !exporter || this.closing) return this.finish(id, f);
+    const run = exporter
+      .afterOperation({ kind: live.kind, resources: live.resources })
+      .catch((e: Error) => this.deps.log.error({ operation: id, err: e.message }, 'export after the operation failed'))
+      .then(() => this.finish(id, f))
+      .catch((e: Error) => this.deps.log.error({ operation: id, err: e.message }, 'could not record the end of an operation'))
+      .finally(() => this.exporting.delete(run));
+    this.exporting.add(run);
   }
 
   private finish(id: number, f: Finished): void {

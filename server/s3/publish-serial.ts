@@ -12,6 +12,8 @@ export interface SerialFile {
   path: string;
   /** The bytes, read only when the store does not have the blob yet. */
   bytes: () => Promise<Uint8Array>;
+  /** The bytes as a stream, preferred to `bytes` when given (a pool file: never held whole in memory). */
+  stream?: () => AsyncIterable<Uint8Array>;
   sha256: string;
   size: number;
 }
@@ -23,6 +25,8 @@ export interface SerialToPublish {
   validUntil: string | null;
   files: SerialFile[];
   expectedLatest: string | null;
+  /** Default true; false adds the serial beside a newer latest (PgPublicationCatalog.publish). */
+  moveLatest?: boolean;
 }
 
 export async function publishSerial(
@@ -41,7 +45,7 @@ export async function publishSerial(
     await hooks.beforeCommit?.();
     const files: PublishedFile[] = s.files.map((f) => ({ path: f.path, sha256: f.sha256, size: f.size }));
     try {
-      await catalog.publish({ archive: s.archive, serial: s.serial, frozen: s.frozen, validUntil: s.validUntil, files, expectedLatest: s.expectedLatest, gcEpoch });
+      await catalog.publish({ archive: s.archive, serial: s.serial, frozen: s.frozen, validUntil: s.validUntil, files, expectedLatest: s.expectedLatest, gcEpoch, ...(s.moveLatest === false ? { moveLatest: false } : {}) });
       return { uploaded };
     } catch (e) {
       if (attempt >= 2 || !(e instanceof AptfreezeError) || e.code !== 'CONFLICT' || !e.details?.['collected']) throw e;
@@ -57,9 +61,9 @@ async function uploadMissing(blobs: Pick<BlobStore, 'has' | 'putStream'>, list: 
     if (seen.has(f.sha256)) continue;
     seen.add(f.sha256);
     if (await blobs.has(f.sha256)) continue;
-    const data = await f.bytes();
+    const body = f.stream ? f.stream() : (async function* () { yield await f.bytes(); })();
     // checked on the way in: nothing becomes visible under a hash its bytes do not have
-    await blobs.putStream((async function* () { yield data; })(), { sha256: f.sha256, size: f.size });
+    await blobs.putStream(body, { sha256: f.sha256, size: f.size });
     uploaded++;
   }
   for (const h of seen) {
