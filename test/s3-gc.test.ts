@@ -20,6 +20,11 @@ import { postgresSource, testPostgres, type TestPostgres } from './helpers/postg
 import { rgwSource, testS3, type TestS3 } from './helpers/rgw.ts';
 import { skipUnless } from './helpers/engines.ts';
 import { sha256 } from './helpers/hash.ts';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import YAML from 'yaml';
+import { runCli } from './helpers/service.ts';
+import { tmpDir } from './helpers/gpg.ts';
 
 const entry = (path: string, body: string | Buffer): SerialFile => {
   const bytes = typeof body === 'string' ? Buffer.from(body) : body;
@@ -42,6 +47,7 @@ describe('gc of the object store, and the by-hash grace of latest', { skip }, ()
   let catalog: PgPublicationCatalog;
   let blobs: S3BlobStore;
   let bucket: string;
+  let dbUrl: string;
   let clock = new Date('2026-12-06T00:00:00Z');
   const now = () => clock;
   const listed = async () => {
@@ -52,7 +58,8 @@ describe('gc of the object store, and the by-hash grace of latest', { skip }, ()
 
   before(async () => {
     [pgEngine, s3] = await Promise.all([testPostgres(), testS3()]);
-    catalog = await PgPublicationCatalog.open(await pgEngine.newDatabase('objgc'));
+    dbUrl = await pgEngine.newDatabase('objgc');
+    catalog = await PgPublicationCatalog.open(dbUrl);
     bucket = await s3.newBucket('objgc');
     blobs = new S3BlobStore(s3.client, { bucket, prefix: 'p' });
     let prev: string | null = null;
@@ -162,5 +169,36 @@ describe('gc of the object store, and the by-hash grace of latest', { skip }, ()
     await s3.client.send(new PutObjectCommand({ Bucket: bucket, Key: blobs.keyOf(latestIndex!.sha256), Body: Buffer.from('short') }));
     const sized = await checkObjectStore(catalog, blobs);
     assert.ok(sized.findings.some((f) => f.code === 'blob-size'), JSON.stringify(sized.findings));
+  });
+
+  it('`aptfreeze fsck` on a configuration that exports checks the object store too: clean, then object-missing (exit 1)', async () => {
+    const dir = await tmpDir('af-objfsck');
+    const data = join(dir, 'data');
+    const plain = join(dir, 'plain.yaml');
+    await writeFile(plain, YAML.stringify({ listen: '127.0.0.1:0', archives: {} }));
+    const init = await runCli(['--config', plain, '--data', data, 'tokens', 'list'], { timeoutMs: 120_000 });
+    assert.equal(init.code, 0, init.stderr);
+    const config = join(dir, 'aptfreeze.yaml');
+    await writeFile(config, YAML.stringify({ listen: '127.0.0.1:0', archives: {}, storage: { kind: 's3', endpoint: s3.endpoint, bucket, region: s3.region, prefix: 'p' }, catalog: { kind: 'postgres' } }));
+    const env = { APTFREEZE_DATABASE_URL: dbUrl, AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey };
+    const fsck = () => runCli(['--config', config, '--data', data, 'fsck', '--json'], { env, timeoutMs: 120_000 });
+    // The object store is left damaged by the test above: put the missing pool blob back first.
+    const pool = serialOf(9)[3]!;
+    await blobs.putBuffer(await pool.bytes());
+    const index = serialOf(9)[0]!;
+    await blobs.remove(index.sha256);
+    await blobs.putBuffer(await index.bytes());
+    const clean = await fsck();
+    assert.equal(clean.code, 0, clean.stdout + clean.stderr);
+    const ok = JSON.parse(clean.stdout) as { ok: boolean; notes: string[] };
+    assert.equal(ok.ok, true);
+    assert.ok(ok.notes.some((n) => n.startsWith('object store: ')), ok.notes.join('\n'));
+    await blobs.remove(pool.sha256);
+    const broken = await fsck();
+    assert.equal(broken.code, 1, broken.stderr);
+    const report = JSON.parse(broken.stdout) as { ok: boolean; problems: Array<{ kind: string; path?: string }> };
+    assert.equal(report.ok, false);
+    assert.ok(report.problems.some((p) => p.kind === 'object-missing' && p.path === `s3:deb/2026120605/${pool.path}`), JSON.stringify(report.problems));
+    await blobs.putBuffer(await pool.bytes());
   });
 });

@@ -15,6 +15,7 @@ export function register(program: Command, globals: () => GlobalOptions): void {
     .option('--json', 'print the report as JSON')
     .action(async (opts: { repair?: boolean; json?: boolean }) => {
       const report = opts.repair ? await repairAsOperation(globals()) : await checkOnly(globals());
+      await withObjectStore(report, globals());
       const { formatReport } = await import('../fsck/report.ts');
       process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
       if (!report.ok) {
@@ -23,6 +24,21 @@ export function register(program: Command, globals: () => GlobalOptions): void {
         throw new AptfreezeError('VERIFY_FAILED', `fsck: ${errors.length} errors (${kinds})${opts.repair ? ' left after repair' : '; see the report, --repair fixes those it can'}`);
       }
     });
+}
+
+/**
+ * Where the configuration exports to an object store and PostgreSQL (server/s3/), what readers
+ * serve from them is checked too (server/fsck/objects.ts), after the data directory: its problems
+ * join the report's (paths `s3:<archive>/<serial>/<path>`; --repair leaves them, the writer's next
+ * export re-publishes what is missing from its working copy).
+ */
+async function withObjectStore(report: FsckReport, g: GlobalOptions): Promise<void> {
+  const [{ objectStoreProblems }, { configFrom }] = await Promise.all([import('../fsck/objects.ts'), import('./context.ts')]);
+  const found = await objectStoreProblems(await configFrom(g), process.env);
+  if (!found) return;
+  report.problems.push(...found.problems);
+  report.notes.push(`object store: ${found.checked.serials} serials, ${found.checked.files} files, ${found.checked.blobs} blobs checked`);
+  report.ok = report.ok && !found.problems.some((p) => p.severity === 'error');
 }
 
 /** Opened without crash recovery, so that fsck reports what is really there. */

@@ -31,6 +31,13 @@ export const problemKinds = {
   'key-mode': 'error', // the private key or its directory can be read by others
   'missing-key': 'error', // no readable service key
   'audit-log': 'error', // the audit log's append-only triggers are missing
+  // the object store and its publication catalog (storage s3 + catalog postgres; server/s3/fsck.ts)
+  'object-latest': 'error', // the catalog's latest names a serial it has not published, or one collected
+  'object-unsigned': 'error', // a serial of the catalog answers no dists/<suite>/InRelease
+  'object-missing': 'error', // a path of a serial names a blob the object store does not hold
+  'object-size': 'error', // an object's size is not the size the catalog lists
+  'object-corrupt': 'error', // an object's bytes do not hash to its name
+  'object-collected-files': 'error', // a collected serial still lists files
   // leftovers
   'pending-serial': 'leftover', // a serial still pending, its process gone
   'unpublished-serial-dir': 'leftover', // a serial directory whose row is failed, collected or absent
