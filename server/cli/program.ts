@@ -11,6 +11,7 @@ import * as fsck from './fsck.ts';
 import * as tag from './tag.ts';
 import * as manifest from './manifest.ts';
 import * as upload from './upload.ts';
+import * as migrateStorage from './migrate-storage.ts';
 
 export function buildProgram(): Command {
   const program = new Command('aptfreeze')
@@ -20,7 +21,7 @@ export function buildProgram(): Command {
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   const globals = () => program.opts<GlobalOptions>();
-  for (const m of [serve, snapshot, serials, sources, releaseCommands, provenanceCommands, fsck, tag, manifest, upload]) m.register(program, globals);
+  for (const m of [serve, snapshot, serials, sources, releaseCommands, provenanceCommands, fsck, tag, manifest, upload, migrateStorage]) m.register(program, globals);
   return program;
 }
 
