@@ -101,13 +101,27 @@ export class FsBlobStore implements BlobStore {
     return (await this.statBlob(sha256)).size;
   }
 
-  async putBuffer(data: Uint8Array): Promise<BlobRef> {
+  /**
+   * With `expected` (a downloaded file, fetch.ts: the whole body in memory), the bytes are
+   * checked against it before anything is written, and their SHA-1 goes to sha1Sink as a
+   * streamed download's does. A blob already stored is left as it is (its inode may be linked
+   * into a published tree).
+   */
+  async putBuffer(data: Uint8Array, expected?: Partial<BlobRef>): Promise<BlobRef> {
+    // A malformed expected hash is the caller's mistake (BAD_REQUEST), not a mismatch of the bytes.
+    if (expected?.sha256 !== undefined) this.fileOf(expected.sha256);
     const sha256 = createHash('sha256').update(data).digest('hex');
-    if (existsSync(this.fileOf(sha256))) return { sha256, size: data.length };
-    if (data.length <= smallBlobBytes) {
-      this.writeSmall(data, sha256);
-      return { sha256, size: data.length };
+    if (expected) check(data.length, sha256, expected);
+    const sha1 = expected && this.sha1Sink ? createHash('sha1').update(data).digest('hex') : null;
+    if (!existsSync(this.fileOf(sha256))) {
+      if (data.length > smallBlobBytes) await this.putLarge(data, sha256);
+      else this.writeSmall(data, sha256);
     }
+    if (sha1 !== null) this.sha1Sink?.(sha256, sha1);
+    return { sha256, size: data.length };
+  }
+
+  private async putLarge(data: Uint8Array, sha256: string): Promise<void> {
     const temp = this.tempName();
     try {
       await fsp.writeFile(temp, data, { mode: 0o444, flag: 'wx' });
@@ -117,7 +131,6 @@ export class FsBlobStore implements BlobStore {
       await fsp.rm(temp, { force: true });
       throw e;
     }
-    return { sha256, size: data.length };
   }
 
   async putStream(source: AsyncIterable<Uint8Array>, expected: Partial<BlobRef> = {}): Promise<BlobRef> {
