@@ -15,6 +15,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import os from 'node:os';
 import path from 'node:path';
+import v8 from 'node:v8';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { loadConfigFile } from '../../server/config/load.ts';
@@ -195,6 +196,8 @@ async function main(): Promise<void> {
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  // V8 as the service runs it (bin/aptfreeze.js), before the measured code is compiled.
+  if (process.env['APTFREEZE_V8_DEFAULTS'] !== '1') v8.setFlagsFromString('--optimize-for-size');
   main().then(
     () => process.exit(0),
     (e: unknown) => {
