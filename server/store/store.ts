@@ -49,10 +49,11 @@ export class FsBlobStore implements BlobStore {
   /** Fan-out directories (`ab`) known to exist: created once, not at every commit. */
   private readonly fanOut = new Set<string>();
   /**
-   * Told the SHA-1 of every streamed blob (fetched files), computed in the same pass as its
-   * sha256: snapshot.debian.org's API names files by SHA-1 (server/snapmr/).
+   * Told the SHA-1 of every streamed blob and of every buffer put against an expected ref (fetched
+   * files), computed with its sha256: snapshot.debian.org's API names files by SHA-1
+   * (server/snapmr/). Its `flush` runs at the flush barrier: the pairs it holds are written then.
    */
-  sha1Sink?: (sha256: string, sha1: string) => void;
+  sha1Sink?: ((sha256: string, sha1: string) => void) & { flush?(): void };
 
   constructor(private readonly base: string) {
     ({ blobs: this.root, partial: this.tmp } = fsStoreDirs(base));
@@ -74,6 +75,8 @@ export class FsBlobStore implements BlobStore {
    * `alsoFlush` names other trees written in bulk (a staging tree), flushed in the same call.
    */
   private flush(alsoFlush: string[]): void {
+    // The SHA-1s of the blobs are recorded (in their own transaction) before anything refers to them.
+    this.sha1Sink?.flush?.();
     if (!this.dirty && !alsoFlush.length) return;
     syncFileSystem(...(this.dirty ? [this.root] : []), ...alsoFlush);
     if (!this.dirty) return;
