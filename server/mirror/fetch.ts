@@ -113,7 +113,8 @@ export class Fetcher {
    */
   private async getWhole(url: string, size: number): Promise<Buffer | null> {
     let current = new URL(url);
-    const origin = current.origin;
+    // Same-origin redirects only (below): the origin of every hop is the first's.
+    const origin = `${current.protocol}//${current.host}`;
     const slackMs = this.settings.connectTimeoutMs + this.settings.idleTimeoutMs;
     const deadlineMs = slackMs + Math.ceil((size / this.settings.minRate) * 1000);
     const rate: RateRule = { started: Date.now(), slackMs, minRate: this.settings.minRate };
@@ -123,7 +124,7 @@ export class Fetcher {
       if (left <= 0) throw toUpstreamError(current.href, timeoutReason());
       let answer;
       try {
-        answer = await getWhole(this.agent, { url: current, size, deadlineMs: left, rate, onChunk: this.countBytes });
+        answer = await getWhole(this.agent, { url: current, origin, size, deadlineMs: left, rate, onChunk: this.countBytes });
       } catch (e) {
         throw toUpstreamError(current.href, e);
       }
