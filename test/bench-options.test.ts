@@ -1,10 +1,12 @@
 // The bench's command line (scripts/bench/options.ts) and the driver of --runs, --compare and
-// --cli-packages (scripts/bench/multi.ts): what reaches a child bench, and how runs become medians.
+// --cli-packages (scripts/bench/multi.ts): what reaches a child bench, and how runs become medians;
+// the pool-downloads target of issue 16 (scripts/bench/report.ts).
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { parseOptions } from '../scripts/bench/options.ts';
 import { childArgs, median, medianResults } from '../scripts/bench/multi.ts';
-import type { BenchResults } from '../scripts/bench/report.ts';
+import { computeTargets, poolRate, poolTarget, type BenchResults } from '../scripts/bench/report.ts';
+import type { StepResult } from '../scripts/bench/service.ts';
 
 const root = '/nonexistent-root';
 
@@ -51,5 +53,32 @@ describe('the driver of several measurements', () => {
     assert.equal(m.service.api.churn?.wallMs, 20);
     assert.equal(m.service.api.churn?.ok, true);
     assert.deepEqual(m.errors, ['run 4: boom']);
+  });
+});
+
+describe('the pool-downloads target (issue 16)', () => {
+  const first = (poolFetched: number, poolMs: number | undefined, ok = true) =>
+    ({ ok, wallMs: 9000, peakRssBytes: 1, diskAfterBytes: null, stats: { poolFetched }, steps: poolMs === undefined ? { parse: 10 } : { parse: 10, pool: poolMs } }) as StepResult;
+
+  test('is the first snapshot\'s files over its pool step\'s time, judged at 10,000 files/s', () => {
+    assert.deepEqual(poolRate(first(60_000, 5000)), { files: 60_000, ms: 5000, filesPerSec: 12_000 });
+    assert.equal(poolTarget(first(60_000, 5000), 'daemon', undefined).verdict, 'met');
+    assert.equal(poolTarget(first(60_000, 17_650), 'daemon', undefined).verdict, 'MISSED');
+    assert.equal(poolTarget(first(60_000, 17_650), 'daemon', undefined).measured, '3399 files/s');
+  });
+
+  test('is n/a when the step was not timed, fetched nothing, or failed', () => {
+    for (const s of [first(60_000, undefined), first(0, 5000), first(60_000, 5000, false), undefined]) {
+      assert.equal(poolRate(s), null);
+      assert.equal(poolTarget(s, 'daemon', undefined).verdict, 'n/a');
+    }
+  });
+
+  test('is one of the single run\'s targets, on the daemon\'s first snapshot', () => {
+    const r = { version: 2, startedAt: 's', options: {}, machine: {}, generation: {}, service: { api: { first: first(30_000, 2000) }, cli: {} }, aptly: {}, reprepro: {}, nginx: {}, targets: [], notes: [], errors: [] } as unknown as BenchResults;
+    const t = computeTargets(r).find((x) => x.figure.startsWith('pool downloads of the first snapshot'));
+    assert.ok(t, 'the target is listed');
+    assert.equal(t.measured, '15000 files/s');
+    assert.equal(t.verdict, 'met');
   });
 });

@@ -1,7 +1,10 @@
 // Fetcher.toStore against a local server: files land in the store verified, candidates and
 // same-origin redirects are followed, a tampered file is refused without a retry, and each
 // request's deadline is enforced while it runs and cleared once it is over (no timer per file
-// left pending for tens of seconds after tens of thousands of small files).
+// left pending for tens of seconds after tens of thousands of small files). Small files take the
+// whole-body path (server/mirror/whole-body.ts): a wrong hash, a body past its signed size, one
+// cut short and a lying Content-Length are refused there too, with nothing stored, while the
+// downloads beside them on the same connections complete.
 import { fsBlobFiles } from '../server/store/fs-links.ts';
 import { describe, it, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
@@ -148,6 +151,116 @@ describe('Fetcher.toStore', () => {
     assert.equal(requests.length, 1, 'not retried');
     assert.equal(await store.has(sha(data)), false);
     assert.deepEqual(await readdir(fsBlobFiles(store).tmp), []);
+  });
+
+  describe('small files, read whole (one buffer, hashed once)', () => {
+    const good = () => [...files].filter(([p]) => p !== '/pool/large.deb').slice(0, 60);
+    /** Fetches `bad` among 60 good files, 8 at a time; returns the bad one's outcome after every download settled. */
+    async function among(fetcher: Fetcher, bad: { path: string; data: Buffer }): Promise<PromiseSettledResult<void>> {
+      for (const [, data] of good()) await store.remove(sha(data));
+      const list = [...good().map(([p, data]) => ({ p, data })), { p: bad.path, data: bad.data }].sort((a, b) => (a.p < b.p ? -1 : 1));
+      const outcomes = new Map<string, PromiseSettledResult<void>>();
+      await mapLimit(list, 8, async ({ p, data }) => {
+        const [r] = await Promise.allSettled([fetcher.toStore([`${url}${p}`], { sha256: sha(data), size: data.length }, store)]);
+        outcomes.set(p, r!);
+      });
+      for (const [p, data] of good()) {
+        assert.equal(outcomes.get(p)?.status, 'fulfilled', `${p}: ${String((outcomes.get(p) as PromiseRejectedResult | undefined)?.reason)}`);
+        assert.ok((await store.read(sha(data))).equals(data), `${p} stored whole`);
+      }
+      return outcomes.get(bad.path)!;
+    }
+    /** The refusal's code, with nothing kept of the bad file and no partial file left. */
+    async function refused(r: PromiseSettledResult<void>, code: string, bad: { path: string; data: Buffer }, served?: Buffer) {
+      assert.equal(r.status, 'rejected');
+      const e = (r as PromiseRejectedResult).reason as unknown;
+      assert.ok(isAptfreezeError(e) && e.code === code, String(e));
+      assert.ok(e.message.includes(bad.path), e.message);
+      assert.equal(await store.has(sha(bad.data)), false, 'nothing stored under the signed hash');
+      if (served) assert.equal(await store.has(sha(served)), false, 'nothing stored under the hash of the bytes served');
+      assert.deepEqual(await readdir(fsBlobFiles(store).tmp), []);
+    }
+
+    it('refuses a file whose bytes do not match the signed hash (HASH_MISMATCH, not retried)', async () => {
+      const bad = { path: '/pool/whole-tampered.deb', data: randomBytes(3000) };
+      const served = Buffer.from(bad.data);
+      served[served.length - 1] ^= 0xff;
+      fault = (req, res) => {
+        if (req.url !== bad.path) return false;
+        res.writeHead(200, { 'Content-Length': served.length }).end(served);
+        return true;
+      };
+      const fetcher = new Fetcher(settings);
+      await refused(await among(fetcher, bad), 'HASH_MISMATCH', bad, served);
+      await fetcher.close();
+      assert.equal(requests.filter((p) => p === bad.path).length, 1, 'a wrong hash is not worth another attempt');
+    });
+
+    it('stops at the first byte past the signed size of a body without a length (SIZE_MISMATCH, not retried)', async () => {
+      const bad = { path: '/pool/whole-endless.deb', data: randomBytes(2000) };
+      const served = Buffer.concat([bad.data, randomBytes(70_000)]);
+      fault = (req, res) => {
+        if (req.url !== bad.path) return false;
+        // Chunked: nothing in HTTP says where it ends before it does.
+        res.writeHead(200, { 'Content-Type': 'application/octet-stream' });
+        res.write(served.subarray(0, 1000));
+        res.end(served.subarray(1000));
+        return true;
+      };
+      const fetcher = new Fetcher(settings);
+      await refused(await among(fetcher, bad), 'SIZE_MISMATCH', bad, served);
+      await fetcher.close();
+      assert.equal(requests.filter((p) => p === bad.path).length, 1);
+    });
+
+    it('refuses a body that ends short with a clean end, after its retries (SIZE_MISMATCH)', async () => {
+      const bad = { path: '/pool/whole-short.deb', data: randomBytes(5000) };
+      const served = bad.data.subarray(0, 4000);
+      fault = (req, res) => {
+        if (req.url !== bad.path) return false;
+        res.writeHead(200, { 'Content-Type': 'application/octet-stream' });
+        res.end(served);
+        return true;
+      };
+      const fetcher = new Fetcher(settings);
+      await refused(await among(fetcher, bad), 'SIZE_MISMATCH', bad, served);
+      await fetcher.close();
+      assert.equal(requests.filter((p) => p === bad.path).length, 1 + settings.retries, 'a short body may be a dropped connection: retried');
+    });
+
+    it('refuses a Content-Length other than the signed size before reading the body (SIZE_MISMATCH, not retried)', async () => {
+      const bad = { path: '/pool/whole-length.deb', data: randomBytes(2500) };
+      const served = Buffer.concat([bad.data, Buffer.alloc(10)]);
+      fault = (req, res) => {
+        if (req.url !== bad.path) return false;
+        res.writeHead(200, { 'Content-Length': served.length }).end(served);
+        return true;
+      };
+      const fetcher = new Fetcher(settings);
+      await refused(await among(fetcher, bad), 'SIZE_MISMATCH', bad, served);
+      await fetcher.close();
+      assert.equal(requests.filter((p) => p === bad.path).length, 1);
+    });
+
+    it('refuses a body cut off by the connection on every attempt (UPSTREAM_HTTP), and keeps using the other connections', async () => {
+      const bad = { path: '/pool/whole-cut.deb', data: randomBytes(6000) };
+      fault = (req, res) => {
+        if (req.url !== bad.path) return false;
+        res.writeHead(200, { 'Content-Length': bad.data.length });
+        res.write(bad.data.subarray(0, 3000), () => res.socket?.destroy());
+        return true;
+      };
+      const fetcher = new Fetcher(settings);
+      await refused(await among(fetcher, bad), 'UPSTREAM_HTTP', bad);
+      assert.equal(requests.filter((p) => p === bad.path).length, 1 + settings.retries);
+      // The same fetcher, once upstream answers honestly: the file is stored whole.
+      fault = null;
+      const f3 = files.get('/pool/f3.deb')!;
+      await store.remove(sha(f3));
+      await fetcher.toStore([`${url}/pool/f3.deb`], { sha256: sha(f3), size: f3.length }, store);
+      await fetcher.close();
+      assert.ok((await store.read(sha(f3))).equals(f3));
+    });
   });
 
   it('aborts a request at its deadline even while bytes still trickle within the idle timeout', async () => {

@@ -162,6 +162,22 @@ function contract(label: string, open: () => Promise<Backend>, skip: string | fa
           assert.deepEqual(await b.leftovers(), []);
         });
 
+        it('checks bytes held in memory against the expected size and hash before keeping them (putBuffer)', async () => {
+          const fresh = randomBytes(size);
+          const h = sha(fresh);
+          const bad = Buffer.from(fresh);
+          bad[size >> 1] ^= 0x10;
+          await rejectsWith(b.store.putBuffer(bad, { sha256: h, size }), 'HASH_MISMATCH');
+          await assertNothingLeft(sha(bad));
+          await rejectsWith(b.store.putBuffer(fresh.subarray(0, size - 1), { sha256: h, size }), 'SIZE_MISMATCH');
+          await assertNothingLeft(h);
+          await rejectsWith(b.store.putBuffer(Buffer.concat([fresh, Buffer.alloc(1)]), { sha256: h, size }), 'SIZE_MISMATCH');
+          await assertNothingLeft(h);
+          assert.deepEqual(await b.store.putBuffer(fresh, { sha256: h, size }), { sha256: h, size });
+          assert.ok((await b.store.read(h)).equals(fresh));
+          assert.deepEqual(await b.leftovers(), []);
+        });
+
         it('computes the hash when none is expected', async () => {
           const fresh = randomBytes(size);
           assert.deepEqual(await b.store.putStream(chunked(fresh)), { sha256: sha(fresh), size });

@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import type { BenchOptions } from './options.ts';
 import type { StepResult } from './service.ts';
 import type { PeerStep } from './peers.ts';
-import { computeTargets, mb, ms, renderMarkdown, renderText, type BenchResults, type Target } from './report.ts';
+import { computeTargets, mb, ms, poolRate, poolTarget, renderMarkdown, renderText, type BenchResults, type Target } from './report.ts';
 
 const benchScript = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'bench.ts');
 
@@ -118,6 +118,7 @@ function figures(cliPackages: number, packages: number): Figure[] {
   const peer = (kind: Figure['kind'], label: string, unit: Unit, get: Figure['get'], better: Figure['better'] = 'higher') => f.push({ kind, label, unit, better, own: false, get });
   const k = `${packages / 1000}k`;
   own('main', `${k}: first snapshot (daemon API)`, 'ms', (r) => okv(r.service.api.first));
+  own('main', `${k}: first snapshot, pool downloads (files/s)`, 'rps', (r) => poolRate(r.service.api.first)?.filesPerSec ?? null);
   own('main', `${k}: nothing changed (daemon API)`, 'ms', (r) => okv(r.service.api.nochange));
   own('main', `${k}: 1% churn (daemon API)`, 'ms', (r) => okv(r.service.api.churn));
   own('main', `${k}: nothing changed (CLI wall)`, 'ms', (r) => okv(r.service.cli.nochange));
@@ -243,6 +244,7 @@ function issue16Targets(main: BenchResults | undefined, cli: BenchResults | unde
   const af = main?.service.api.first;
   const qf = div(okv(main?.aptly.first), okv(af));
   t.push({ figure: `first snapshot (daemon), ${p}: vs aptly`, measured: xr(qf), target: '≥ 4× aptly', verdict: v(qf, (n) => n >= 4), detail: `aptfreeze ${ms(okv(af))}, aptly ${ms(okv(main?.aptly.first))}` });
+  t.push(poolTarget(main?.service.api.first, `daemon, ${p}`, main?.nginx.small));
   const steps: Array<[string, StepResult | undefined]> = [];
   if (main) {
     const s = main.service;

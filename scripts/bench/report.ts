@@ -87,6 +87,33 @@ function pct(r: number | null): string {
 }
 
 const okMs = (s: { ok: boolean; wallMs: number | null } | undefined): number | null => (s && s.ok ? s.wallMs : null);
+
+/** Issue 16: the first snapshot's pool downloads reach this many small files a second from nginx on 127.0.0.1. */
+export const poolFilesPerSecTarget = 10_000;
+
+/**
+ * The pool step of a snapshot in files a second: the files it fetched (its stats.poolFetched)
+ * over the step's own time (`pool` to the next step, from the daemon's step log). Null when the
+ * step fetched nothing or was not timed.
+ */
+export function poolRate(s: StepResult | undefined): { files: number; ms: number; filesPerSec: number } | null {
+  const files = s?.ok ? s.stats?.['poolFetched'] : undefined;
+  const stepMs = s?.ok ? s.steps?.['pool'] : undefined;
+  if (typeof files !== 'number' || typeof stepMs !== 'number' || files <= 0 || stepMs <= 0) return null;
+  return { files, ms: stepMs, filesPerSec: files / (stepMs / 1000) };
+}
+
+/** The pool-downloads target (issue 16) on one snapshot step, nginx's small-file rate beside it. */
+export function poolTarget(step: StepResult | undefined, how: string, nginxSmall: WrkResult | undefined): Target {
+  const pr = poolRate(step);
+  return {
+    figure: `pool downloads of the first snapshot, files/s from nginx on 127.0.0.1 (${how})`,
+    measured: pr ? `${Math.round(pr.filesPerSec)} files/s` : 'n/a',
+    target: `≥ ${poolFilesPerSecTarget.toLocaleString('en')} files/s`,
+    verdict: pr === null ? 'n/a' : pr.filesPerSec >= poolFilesPerSecTarget ? 'met' : 'MISSED',
+    detail: `${pr ? `${pr.files} files in the pool step's ${ms(pr.ms)}` : 'the pool step was not timed'}; nginx serves one small file at ${rps(nginxSmall)} (wrk)`,
+  };
+}
 const note = (s: { ok: boolean; error?: string } | undefined): string => (!s ? 'not run' : s.ok ? '' : `failed: ${s.error ?? '?'}`);
 
 // ---------------------------------------------------------------------------------------------
@@ -167,6 +194,7 @@ export function computeTargets(r: BenchResults): Target[] {
     verdict: added === null || bound === null ? 'n/a' : added <= bound ? 'met' : 'MISSED',
     detail: m ? `changed index files ${mb(m.newIndexBytes)}, churned pool files ${mb(m.newPoolBytes)} (${m.newPoolFiles} files)` : undefined,
   });
+  t.push(poolTarget(api.first ?? cli.first, api.first ? 'daemon' : 'CLI', r.nginx.small));
   const small = ratio(s.serveSmall?.ok ? s.serveSmall.requestsPerSec : null, r.nginx.small?.ok ? r.nginx.small.requestsPerSec : null);
   t.push({ figure: 'built-in server, small file, requests/s vs nginx', measured: pct(small), target: '≥ 40%', verdict: small === null ? 'n/a' : small >= 0.4 ? 'met' : 'MISSED', detail: `aptfreeze ${rps(s.serveSmall)}, nginx ${rps(r.nginx.small)}` });
   const large = ratio(s.serveLarge?.ok ? s.serveLarge.mbPerSec : null, r.nginx.large?.ok ? r.nginx.large.mbPerSec : null);
@@ -213,6 +241,8 @@ export function rows(r: BenchResults): Row[] {
   const blank = { aptly: '', reprepro: '', nginx: '', ratio: '' };
   // The daemon's figures first (judged), then the CLI's; the peers' cells sit on the daemon's rows.
   out.push({ figure: 'first snapshot (daemon API request)', aptfreeze: svc(api.first), aptly: peerCell(r.aptly.first, r.aptly.skipped), reprepro: peerCell(r.reprepro.first, r.reprepro.skipped), nginx: '', ratio: vs(r.aptly.first, r.reprepro.first, api.first) });
+  const firstPool = poolRate(api.first ?? cli.first);
+  out.push({ figure: `first snapshot: pool downloads, files/s${api.first ? '' : ' (CLI)'}`, aptfreeze: firstPool ? `${Math.round(firstPool.filesPerSec)} (${firstPool.files} files in ${ms(firstPool.ms)})` : 'n/a', aptly: '', reprepro: '', nginx: r.nginx.small?.ok ? `${Math.round(r.nginx.small.requestsPerSec)} (one small file, wrk)` : '', ratio: '' });
   out.push({ figure: 'first snapshot (in-process stats.ms)', aptfreeze: api.first?.ok ? ms(api.first.internalMs) : cli.first?.ok ? `${ms(cli.first.internalMs)} (CLI)` : 'n/a', ...blank });
   if (cli.first) out.push({ figure: 'first snapshot (CLI wall)', aptfreeze: svc(cli.first), ...blank, ratio: vs(r.aptly.first, r.reprepro.first, cli.first) });
   out.push({ figure: 'nothing changed (daemon API request)', aptfreeze: svc(api.nochange), aptly: peerCell(r.aptly.nochange, r.aptly.skipped), reprepro: peerCell(r.reprepro.nochange, r.reprepro.skipped), nginx: '', ratio: vs(r.aptly.nochange, r.reprepro.nochange, api.nochange) });

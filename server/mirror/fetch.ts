@@ -2,7 +2,8 @@ import { Agent, request, errors as undiciErrors } from 'undici';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AptfreezeError, isAptfreezeError } from '../errors.ts';
 import type { FetchSettings } from '../config/load.ts';
-import type { BlobRef, BlobStore } from '../store/store.ts';
+import { smallBlobBytes, type BlobRef, type BlobStore } from '../store/store.ts';
+import { getWhole, timeoutReason, type RateRule } from './whole-body.ts';
 
 export interface FetchStats {
   requests: number;
@@ -59,35 +60,88 @@ export class Fetcher {
   }
 
   /**
-   * Streams a file into the store, checking size and sha256 while streaming.
-   * Candidates are tried in order on 404 (by-hash, then the plain path).
+   * Fetches a file into the store, its size and sha256 checked before it is stored under its
+   * hash. Candidates are tried in order on 404 (by-hash, then the plain path). A file of at most
+   * smallBlobBytes (the pool's .debs, mostly) is read whole into memory (whole-body.ts) and
+   * hashed once; a larger one streams to the store, checked while it streams.
    */
   async toStore(candidates: Candidates, expected: BlobRef, store: BlobStore): Promise<void> {
     let lastNotFound: string | undefined;
+    const whole = expected.size <= smallBlobBytes;
     for (const url of candidates) {
-      const ok = await this.withRetries(url, async () => {
-        const res = await this.open(url, expected.size, this.countBytes);
-        if (res === null) return false;
-        const len = res.headers['content-length'];
-        if (len !== undefined && Number(len) !== expected.size) {
-          discard(res.body);
-          throw new AptfreezeError('SIZE_MISMATCH', `${url}: Content-Length ${len}, the signed index says ${expected.size}`);
-        }
-        try {
-          await store.putStream(res.body, expected);
-        } catch (e) {
-          discard(res.body);
-          if (isAptfreezeError(e) && (e.code === 'SIZE_MISMATCH' || e.code === 'HASH_MISMATCH')) {
-            throw new AptfreezeError(e.code, `${url}: ${e.message}`, { cause: e, details: e.details });
-          }
-          throw e;
-        }
-        return true;
-      });
+      const ok = await this.withRetries(url, () => (whole ? this.wholeToStore(url, expected, store) : this.streamToStore(url, expected, store)));
       if (ok) return;
       lastNotFound = url;
     }
     throw new AptfreezeError('UPSTREAM_HTTP', `${lastNotFound ?? candidates[0]}: 404 Not Found`);
+  }
+
+  /** One attempt of a small file: false on 404. */
+  private async wholeToStore(url: string, expected: BlobRef, store: BlobStore): Promise<boolean> {
+    try {
+      const body = await this.getWhole(url, expected.size);
+      if (body === null) return false;
+      await store.putBuffer(body, expected);
+    } catch (e) {
+      throw withUrl(url, e);
+    }
+    return true;
+  }
+
+  /** One attempt of a large file: false on 404. */
+  private async streamToStore(url: string, expected: BlobRef, store: BlobStore): Promise<boolean> {
+    const res = await this.open(url, expected.size, this.countBytes);
+    if (res === null) return false;
+    const len = res.headers['content-length'];
+    if (len !== undefined && Number(len) !== expected.size) {
+      discard(res.body);
+      throw new AptfreezeError('SIZE_MISMATCH', `${url}: Content-Length ${len}, the signed index says ${expected.size}`);
+    }
+    try {
+      await store.putStream(res.body, expected);
+    } catch (e) {
+      discard(res.body);
+      throw withUrl(url, e);
+    }
+    return true;
+  }
+
+  /**
+   * A body of a known small size into memory (at most `size` bytes; the store checks the count
+   * and the hash), following same-origin redirects; null on 404/410. One deadline for the whole
+   * download, redirects included, as open() has.
+   */
+  private async getWhole(url: string, size: number): Promise<Buffer | null> {
+    let current = new URL(url);
+    // Same-origin redirects only (below): the origin of every hop is the first's.
+    const origin = `${current.protocol}//${current.host}`;
+    const slackMs = this.settings.connectTimeoutMs + this.settings.idleTimeoutMs;
+    const deadlineMs = slackMs + Math.ceil((size / this.settings.minRate) * 1000);
+    const rate: RateRule = { started: Date.now(), slackMs, minRate: this.settings.minRate };
+    for (let hop = 0; ; hop++) {
+      this.stats.requests++;
+      const left = deadlineMs - (Date.now() - rate.started);
+      if (left <= 0) throw toUpstreamError(current.href, timeoutReason());
+      let answer;
+      try {
+        answer = await getWhole(this.agent, { url: current, origin, size, deadlineMs: left, rate, onChunk: this.countBytes });
+      } catch (e) {
+        throw toUpstreamError(current.href, e);
+      }
+      if ('body' in answer) return answer.body;
+      if (answer.status === 404 || answer.status === 410) return null;
+      current = this.redirect(url, current.href, origin, hop, answer.status, answer.location);
+    }
+  }
+
+  /** The next URL of a same-origin redirect; any other answer than a redirect is an UPSTREAM_HTTP error. */
+  private redirect(first: string, current: string, origin: string, hop: number, status: number, location: unknown): URL {
+    if (![301, 302, 303, 307, 308].includes(status)) throw new AptfreezeError('UPSTREAM_HTTP', `${current}: HTTP ${status}`, { details: { status } });
+    if (typeof location !== 'string') throw new AptfreezeError('UPSTREAM_HTTP', `${current}: redirect without Location`);
+    const next = new URL(location, current);
+    if (next.origin !== origin) throw new AptfreezeError('UPSTREAM_HTTP', `${current}: redirect to another host (${next.origin}) refused`);
+    if (hop >= this.settings.maxRedirects) throw new AptfreezeError('UPSTREAM_HTTP', `${first}: more than ${this.settings.maxRedirects} redirects`);
+    return next;
   }
 
   private readonly countBytes = (n: number): void => {
@@ -116,16 +170,6 @@ export class Fetcher {
           throw toUpstreamError(current, e);
         }
         const status = res.statusCode;
-        if ([301, 302, 303, 307, 308].includes(status)) {
-          discard(res.body);
-          const location = res.headers['location'];
-          if (typeof location !== 'string') throw new AptfreezeError('UPSTREAM_HTTP', `${current}: redirect without Location`);
-          const next = new URL(location, current);
-          if (next.origin !== origin) throw new AptfreezeError('UPSTREAM_HTTP', `${current}: redirect to another host (${next.origin}) refused`);
-          if (hop >= this.settings.maxRedirects) throw new AptfreezeError('UPSTREAM_HTTP', `${url}: more than ${this.settings.maxRedirects} redirects`);
-          current = next.href;
-          continue;
-        }
         if (status === 404 || status === 410) {
           discard(res.body);
           deadline.clear();
@@ -133,7 +177,8 @@ export class Fetcher {
         }
         if (status !== 200) {
           discard(res.body);
-          throw new AptfreezeError('UPSTREAM_HTTP', `${current}: HTTP ${status}`, { details: { status } });
+          current = this.redirect(url, current, origin, hop, status, res.headers['location']).href;
+          continue;
         }
         const raw = res.body;
         // Surface a deadline abort inside the body as an upstream error. The deadline's timer
@@ -179,13 +224,8 @@ function discard(body: { on(ev: 'error', fn: () => void): unknown; destroy(): vo
  * maxReleaseBytes): past the fixed slack, the body must have averaged minRate
  * since the request began, checked at every chunk. A byte a second is cut off
  * a second after the slack, not at cap / minRate (17 minutes by default).
+ * (RateRule: whole-body.ts, whose small files are held to the same rule.)
  */
-interface RateRule {
-  started: number;
-  slackMs: number;
-  minRate: number;
-}
-
 async function* guardBody(body: AsyncIterable<Buffer> & { destroy(): void }, url: string, rate: RateRule, deadline: Deadline, onChunk?: (n: number) => void): AsyncIterable<Buffer> {
   let received = 0;
   try {
@@ -221,7 +261,7 @@ class Deadline {
     this.timer = setTimeout(() => {
       this.timer = undefined;
       // The same reason AbortSignal.timeout gives.
-      this.controller.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError'));
+      this.controller.abort(timeoutReason());
     }, ms);
     this.timer.unref();
   }
@@ -251,6 +291,14 @@ function retryable(e: unknown): boolean {
   const got = e.details?.['got'] as number | undefined;
   const expected = e.details?.['expected'] as number | undefined;
   return got !== undefined && expected !== undefined && got < expected;
+}
+
+/** A size or hash refusal of the store, named by the URL it came from. */
+function withUrl(url: string, e: unknown): unknown {
+  if (isAptfreezeError(e) && (e.code === 'SIZE_MISMATCH' || e.code === 'HASH_MISMATCH')) {
+    return new AptfreezeError(e.code, `${url}: ${e.message}`, { cause: e, details: e.details });
+  }
+  return e;
 }
 
 function toUpstreamError(url: string, e: unknown): AptfreezeError {

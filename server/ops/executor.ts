@@ -1,6 +1,7 @@
 import { asAptfreezeError } from '../errors.ts';
 import type { Progress } from './operation.ts';
 import { operationDef } from './registry.ts';
+import { progressThrottle } from './progress.ts';
 
 /** One operation handed to an executor: what the runner recorded, in JSON. */
 export interface Dispatch {
@@ -64,11 +65,15 @@ export class InlineExecutor<D> implements Executor {
   start(d: Dispatch): void {
     void (async () => {
       this.events.started(d.id);
+      // Each report passed on is a database update (the runner records it): a few a second.
+      const progress = progressThrottle((p) => this.events.progress(d.id, p));
       try {
         const def = operationDef(d.kind);
-        const result = await def.run(this.deps, def.params(d.params), { actor: d.actor, progress: (p: Progress) => this.events.progress(d.id, p) });
+        const result = await def.run(this.deps, def.params(d.params), { actor: d.actor, progress: progress.send });
+        progress.flush();
         this.events.finished(d.id, { result: plain(result) });
       } catch (e) {
+        progress.flush();
         this.events.finished(d.id, { error: errorOf(e) });
       }
     })();

@@ -3,10 +3,10 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import pino from 'pino';
 import { openServices } from '../services.ts';
-import type { Progress } from './operation.ts';
 import type { Dispatch } from './executor.ts';
 import { errorOf, plain } from './executor.ts';
 import { operationDef } from './registry.ts';
+import { progressThrottle } from './progress.ts';
 import type { FromThread, ThreadData } from './thread-executor.ts';
 
 const port = parentPort!;
@@ -33,28 +33,6 @@ const services = openServices({ config: data.config, dataDir: data.dataDir, log,
 // A failure to open is reported by each operation (below), not as a crash of the thread at start.
 services.catch(() => {});
 
-/** At most a few progress messages a second; an urgent one at once; the last one before the outcome. */
-function progressSender(id: number) {
-  let last = 0;
-  let pending: Progress | null = null;
-  let timer: NodeJS.Timeout | undefined;
-  const flush = () => {
-    clearTimeout(timer);
-    timer = undefined;
-    if (pending) post({ t: 'progress', id, progress: pending });
-    pending = null;
-    last = Date.now();
-  };
-  return {
-    send(p: Progress, urgent = false) {
-      pending = p;
-      if (urgent || Date.now() - last >= 250) flush();
-      else timer ??= setTimeout(flush, 250);
-    },
-    flush,
-  };
-}
-
 /** TEST ONLY (Dispatch.testCrashAt): an uncaught throw, as a library's internal error would be. */
 function crash(): void {
   setImmediate(() => {
@@ -65,7 +43,7 @@ function crash(): void {
 port.on('message', (d: Dispatch & { t: 'run' }) => {
   void (async () => {
     post({ t: 'started', id: d.id });
-    const progress = progressSender(d.id);
+    const progress = progressThrottle((p) => post({ t: 'progress', id: d.id, progress: p }));
     try {
       const s = await services;
       const def = operationDef(d.kind);

@@ -41,11 +41,12 @@ export async function fetchPool({ ctx, archive, fetcher }: RunDeps, parsed: Pars
   if (pending) plan.pending = pending;
   ctx.onPlan?.({ poolFiles: uniqueMissing.length, poolBytes: uniqueMissing.reduce((n, r) => n + r.size, 0) });
   let fetchedCount = 0;
+  const base = archive.url.replace(/\/+$/, '');
   try {
     await mapLimit(uniqueMissing, ctx.config.fetch.concurrency, async (r) => {
       if (await ctx.store.has(r.sha256)) return;
       // Each segment percent-encoded, as apt requests them: a file name holding %2e%2e, ? or # names that file, not a traversal or a query.
-      await fetcher.toStore([`${archive.url.replace(/\/+$/, '')}/${r.path.split('/').map(encodeURIComponent).join('/')}`], { sha256: r.sha256, size: r.size }, ctx.store);
+      await fetcher.toStore([`${base}/${r.path.split('/').map(encodeURIComponent).join('/')}`], { sha256: r.sha256, size: r.size }, ctx.store);
       killPoint('pool-file');
       pending?.link(r);
       ctx.onPoolFile?.();

@@ -36,8 +36,8 @@ export interface BlobStore {
   size(sha256: string): Promise<number>;
   /** Stores a stream; with `expected`, fails (and keeps nothing) unless size and hash match. */
   putStream(source: AsyncIterable<Uint8Array>, expected?: Partial<BlobRef>): Promise<BlobRef>;
-  /** Stores bytes held in memory. */
-  putBuffer(data: Uint8Array): Promise<BlobRef>;
+  /** Stores bytes held in memory (hashed once); with `expected`, fails (and keeps nothing) unless size and hash match. */
+  putBuffer(data: Uint8Array, expected?: Partial<BlobRef>): Promise<BlobRef>;
   /** Reads a whole blob into memory (small files: Release, manifests). */
   read(sha256: string): Promise<Buffer>;
   /** Streams a blob or a range of it; a missing blob fails on the first read. */

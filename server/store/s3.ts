@@ -97,9 +97,11 @@ export class S3BlobStore implements BlobStore {
     return size;
   }
 
-  async putBuffer(data: Uint8Array): Promise<BlobRef> {
-    // The hash first, so that a large buffer is uploaded once, under its final key.
-    return this.putStream(once(data), { size: data.length, sha256: createHash('sha256').update(data).digest('hex') });
+  async putBuffer(data: Uint8Array, expected?: Partial<BlobRef>): Promise<BlobRef> {
+    // The hash first, so that a large buffer is uploaded once, under its final key; with an
+    // expected hash, putStream checks the bytes against it before anything is visible.
+    if (expected?.sha256 !== undefined) return this.putStream(once(data), expected);
+    return this.putStream(once(data), { size: data.length, sha256: createHash('sha256').update(data).digest('hex'), ...expected });
   }
 
   async putStream(source: AsyncIterable<Uint8Array>, expected: Partial<BlobRef> = {}): Promise<BlobRef> {

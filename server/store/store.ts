@@ -49,10 +49,11 @@ export class FsBlobStore implements BlobStore {
   /** Fan-out directories (`ab`) known to exist: created once, not at every commit. */
   private readonly fanOut = new Set<string>();
   /**
-   * Told the SHA-1 of every streamed blob (fetched files), computed in the same pass as its
-   * sha256: snapshot.debian.org's API names files by SHA-1 (server/snapmr/).
+   * Told the SHA-1 of every streamed blob and of every buffer put against an expected ref (fetched
+   * files), computed with its sha256: snapshot.debian.org's API names files by SHA-1
+   * (server/snapmr/). Its `flush` runs at the flush barrier: the pairs it holds are written then.
    */
-  sha1Sink?: (sha256: string, sha1: string) => void;
+  sha1Sink?: ((sha256: string, sha1: string) => void) & { flush?(): void };
 
   constructor(private readonly base: string) {
     ({ blobs: this.root, partial: this.tmp } = fsStoreDirs(base));
@@ -74,6 +75,8 @@ export class FsBlobStore implements BlobStore {
    * `alsoFlush` names other trees written in bulk (a staging tree), flushed in the same call.
    */
   private flush(alsoFlush: string[]): void {
+    // The SHA-1s of the blobs are recorded (in their own transaction) before anything refers to them.
+    this.sha1Sink?.flush?.();
     if (!this.dirty && !alsoFlush.length) return;
     syncFileSystem(...(this.dirty ? [this.root] : []), ...alsoFlush);
     if (!this.dirty) return;
@@ -101,13 +104,27 @@ export class FsBlobStore implements BlobStore {
     return (await this.statBlob(sha256)).size;
   }
 
-  async putBuffer(data: Uint8Array): Promise<BlobRef> {
+  /**
+   * With `expected` (a downloaded file, fetch.ts: the whole body in memory), the bytes are
+   * checked against it before anything is written, and their SHA-1 goes to sha1Sink as a
+   * streamed download's does. A blob already stored is left as it is (its inode may be linked
+   * into a published tree).
+   */
+  async putBuffer(data: Uint8Array, expected?: Partial<BlobRef>): Promise<BlobRef> {
+    // A malformed expected hash is the caller's mistake (BAD_REQUEST), not a mismatch of the bytes.
+    if (expected?.sha256 !== undefined) this.fileOf(expected.sha256);
     const sha256 = createHash('sha256').update(data).digest('hex');
-    if (existsSync(this.fileOf(sha256))) return { sha256, size: data.length };
-    if (data.length <= smallBlobBytes) {
-      this.writeSmall(data, sha256);
-      return { sha256, size: data.length };
+    if (expected) check(data.length, sha256, expected);
+    const sha1 = expected && this.sha1Sink ? createHash('sha1').update(data).digest('hex') : null;
+    if (!existsSync(this.fileOf(sha256))) {
+      if (data.length > smallBlobBytes) await this.putLarge(data, sha256);
+      else this.writeSmall(data, sha256);
     }
+    if (sha1 !== null) this.sha1Sink?.(sha256, sha1);
+    return { sha256, size: data.length };
+  }
+
+  private async putLarge(data: Uint8Array, sha256: string): Promise<void> {
     const temp = this.tempName();
     try {
       await fsp.writeFile(temp, data, { mode: 0o444, flag: 'wx' });
@@ -117,7 +134,6 @@ export class FsBlobStore implements BlobStore {
       await fsp.rm(temp, { force: true });
       throw e;
     }
-    return { sha256, size: data.length };
   }
 
   async putStream(source: AsyncIterable<Uint8Array>, expected: Partial<BlobRef> = {}): Promise<BlobRef> {
