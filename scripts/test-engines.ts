@@ -4,6 +4,10 @@
 //
 //   node --import tsx scripts/test-engines.ts start <dir>   prints `export NAME=value` lines for eval
 //   node --import tsx scripts/test-engines.ts stop <dir>    stops every daemon it started, by pid
+//   … start <dir> --bucket <name>   also makes that bucket and prints what aptfreeze itself reads
+//                                   (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, APTFREEZE_DATABASE_URL,
+//                                   APTFREEZE_S3_ENDPOINT): README "Running past one machine", on one
+//                                   machine. A throwaway cluster (memstore OSD: data in memory only).
 //
 // The daemons are detached: they outlive this script until `stop`. Their pids are in <dir>/pids.
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -12,7 +16,7 @@ import { startRgw, rgwEnv, type RgwCluster } from '../test/helpers/rgw.ts';
 import { startPostgres, postgresEnv, type PgCluster } from '../test/helpers/postgres.ts';
 import { stopInReverse } from '../test/helpers/engines.ts';
 
-async function start(dir: string): Promise<void> {
+async function start(dir: string, bucket?: string): Promise<void> {
   await mkdir(dir, { recursive: true });
   // PostgreSQL runs as its own user under root (test/helpers/postgres.ts): it must reach <dir>/pg.
   await chmod(dir, 0o755);
@@ -34,6 +38,13 @@ async function start(dir: string): Promise<void> {
     [rgwEnv.secretAccessKey]: s3.secretAccessKey,
     [postgresEnv.url]: db.url,
   };
+  if (bucket) {
+    const { CreateBucketCommand, S3Client } = await import('@aws-sdk/client-s3');
+    const client = new S3Client({ endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey } });
+    await client.send(new CreateBucketCommand({ Bucket: bucket }));
+    client.destroy();
+    Object.assign(exports, { AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey, APTFREEZE_DATABASE_URL: db.url, APTFREEZE_S3_ENDPOINT: s3.endpoint });
+  }
   for (const [k, v] of Object.entries(exports)) process.stdout.write(`export ${k}='${v}'\n`);
   process.stderr.write(`test-engines: Ceph RGW at ${s3.endpoint}, PostgreSQL at ${db.url}, up in ${((Date.now() - started) / 1000).toFixed(1)} s (pids ${pids.join(' ')})\n`);
 }
@@ -46,11 +57,11 @@ async function stop(dir: string): Promise<void> {
   process.stderr.write(`test-engines: stopped ${pids.length} daemons\n`);
 }
 
-const [verb, dir] = process.argv.slice(2);
-if ((verb !== 'start' && verb !== 'stop') || !dir) {
-  process.stderr.write('usage: test-engines.ts start|stop <dir>\n');
+const [verb, dir, flag, bucket] = process.argv.slice(2);
+if ((verb !== 'start' && verb !== 'stop') || !dir || (flag !== undefined && (verb !== 'start' || flag !== '--bucket' || !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket ?? '')))) {
+  process.stderr.write('usage: test-engines.ts start <dir> [--bucket <name>] | stop <dir>\n');
   process.exit(2);
 }
-await (verb === 'start' ? start(resolve(dir)) : stop(resolve(dir)));
+await (verb === 'start' ? start(resolve(dir), bucket) : stop(resolve(dir)));
 // Done: a keep-alive socket of the readiness checks must not hold the caller's `eval "$(…)"` open.
 process.exit(0);
