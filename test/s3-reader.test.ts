@@ -145,4 +145,30 @@ describe('the stateless reader on Ceph RGW and PostgreSQL', { skip }, () => {
       assert.equal((await fetch(`${base}/deb/${serials[1]}/pool/main/h/hello/hello_1_all.deb`)).status, 200);
     }
   });
+
+  it('serves /keys/ once the writer exported them (404 before), and the trace file naming latest', async () => {
+    const none = await fetch(`${bases[0]}/keys/aptfreeze.asc`);
+    assert.equal(none.status, 404);
+    assert.equal(((await none.json()) as { error: { code: string } }).error.code, 'NOT_FOUND');
+    const asc = Buffer.from('-----BEGIN PGP PUBLIC KEY BLOCK-----\n(a test key)\n-----END PGP PUBLIC KEY BLOCK-----\n');
+    const gpg = Buffer.from([0x99, 0x01, 0x0d, 0x04, 0x01, 0x02]);
+    const refs = [await blobs.putBuffer(asc), await blobs.putBuffer(gpg)];
+    await catalog.setKeys([{ path: 'aptfreeze.asc', ...refs[0]! }, { path: 'aptfreeze.gpg', ...refs[1]! }]);
+    for (const base of bases) {
+      const a = await fetch(`${base}/keys/aptfreeze.asc`);
+      assert.equal(a.status, 200);
+      assert.equal(a.headers.get('content-type'), 'application/pgp-keys');
+      assert.deepEqual(Buffer.from(await a.arrayBuffer()), asc);
+      const g = await fetch(`${base}/keys/aptfreeze.gpg`);
+      assert.deepEqual(Buffer.from(await g.arrayBuffer()), gpg);
+    }
+    const trace = await fetch(`${bases[1]}/deb/project/trace/deb`);
+    assert.equal(trace.status, 200);
+    const latest = await catalog.latest('deb');
+    assert.ok(latest);
+    assert.match(await trace.text(), new RegExp(`^Archive serial: ${latest}$`, 'm'));
+    const other = await fetch(`${bases[1]}/deb/project/trace/other`);
+    assert.equal(other.status, 404);
+    await other.arrayBuffer();
+  });
 });

@@ -152,7 +152,11 @@ describe('one writer and two readers on Ceph RGW and PostgreSQL (issue 15, accep
     }
     writer = await startWriter();
     keyring = join(dir, 'aptfreeze.gpg');
-    await writeFile(keyring, new Uint8Array(await (await fetch(`${writerUrl}/keys/aptfreeze.gpg`)).arrayBuffer()));
+    // From a reader: the writer exports its public key at start (s3/exporter.ts); the same bytes as its own.
+    const fromReader = new Uint8Array(await (await fetch(`${readerUrls[1]}/keys/aptfreeze.gpg`)).arrayBuffer());
+    const fromWriter = new Uint8Array(await (await fetch(`${writerUrl}/keys/aptfreeze.gpg`)).arrayBuffer());
+    assert.ok(fromReader.length > 0 && Buffer.from(fromReader).equals(Buffer.from(fromWriter)), 'the readers serve the writer\'s key');
+    await writeFile(keyring, fromReader);
   });
 
   after(async () => {

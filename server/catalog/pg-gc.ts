@@ -27,7 +27,9 @@ export class PgGcCatalog {
     const c = await this.pool.connect();
     try {
       await c.query('BEGIN');
-      const referenced = new Set((await c.query<{ sha256: string }>('SELECT DISTINCT sha256 FROM pub_files WHERE sha256 = ANY($1::text[])', [hashes])).rows.map((r) => r.sha256));
+      const referenced = new Set(
+        (await c.query<{ sha256: string }>('SELECT sha256 FROM pub_files WHERE sha256 = ANY($1::text[]) UNION SELECT sha256 FROM pub_keys WHERE sha256 = ANY($1::text[])', [hashes])).rows.map((r) => r.sha256),
+      );
       const unreferenced = hashes.filter((h) => !referenced.has(h));
       if (referenced.size) await c.query('DELETE FROM pub_gc_unreferenced WHERE sha256 = ANY($1::text[])', [[...referenced]]);
       if (unreferenced.length) {
@@ -67,7 +69,7 @@ export class PgGcCatalog {
       const claimed = await c.query<{ sha256: string }>(
         `INSERT INTO pub_gc_claims (sha256, claimed_seq)
            SELECT u.sha256, nextval('pub_gc_seq') FROM pub_gc_unreferenced u
-            WHERE u.first_seen <= $1 AND NOT EXISTS (SELECT 1 FROM pub_files f WHERE f.sha256 = u.sha256)
+            WHERE u.first_seen <= $1 AND NOT EXISTS (SELECT 1 FROM pub_files f WHERE f.sha256 = u.sha256) AND NOT EXISTS (SELECT 1 FROM pub_keys k WHERE k.sha256 = u.sha256)
             ORDER BY u.sha256 LIMIT $2
          ON CONFLICT (sha256) DO UPDATE SET claimed_seq = EXCLUDED.claimed_seq, done_seq = NULL, done_at = NULL
          RETURNING sha256`,

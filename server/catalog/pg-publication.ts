@@ -195,6 +195,28 @@ export class PgPublicationCatalog {
     });
   }
 
+  /** The service's public key files as exported (name → blob), after a publication gate like any publication. */
+  async setKeys(keys: PublishedFile[], gcEpoch?: bigint): Promise<void> {
+    await this.tx(async (c) => {
+      await publicationGate(c, [...new Set(keys.map((k) => k.sha256))], gcEpoch);
+      for (const k of keys) {
+        await c.query('INSERT INTO pub_keys (name, sha256, size, exported_at) VALUES ($1, $2, $3, now()) ON CONFLICT (name) DO UPDATE SET sha256 = EXCLUDED.sha256, size = EXCLUDED.size, exported_at = EXCLUDED.exported_at', [k.path, k.sha256, k.size]);
+      }
+    });
+  }
+
+  /** One exported key file (`aptfreeze.asc`, `aptfreeze.gpg`), or null. */
+  async key(name: string): Promise<PublishedFile | null> {
+    const r = (await this.pool.query<{ sha256: string; size: string }>('SELECT sha256, size FROM pub_keys WHERE name = $1', [name])).rows[0];
+    return r ? { path: name, sha256: r.sha256, size: Number(r.size) } : null;
+  }
+
+  /** `latest` with the time it moved (the trace file readers answer), or null. */
+  async latestMove(archive: string): Promise<{ serial: string; movedAt: string } | null> {
+    const r = (await this.pool.query<{ serial: string; moved_at: Date }>('SELECT serial, moved_at FROM pub_latest WHERE archive = $1', [archive])).rows[0];
+    return r ? { serial: r.serial, movedAt: r.moved_at.toISOString() } : null;
+  }
+
   /** Every archive with a published serial. */
   async archives(): Promise<string[]> {
     return (await this.pool.query<{ archive: string }>('SELECT DISTINCT archive FROM pub_serials ORDER BY archive')).rows.map((r) => r.archive);

@@ -13,7 +13,7 @@ import { errorMiddleware } from './app.ts';
 import { contentType, decodeSegments, requestedRange, serialRe, treePath, validators } from './tree-request.ts';
 
 export interface ReaderDeps {
-  catalog: Pick<PgPublicationCatalog, 'latest' | 'serial' | 'file' | 'supersededFile'>;
+  catalog: Pick<PgPublicationCatalog, 'latest' | 'serial' | 'file' | 'supersededFile' | 'key' | 'latestMove'>;
   blobs: Pick<BlobStore, 'readStream'>;
   log: Services['log'];
   /** How long a reader trusts its last look at `latest` (default 1 s). */
@@ -48,6 +48,35 @@ export function createReaderApp(deps: ReaderDeps): express.Express {
   app.disable('x-powered-by');
   app.get('/healthz', (_req, res) => {
     res.json({ ok: true, role: 'reader' });
+  });
+  // The service's public key, as the writer exported it (s3/exporter.ts): what `signed-by` names.
+  app.get(['/keys/aptfreeze.asc', '/keys/aptfreeze.gpg'], async (req: Request, res: Response, next: NextFunction) => {
+    try {
+      const name = req.path.endsWith('.asc') ? 'aptfreeze.asc' : 'aptfreeze.gpg';
+      const k = await deps.catalog.key(name);
+      if (!k) throw new AptfreezeError('NOT_FOUND', `${name} has not been exported by the writer yet`);
+      res.setHeader('Content-Type', name.endsWith('.asc') ? 'application/pgp-keys' : 'application/octet-stream');
+      res.setHeader('Content-Length', String(k.size));
+      res.setHeader('Cache-Control', 'public, max-age=300');
+      res.setHeader('ETag', `"${k.sha256}"`);
+      if (req.method === 'HEAD') return void res.end();
+      for await (const chunk of deps.blobs.readStream(k.sha256)) if (!res.write(chunk)) await new Promise((r) => res.once('drain', r));
+      res.end();
+    } catch (e) {
+      next(e);
+    }
+  });
+  // The trace file (`Archive serial:` names latest), from the catalog's latest and when it moved.
+  app.get('/:archive/project/trace/:name', async (req: Request, res: Response, next: NextFunction) => {
+    try {
+      const { archive, name } = req.params as Record<string, string>;
+      const move = name === archive ? await deps.catalog.latestMove(archive) : null;
+      if (!move) throw new AptfreezeError('NOT_FOUND', 'not found');
+      res.setHeader('Cache-Control', `public, max-age=${deps.latestMaxAgeSeconds ?? 10}`);
+      res.type('text/plain').send(`Date: ${new Date(move.movedAt).toUTCString()}\nArchive serial: ${move.serial}\nCreator: aptfreeze\n`);
+    } catch (e) {
+      next(e);
+    }
   });
   app.use(async (req: Request, res: Response, next: NextFunction) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') return next();

@@ -16,6 +16,8 @@ import { AptfreezeError, asAptfreezeError } from '../errors.ts';
 import { reconcileArchive, type ExportSource, type ReconcileReport } from './export.ts';
 import { parseDuration } from '../config/duration.ts';
 import type { S3BlobStore } from '../store/s3.ts';
+import type { PublishedReads } from '../publish/reads.ts';
+import { readFile } from 'node:fs/promises';
 
 /** What the writer's export needs from the configuration and the environment. */
 export interface ExportSettings {
@@ -53,6 +55,7 @@ export interface FinishedOperation {
 }
 
 export interface ExporterDeps extends ExportSource {
+  publisher: ExportSource['publisher'] & { reads: Pick<PublishedReads, 'localFile'> };
   repo: ExportSource['repo'] & Pick<Repo, 'listArchives' | 'tryLock' | 'unlock'>;
   log: Logger;
   now: () => Date;
@@ -112,12 +115,36 @@ export class Exporter {
    * run; an archive another process holds is left to that process's own export.
    */
   async reconcileAtStart(): Promise<ReconcileReport[]> {
+    await this.exportKeys();
     const out: ReconcileReport[] = [];
     for (const a of this.archives()) {
       const r = await this.underLock(a, 'start');
       if (r) out.push(r);
     }
     return out;
+  }
+
+  /**
+   * The service's public key files (`keys/aptfreeze.asc`, `.gpg` of the published tree) to the
+   * object store and the catalog, so that readers answer `/keys/` too. Never throws: logged, and
+   * tried again at the next start.
+   */
+  private async exportKeys(): Promise<void> {
+    try {
+      const t = await this.connect();
+      const gc = t.catalog.gc();
+      const epoch = await gc.epoch();
+      const keys = [];
+      for (const name of ['aptfreeze.asc', 'aptfreeze.gpg']) {
+        const data = await readFile(this.deps.publisher.reads.localFile(`keys/${name}`));
+        const ref = await t.blobs.putBuffer(data);
+        keys.push({ path: name, sha256: ref.sha256, size: ref.size });
+      }
+      await t.catalog.setKeys(keys, epoch);
+    } catch (e) {
+      const err = asAptfreezeError(e);
+      this.deps.log.error({ code: err.code, err: err.message }, 'exporting the public key failed; readers do not serve /keys/ until the next start');
+    }
   }
 
   /** Reconciles one archive now (callers hold its lock, or accept a concurrent local change: the next run corrects it). */
