@@ -17,7 +17,7 @@
 // configuration's loading; `full`: the full program); bin/aptfreeze.js runs a part only when none of
 // its sources is newer than the bundle (an edited tree never runs a stale bundle).
 import { build } from 'esbuild';
-import { readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 
 const common = {
@@ -38,7 +38,12 @@ const [result, lean] = await Promise.all([
   build({ ...common, entryPoints: { lean: 'server/cli/lean.ts' } }),
 ]);
 
-const leanPackages = lean.metafile.outputs['dist/lean.mjs'].imports.filter((i) => i.external && !i.path.startsWith('node:')).map((i) => i.path);
+// The packages it reaches: imports, and requires through createRequire (which the metafile does not list).
+const leanText = readFileSync(join('dist', 'lean.mjs'), 'utf8');
+const leanPackages = [
+  ...lean.metafile.outputs['dist/lean.mjs'].imports.filter((i) => i.external && !i.path.startsWith('node:')).map((i) => i.path),
+  ...[...leanText.matchAll(/(?:\brequire\w*|createRequire\([^)]*\))\(\s*["']([^"']+)["']\s*\)/g)].map((m) => m[1]).filter((p) => !p.startsWith('node:') && !p.startsWith('.')),
+];
 const unexpected = [...new Set(leanPackages)].filter((p) => p !== 'better-sqlite3');
 if (unexpected.length) {
   console.error(`dist/lean.mjs reaches ${unexpected.join(', ')}: server/cli/lean.ts must import only what a cached \`serials\` needs`);
