@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
  *   <data>/incoming/        upload sessions (server/uploads/session.ts)
  *   <data>/control.sock     the daemon's control socket (server/ops/control.ts)
  *   <data>/admin-token      the bootstrap admin token (0600)
- *   <data>/config-cache.json  the configuration a reading verb validated before (server/config/cache.ts)
+ *   <data>/config-cache.json  the configuration a command validated before (server/config/cache.ts)
  */
 export interface DataLayout {
   /** The data directory itself, absolute. */

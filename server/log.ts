@@ -1,5 +1,10 @@
+import { createRequire } from 'node:module';
 import pino from 'pino';
-import pretty from 'pino-pretty';
+import type PinoPretty from 'pino-pretty';
+
+// pino-pretty (and its dozen modules) is loaded only for human lines: a command run from cron or CI
+// writes JSON and should not pay for it (README "Performance").
+const require = createRequire(import.meta.url);
 
 export type Logger = pino.Logger;
 
@@ -15,6 +20,7 @@ export function createLogger(name = 'aptfreeze', opts: { tty?: boolean } = {}): 
   const human = format === 'pretty' || (format !== 'json' && (opts.tty ?? process.stderr.isTTY === true));
   const options = { name, level: process.env['APTFREEZE_LOG'] ?? 'info', base: { pid: process.pid } };
   if (!human) return pino(options, pino.destination({ fd: 2, sync: true }));
+  const pretty = require('pino-pretty') as typeof PinoPretty;
   return pino(options, pretty({ destination: 2, sync: true, colorize: process.stderr.isTTY === true, singleLine: true, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname,name', messageFormat: humanMessage }));
 }
 

@@ -3,7 +3,7 @@
 // code nor the HTTP server's), checked on the list of modules the process really resolved.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Command } from 'commander';
@@ -95,7 +95,8 @@ describe('the bundled command line', () => {
     const t = await traced(dir, args);
     assert.equal(t.code, 0, t.stderr);
     const packages = [...new Set(t.modules.map((u) => /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(u)?.[1]).filter(Boolean))].sort();
-    assert.deepEqual(packages, ['better-sqlite3']);
+    // better-sqlite3 finds its native module through `bindings` (and its helper): its own, not ours.
+    assert.deepEqual(packages, ['better-sqlite3', 'bindings', 'file-uri-to-path']);
   });
 
   it('serials answers the same from the cached configuration as from a full load, and a changed file is loaded again', async () => {
@@ -111,6 +112,64 @@ describe('the bundled command line', () => {
       const bad = await runCli(args);
       assert.notEqual(bad.code, 0);
       assert.match(bad.stderr, /CONFIG_INVALID/);
+    } finally {
+      writeFileSync(f.h.configPath, text);
+    }
+  });
+
+  it('answers a cached serials from the front alone (dist/lean.mjs): no chunk, not the full program', async () => {
+    const args = ['--config', f.h.configPath, '--data', f.h.dataDir, 'serials', 'debian'];
+    assert.equal((await runCli(args)).code, 0);
+    const t = await traced(dir, args);
+    assert.equal(t.code, 0, t.stderr);
+    const dist = t.modules.filter((u) => u.includes('/dist/'));
+    assert.ok(dist.some((u) => u.endsWith('/dist/lean.mjs')), 'the front ran');
+    assert.deepEqual(dist.filter((u) => !u.endsWith('/dist/lean.mjs')), [], 'nothing else of dist/ was loaded');
+  });
+
+  it('gives an unknown archive the same code and status from the front as from the full program', async () => {
+    const args = ['--config', f.h.configPath, '--data', f.h.dataDir, 'serials', 'nosuch'];
+    rmSync(join(f.h.dataDir, 'config-cache.json'), { force: true });
+    const full = await traced(dir, args);
+    const lean = await traced(dir, args);
+    assert.ok(full.modules.some((u) => u.endsWith('/dist/aptfreeze.mjs')), 'without the cache, the full program answered');
+    assert.ok(!lean.modules.some((u) => u.endsWith('/dist/aptfreeze.mjs')), 'with it, the front answered');
+    for (const r of [full, lean]) {
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /^aptfreeze: NOT_FOUND: /);
+    }
+    assert.equal(lean.stderr, full.stderr);
+  });
+
+  it('hands serials to the full program when the data directory needs recovery, which recovers it', async () => {
+    const args = ['--config', f.h.configPath, '--data', f.h.dataDir, 'serials', 'debian', '--json'];
+    const before = await runCli(args);
+    assert.equal(before.code, 0, before.stderr);
+    const leftover = join(f.h.dataDir, 'public', 'debian', '.staging-2026010101-test');
+    mkdirSync(leftover, { recursive: true });
+    const t = await traced(dir, args);
+    assert.equal(t.code, 0, t.stderr);
+    assert.ok(t.modules.some((u) => u.endsWith('/dist/aptfreeze.mjs')), 'the full program ran');
+    assert.ok(!existsSync(leftover), 'recovery removed the half-built serial');
+    const again = await runCli(args);
+    assert.equal(again.stdout, before.stdout);
+  });
+
+  // The fixture's daemon runs on the data directory: the command hands the snapshot to it, loading neither the
+  // configuration's validation nor the operations' code (a run without a daemon loads the tags' yaml and zod).
+  it('a snapshot handed to the daemon takes a configuration validated before from the cache, and validates an edited one again', async () => {
+    const config = ['--config', f.h.configPath, '--data', f.h.dataDir];
+    assert.equal((await runCli([...config, 'serials', 'debian'])).code, 0);
+    const t = await traced(dir, [...config, 'snapshot', 'debian', '--json']);
+    assert.equal(t.code, 0, t.stderr);
+    for (const p of ['yaml', 'zod', 'node-cron']) assert.ok(!pkg(t.modules, p), `snapshot loaded ${p}`);
+    const text = readFileSync(f.h.configPath, 'utf8');
+    try {
+      writeFileSync(f.h.configPath, `${text}\nbogusKey: 1\n`);
+      const bad = await traced(dir, [...config, 'snapshot', 'debian', '--json']);
+      assert.equal(bad.code, 1);
+      assert.match(bad.stderr, /^aptfreeze: CONFIG_INVALID: /m);
+      assert.ok(pkg(bad.modules, 'zod'), 'the edited file was validated');
     } finally {
       writeFileSync(f.h.configPath, text);
     }

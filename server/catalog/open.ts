@@ -1,9 +1,14 @@
-import Database from 'better-sqlite3';
+import type BetterSqlite3 from 'better-sqlite3';
 import { readdirSync, readFileSync, existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export type Db = Database.Database;
+// Required as CommonJS, which it is: an ESM import of it makes node scan its source for named
+// exports first (cjs-module-lexer), a few milliseconds of every command (docs/performance.md).
+const Database = createRequire(import.meta.url)('better-sqlite3') as typeof BetterSqlite3;
+
+export type Db = BetterSqlite3.Database;
 
 /** migrations/ at the package root: two levels up from server/db/, one from the dist/ bundle. */
 const migrationsDir = (() => {

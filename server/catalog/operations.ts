@@ -44,8 +44,20 @@ export class OpsRepo {
     this.db.prepare("UPDATE operations SET state = 'running', started_at = ? WHERE id = ? AND state = 'pending'").run(now.toISOString(), id);
   }
 
+  /**
+   * Progress is shown, not relied on: its commit is not flushed to disk on its own (synchronous
+   * NORMAL for this one statement; the WAL keeps it in order, and the next FULL commit flushes it).
+   * A snapshot reports each of its ~12 steps, and an fsync each cost it 10-60 ms (docs/performance.md,
+   * 2026-12-06). Inside a caller's transaction the setting cannot change: the caller's commit decides.
+   */
   setProgress(id: number, p: Progress): void {
-    this.db.prepare("UPDATE operations SET progress = ? WHERE id = ? AND state IN ('pending', 'running')").run(JSON.stringify(p), id);
+    const relaxed = !this.db.inTransaction;
+    if (relaxed) this.db.pragma('synchronous = NORMAL');
+    try {
+      this.db.prepare("UPDATE operations SET progress = ? WHERE id = ? AND state IN ('pending', 'running')").run(JSON.stringify(p), id);
+    } finally {
+      if (relaxed) this.db.pragma('synchronous = FULL');
+    }
   }
 
   finish(id: number, now: Date, outcome: { result?: unknown; error?: { code: string; message: string } }): void {

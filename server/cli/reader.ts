@@ -13,7 +13,7 @@ import type { Db } from '../catalog/open.ts';
 import type { Repo } from '../catalog/repo.ts';
 import { configFrom, dataDirFrom, withServices, type GlobalOptions } from './context.ts';
 import { dataLayout } from '../datadir.ts';
-import { cachedConfig, rememberConfig } from '../config/cache.ts';
+import { cachedConfig } from '../config/cache.ts';
 
 export interface Reader {
   config: Config;
@@ -26,26 +26,43 @@ export interface Reader {
 /** Runs `fn` on a read-only view of the data directory; a full open (with recovery) when the directory needs one. */
 export async function withReader<T>(g: GlobalOptions, fn: (r: Reader) => Promise<T>): Promise<T> {
   const dataDir = resolve(dataDirFrom(g));
-  // A configuration validated before from the same bytes skips yaml, zod and node-cron (config/cache.ts).
-  const explicitPath = g.config || process.env['APTFREEZE_CONFIG'] || undefined;
-  const cached = cachedConfig(dataLayout(dataDir).configCache, explicitPath);
-  let config = cached.config;
-  if (!config) {
-    config = await configFrom(g);
-    if (looksSettled(config, dataDir)) rememberConfig(dataLayout(dataDir).configCache, explicitPath, cached.key, config);
+  // A configuration validated before from the same bytes skips yaml, zod and node-cron (context.ts, config/cache.ts).
+  const config = await configFrom(g);
+  const reader = await openLean(config, dataDir);
+  if (!reader) return withServices(g, fn);
+  try {
+    return await fn(reader);
+  } finally {
+    if (reader.db.open) reader.db.close();
   }
-  if (!looksSettled(config, dataDir)) return withServices(g, fn);
+}
+
+/**
+ * The lean entry's open (cli/lean.ts): a reader from the cached configuration only, or null when
+ * anything (no cache, a directory needing recovery) asks for the full program, which then does
+ * all as withReader does. The caller closes `db`.
+ */
+export async function cachedReader(g: GlobalOptions): Promise<Reader | null> {
+  const dataDir = resolve(dataDirFrom(g));
+  const config = cachedConfig(dataLayout(dataDir).configCache, g.config || process.env['APTFREEZE_CONFIG'] || undefined).config;
+  return config ? openLean(config, dataDir) : null;
+}
+
+/** The database and Repo of a settled data directory, or null when a full open (with recovery) is needed. */
+async function openLean(config: Config, dataDir: string): Promise<Reader | null> {
+  if (!looksSettled(config, dataDir)) return null;
   const [{ openDb }, { Repo }] = await Promise.all([import('../catalog/open.ts'), import('../catalog/repo.ts')]);
   const db = openDb(dataLayout(dataDir).db);
   try {
     const repo = new Repo(db);
     if (await needsRecovery(config, dataDir, db, repo)) {
       db.close();
-      return await withServices(g, fn);
+      return null;
     }
-    return await fn({ config, dataDir, db, repo, now: () => new Date() });
-  } finally {
+    return { config, dataDir, db, repo, now: () => new Date() };
+  } catch (e) {
     if (db.open) db.close();
+    throw e;
   }
 }
 

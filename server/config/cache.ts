@@ -1,5 +1,6 @@
-// A validated configuration kept beside the catalog, so that a reading command (`serials`) can skip
-// yaml, zod and node-cron (about half of its start-up; README "Performance"). The data directory
+// A validated configuration kept beside the catalog, so that a command (cli/context.ts configFrom;
+// the lean `serials` of cli/lean.ts) can skip yaml, zod and node-cron (about half of a short
+// command's start-up; README "Performance"). The data directory
 // comes from --data / APTFREEZE_DATA / ./data, never from the configuration, so the cache can sit in
 // it: `<data>/config-cache.json` (datadir.ts), named in datadir.ts, written (util/atomic-write.ts) after a normal (full) load and used only when its key still
 // matches: the configuration file's resolved path and exact bytes, and the build that validated it
@@ -7,13 +8,12 @@
 // What validation checks outside the file (every keyring readable) is checked again on each use; on
 // any doubt the caller does the full load, which gives the same errors as before.
 import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
-import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Config } from './load.ts';
 import { writeFileAtomicSync } from '../util/atomic-write.ts';
 
-const format = 1;
+const format = 2;
 
 /** The bundle's build stamp, or null when running from the sources. */
 function buildStamp(): string | null {
@@ -38,7 +38,9 @@ function keyOf(path: string, explicitPath: string | undefined): string | null {
   } catch {
     return null;
   }
-  return createHash('sha256').update(`${format}\0${stamp}\0${path}\0${explicitPath ? 1 : 0}\0`).update(text).digest('hex');
+  // The file's bytes themselves, not a hash of them: a configuration is a few kilobytes, and
+  // node:crypto would be the largest module a cached `serials` loads (cli/lean.ts).
+  return `${format}\0${stamp}\0${path}\0${explicitPath ? 1 : 0}\0${text.toString('base64')}`;
 }
 
 function deepFreeze<T>(v: T): T {

@@ -22,7 +22,7 @@ import type { Logger } from '../log.ts';
 import type { OperationRunner } from './runner.ts';
 import type { OpsClient } from './client.ts';
 import { errorFrom } from './client.ts';
-import { errorOf } from './executor.ts';
+import { errorOf } from './error-of.ts';
 import type { OperationView, Outcome, Progress, SubmitRequest } from './operation.ts';
 
 /** A unix socket path is limited to 107 bytes (sun_path); past that, no control socket. */

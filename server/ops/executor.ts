@@ -1,4 +1,4 @@
-import { asAptfreezeError } from '../errors.ts';
+import { errorOf } from './error-of.ts';
 import type { Progress } from './operation.ts';
 import { operationDef } from './registry.ts';
 import { progressThrottle } from './progress.ts';
@@ -40,11 +40,7 @@ export interface Executor {
   close(): Promise<void>;
 }
 
-/** The error of a failed operation as it is recorded and shown. */
-export function errorOf(e: unknown): { code: string; message: string } {
-  const err = asAptfreezeError(e);
-  return { code: err.code, message: err.message };
-}
+export { errorOf };
 
 /** Results cross threads and sockets as JSON: make that explicit (no class instances, no undefined). */
 export function plain(v: unknown): unknown {

@@ -1,7 +1,11 @@
-import { z } from 'zod';
+import { createRequire } from 'node:module';
+import type * as Zod from 'zod';
 import { AptfreezeError, isAptfreezeError } from '../errors.ts';
 import type { ServerClient } from './client.ts';
 import { checkArchiveName, isTagPin, serialRe, type PinValue } from './files.ts';
+
+// zod as CommonJS, one instance with the lazy users (tags/build-manifest.ts says why).
+const { z } = createRequire(import.meta.url)('zod') as typeof Zod;
 
 /**
  * A resolved pin set: what one build used. `resolve` writes it; given back
@@ -25,7 +29,7 @@ const resolvedSchema = z.strictObject({
   ),
 });
 
-export type ResolvedSet = z.infer<typeof resolvedSchema>;
+export type ResolvedSet = Zod.infer<typeof resolvedSchema>;
 
 /** Parses a resolved set (outside data: every problem is BAD_REQUEST naming where). */
 export function parseResolved(text: string, where: string): ResolvedSet {

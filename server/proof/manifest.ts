@@ -1,4 +1,5 @@
-import { z } from 'zod';
+import { createRequire } from 'node:module';
+import type * as Zod from 'zod';
 import { AptfreezeError } from '../errors.ts';
 import { checkRelativePath } from '../debian/paths.ts';
 import { isTagName, tagProofVersion } from '../tags/name.ts';
@@ -86,52 +87,58 @@ export { proofComponent } from './component.ts';
 // Reading a manifest: outside data (the auditor got the proof from somewhere),
 // so every field is checked and a bad one is MALFORMED, never a crash.
 
-const hex64 = z.string().regex(/^[0-9a-f]{64}$/);
-const size = z.number().int().nonnegative();
-const relPath = z.string().refine((p) => {
-  try {
-    checkRelativePath(p, 'manifest path');
-    return true;
-  } catch {
-    return false;
-  }
-}, 'a safe relative path');
+/** The schema, made on first use: building zod schemas is slow on a cold start, and a snapshot only writes manifests (docs/performance.md, 2026-12-06). */
+function makeSchema() {
+  // zod itself is required here too (CommonJS, as everywhere: tags/build-manifest.ts says why).
+  const { z } = createRequire(import.meta.url)('zod') as typeof Zod;
+  const hex64 = z.string().regex(/^[0-9a-f]{64}$/);
+  const size = z.number().int().nonnegative();
+  const relPath = z.string().refine((p) => {
+    try {
+      checkRelativePath(p, 'manifest path');
+      return true;
+    } catch {
+      return false;
+    }
+  }, 'a safe relative path');
 
-const schema = z
-  .object({
-    format: z.literal(1),
-    archive: z.string().regex(/^[a-z0-9][a-z0-9.+-]*$/),
-    upstreamUrl: z.string(),
-    serial: z.string().regex(/^\d{10}$/),
-    tag: z.string().refine(isTagName, 'a tag name').optional(),
-    createdAt: z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'an ISO date'),
-    keyring: z.object({ name: z.enum(['keyring.gpg', 'keyring.asc']), sha256: hex64, size }),
-    suites: z
-      .array(
-        z.object({
-          suite: relPath,
-          form: z.enum(['inrelease', 'detached']),
-          fetchedAt: z.string(),
-          releaseDate: z.string(),
-          signers: z.array(z.string()),
-          releaseFiles: z.array(z.object({ name: z.enum(['InRelease', 'Release', 'Release.gpg']), sha256: hex64, size })).min(1),
-          indices: z.array(
-            z.object({
-              path: relPath,
-              size,
-              sha256: hex64,
-              served: z.enum(['verbatim', 'filtered']),
-              servedSha256: hex64.optional(),
-              servedSize: size.optional(),
-              inProof: z.boolean(),
-              servedInProof: z.boolean().optional(),
-            }),
-          ),
-        }),
-      )
-      .min(1),
-  })
-  .loose();
+  return z
+    .object({
+      format: z.literal(1),
+      archive: z.string().regex(/^[a-z0-9][a-z0-9.+-]*$/),
+      upstreamUrl: z.string(),
+      serial: z.string().regex(/^\d{10}$/),
+      tag: z.string().refine(isTagName, 'a tag name').optional(),
+      createdAt: z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'an ISO date'),
+      keyring: z.object({ name: z.enum(['keyring.gpg', 'keyring.asc']), sha256: hex64, size }),
+      suites: z
+        .array(
+          z.object({
+            suite: relPath,
+            form: z.enum(['inrelease', 'detached']),
+            fetchedAt: z.string(),
+            releaseDate: z.string(),
+            signers: z.array(z.string()),
+            releaseFiles: z.array(z.object({ name: z.enum(['InRelease', 'Release', 'Release.gpg']), sha256: hex64, size })).min(1),
+            indices: z.array(
+              z.object({
+                path: relPath,
+                size,
+                sha256: hex64,
+                served: z.enum(['verbatim', 'filtered']),
+                servedSha256: hex64.optional(),
+                servedSize: size.optional(),
+                inProof: z.boolean(),
+                servedInProof: z.boolean().optional(),
+              }),
+            ),
+          }),
+        )
+        .min(1),
+    })
+    .loose();
+}
+let schema: ReturnType<typeof makeSchema> | undefined;
 
 /** Parses and checks a manifest.json. Throws AptfreezeError('MALFORMED') naming the first bad field. */
 export function parseProofManifest(bytes: Uint8Array | string): ProofManifest {
@@ -141,7 +148,7 @@ export function parseProofManifest(bytes: Uint8Array | string): ProofManifest {
   } catch (e) {
     throw new AptfreezeError('MALFORMED', `manifest.json is not JSON: ${(e as Error).message}`, { cause: e });
   }
-  const r = schema.safeParse(json);
+  const r = (schema ??= makeSchema()).safeParse(json);
   if (!r.success) {
     const issue = r.error.issues[0]!;
     throw new AptfreezeError('MALFORMED', `manifest.json: ${issue.path.join('.') || '(root)'}: ${issue.message}`);

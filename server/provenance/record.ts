@@ -4,7 +4,7 @@ import type { ProvenanceIndexRow, PresenceRow, Repo } from '../catalog/repo.ts';
 import { AptfreezeError } from '../errors.ts';
 import type { BlobStore } from '../store/store.ts';
 import { readPackagesBlob } from '../snapshot/packages-reader.ts';
-import { defaults } from '../config/schema.ts';
+import { defaults } from '../config/defaults.ts';
 
 /** One Packages index a snapshot published, as the provenance recorder sees it. */
 export interface PublishedPackagesIndex {

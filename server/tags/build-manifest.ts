@@ -1,6 +1,14 @@
-import YAML from 'yaml';
-import { z } from 'zod';
+import { createRequire } from 'node:module';
+import type * as Yaml from 'yaml';
+import type * as Zod from 'zod';
 import { AptfreezeError } from '../errors.ts';
+
+// yaml and zod are required when a manifest is first parsed, not when this module loads: the
+// operations registry loads it with every kind (the tag's params), and a `snapshot` command never
+// parses a manifest (docs/performance.md, 2026-12-06). Both are CommonJS under node, so this is the
+// same instance as an ESM import elsewhere would give for yaml; zod is required as CommonJS
+// everywhere (config/schema.ts, pins/resolve.ts, proof/manifest.ts), one instance too.
+const require = createRequire(import.meta.url);
 
 /**
  * A build manifest in the Tails format (REFERENCES.md, "Tails"): what one build installed and
@@ -46,17 +54,26 @@ export interface BuildManifest {
 export const maxManifestBytes = 8 * 1024 * 1024;
 const maxEntries = 200_000;
 
-const name = z.string().regex(/^[a-z0-9][a-z0-9.+-]*$/, 'a Debian package name');
-const version = z.string().regex(/^[A-Za-z0-9.+~:-]+$/, 'a Debian version');
-const schema = z.object({
-  origin_references: z.record(z.string().regex(/^[a-z0-9][a-z0-9.+-]{0,62}$/, 'an archive name'), z.object({ reference: z.string().regex(/^\d{10}$/, 'a serial YYYYMMDDNN') }).loose()),
-  packages: z
-    .object({
-      binary: z.array(z.object({ package: name, version, arch: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'an architecture') }).loose()).max(maxEntries),
-      source: z.array(z.object({ package: name, version }).loose()).max(maxEntries).optional(),
-    })
-    .loose(),
-}).loose();
+/**
+ * The schema, made on first use: the operations registry imports this module with every kind, and
+ * building zod schemas is slow on a cold start (a `snapshot` command that never parses a manifest
+ * would pay for it; docs/performance.md, 2026-12-06).
+ */
+function makeSchema() {
+  const { z } = require('zod') as typeof Zod;
+  const name = z.string().regex(/^[a-z0-9][a-z0-9.+-]*$/, 'a Debian package name');
+  const version = z.string().regex(/^[A-Za-z0-9.+~:-]+$/, 'a Debian version');
+  return z.object({
+    origin_references: z.record(z.string().regex(/^[a-z0-9][a-z0-9.+-]{0,62}$/, 'an archive name'), z.object({ reference: z.string().regex(/^\d{10}$/, 'a serial YYYYMMDDNN') }).loose()),
+    packages: z
+      .object({
+        binary: z.array(z.object({ package: name, version, arch: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'an architecture') }).loose()).max(maxEntries),
+        source: z.array(z.object({ package: name, version }).loose()).max(maxEntries).optional(),
+      })
+      .loose(),
+  }).loose();
+}
+let schema: ReturnType<typeof makeSchema> | undefined;
 
 export function parseBuildManifest(input: string | Buffer | unknown, where = 'manifest'): BuildManifest {
   let doc: unknown = input;
@@ -64,12 +81,12 @@ export function parseBuildManifest(input: string | Buffer | unknown, where = 'ma
     const text = typeof input === 'string' ? input : input.toString('utf8');
     if (Buffer.byteLength(text) > maxManifestBytes) throw new AptfreezeError('PAYLOAD_TOO_LARGE', `${where}: larger than ${maxManifestBytes} bytes`);
     try {
-      doc = YAML.parse(text, { schema: 'failsafe', maxAliasCount: 0, uniqueKeys: true });
+      doc = (require('yaml') as typeof Yaml).parse(text, { schema: 'failsafe', maxAliasCount: 0, uniqueKeys: true });
     } catch (e) {
       throw new AptfreezeError('BAD_REQUEST', `${where}: not YAML or JSON (${(e as Error).message.split('\n')[0]})`);
     }
   } else doc = stringify(input);
-  const r = schema.safeParse(doc);
+  const r = (schema ??= makeSchema()).safeParse(doc);
   if (!r.success) {
     const issues = r.error.issues.slice(0, 5).map((i) => `${i.path.join('.') || '(top)'}: ${i.message}`);
     throw new AptfreezeError('BAD_REQUEST', `${where}: not a build manifest (${issues.join('; ')})`);

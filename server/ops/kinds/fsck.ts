@@ -1,7 +1,5 @@
 import type { OperationDef } from '../operation.ts';
 import type { Services } from '../../services.ts';
-import { ReleaseRepo } from '../../catalog/release.ts';
-import { runFsck } from '../../fsck/fsck.ts';
 import type { FsckReport } from '../../fsck/report.ts';
 import { objectOf } from './params.ts';
 import { dataLayout } from '../../datadir.ts';
@@ -24,6 +22,7 @@ export const fsckRepairOp: OperationDef<Record<string, never>, FsckReport, FsckD
   resources: () => ['store'],
   run: async (s, _p, ctx) => {
     ctx.progress({ step: 'check' });
+    const [{ ReleaseRepo }, { runFsck }] = await Promise.all([import('../../catalog/release.ts'), import('../../fsck/fsck.ts')]);
     return runFsck({ dataDir: s.dataDir, db: s.db, repo: s.repo, rr: new ReleaseRepo(s.db), store: s.store, storeDirs: fsStoreDirs(dataLayout(s.dataDir).store), publisher: s.publisher, now: s.now }, { repair: true });
   },
   record: (r) => ({ ok: r.ok, problems: r.problems.length, repaired: r.repaired.length }),

@@ -1,9 +1,12 @@
 import type { OperationDef } from '../operation.ts';
 import { AptfreezeError } from '../../errors.ts';
 import { archiveLock } from '../../catalog/repo.ts';
-import { freezeSerial, thawSerial, type TransitionResult } from '../../release/service.ts';
-import { runGc, type GcReport } from '../../release/gc.ts';
+import type { TransitionResult } from '../../release/service.ts';
+import type { GcReport } from '../../release/gc.ts';
 import { objectOf, stringOf } from './params.ts';
+
+// Each run loads its service when it runs, not with the registry (operation.ts).
+const service = () => import('../../release/service.ts');
 
 interface FreezeParams {
   archive: string;
@@ -24,7 +27,7 @@ export const freezeOp: OperationDef<FreezeParams, TransitionResult> = {
   },
   archive: (p) => p.archive,
   resources: (p) => [archiveLock(p.archive)],
-  run: (s, p, ctx) => freezeSerial(s, p.archive, p.serial, { until: p.until, reason: p.reason, actor: ctx.actor, allowDuration: p.allowDuration }),
+  run: async (s, p, ctx) => (await service()).freezeSerial(s, p.archive, p.serial, { until: p.until, reason: p.reason, actor: ctx.actor, allowDuration: p.allowDuration }),
 };
 
 export const thawOp: OperationDef<{ archive: string; serial: string }, TransitionResult> = {
@@ -35,7 +38,7 @@ export const thawOp: OperationDef<{ archive: string; serial: string }, Transitio
   },
   archive: (p) => p.archive,
   resources: (p) => [archiveLock(p.archive)],
-  run: (s, p, ctx) => thawSerial(s, p.archive, p.serial, ctx.actor),
+  run: async (s, p, ctx) => (await service()).thawSerial(s, p.archive, p.serial, ctx.actor),
 };
 
 /**
@@ -55,6 +58,7 @@ export const gcOp: OperationDef<{ dryRun: boolean }, GcReport> = {
   resources: (p) => (p.dryRun ? [] : ['store']),
   run: async (s, p, ctx) => {
     ctx.progress({ step: p.dryRun ? 'dry-run' : 'collect-and-sweep' });
+    const { runGc } = await import('../../release/gc.ts');
     return runGc(s, { dryRun: p.dryRun, actor: ctx.actor });
   },
 };

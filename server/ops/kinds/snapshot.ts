@@ -1,7 +1,6 @@
 import type { OperationDef, Progress } from '../operation.ts';
 import { archiveLock } from '../../catalog/repo.ts';
-import { takeSnapshot, type SnapshotResult } from '../../snapshot/run.ts';
-import { snapshotContext } from '../../snapshot/service.ts';
+import type { SnapshotResult } from '../../snapshot/run.ts';
 import { objectOf, stringOf } from './params.ts';
 
 /**
@@ -18,6 +17,8 @@ export const snapshotOp: OperationDef<{ archive: string }, SnapshotResult> = {
   archive: (p) => p.archive,
   resources: (p) => [archiveLock(p.archive)],
   async run(s, p, ctx) {
+    // The pipeline is loaded when a snapshot runs, not with the registry (a command that only talks to the daemon never loads it).
+    const [{ takeSnapshot }, { snapshotContext }] = await Promise.all([import('../../snapshot/run.ts'), import('../../snapshot/service.ts')]);
     const progress: Progress = { step: 'start', poolFiles: 0, poolBytes: 0, poolFilesFetched: 0, bytesFetched: 0 };
     const report = (urgent = false) => ctx.progress({ ...progress }, urgent);
     return takeSnapshot(

@@ -2,9 +2,8 @@ import type { OperationDef } from '../operation.ts';
 import type { Services } from '../../services.ts';
 import { AptfreezeError } from '../../errors.ts';
 import { archiveLock } from '../../catalog/repo.ts';
-import { Catalog } from '../../catalog/uploads.ts';
-import { processUpload, type UploadResult } from '../../uploads/process.ts';
-import { Overlays, type DiffEntry } from '../../uploads/overlay.ts';
+import type { UploadResult } from '../../uploads/process.ts';
+import type { DiffEntry, Overlays } from '../../uploads/overlay.ts';
 import type { RepoPublishResult } from '../../uploads/publish.ts';
 import { objectOf, stringOf } from './params.ts';
 
@@ -17,6 +16,8 @@ import { objectOf, stringOf } from './params.ts';
  */
 const repositoryLock = (p: { repository: string }) => [archiveLock(p.repository)];
 const repositoryLine = (p: { repository: string }) => archiveLock(p.repository);
+/** The overlay service, loaded when an operation of a repository runs, not with the registry (operation.ts). */
+const overlays = async (s: Services): Promise<Overlays> => new (await import('../../uploads/overlay.ts')).Overlays(s);
 
 function boolOf(o: Record<string, unknown>, key: string, kind: string): boolean {
   const v = o[key];
@@ -43,7 +44,8 @@ export const uploadOp: OperationDef<UploadParams, UploadResult> = {
   resources: repositoryLock,
   line: repositoryLine,
   async run(s: Services, p, ctx) {
-    const cfg = new Overlays(s).repository(p.repository);
+    const [{ Catalog }, { processUpload }] = await Promise.all([import('../../catalog/uploads.ts'), import('../../uploads/process.ts')]);
+    const cfg = (await overlays(s)).repository(p.repository);
     const session = new Catalog(s.db).sessionById(p.session);
     if (!session || session.repository !== p.repository) throw new AptfreezeError('NOT_FOUND', `upload session ${p.session} of ${p.repository} is gone (processed already, or idle past the repository's sessionTimeout): upload again`);
     ctx.progress({ step: 'check' }, true);
@@ -60,7 +62,7 @@ export const suiteCreateOp: OperationDef<{ repository: string; suite: string; ba
   archive: (p) => p.repository,
   resources: repositoryLock,
   line: repositoryLine,
-  run: (s, p, ctx) => new Overlays(s).create(p.repository, p.suite, p.base, ctx.actor),
+  run: async (s, p, ctx) => (await overlays(s)).create(p.repository, p.suite, p.base, ctx.actor),
 };
 
 export const suiteMergeOp: OperationDef<{ repository: string; overlay: string; into?: string; force: boolean }, { changes: DiffEntry[]; serial: string }> = {
@@ -77,7 +79,7 @@ export const suiteMergeOp: OperationDef<{ repository: string; overlay: string; i
   archive: (p) => p.repository,
   resources: repositoryLock,
   line: repositoryLine,
-  run: (s, p, ctx) => new Overlays(s).merge(p.repository, p.overlay, { into: p.into, force: p.force }, ctx.actor),
+  run: async (s, p, ctx) => (await overlays(s)).merge(p.repository, p.overlay, { into: p.into, force: p.force }, ctx.actor),
 };
 
 export const suiteResetOp: OperationDef<{ repository: string; overlay: string }, { removed: number; serial: string }> = {
@@ -89,5 +91,5 @@ export const suiteResetOp: OperationDef<{ repository: string; overlay: string },
   archive: (p) => p.repository,
   resources: repositoryLock,
   line: repositoryLine,
-  run: (s, p, ctx) => new Overlays(s).reset(p.repository, p.overlay, ctx.actor),
+  run: async (s, p, ctx) => (await overlays(s)).reset(p.repository, p.overlay, ctx.actor),
 };
