@@ -6,6 +6,7 @@
 // in the store (publicationGate), so a blob is never deleted under a serial that names it.
 import type pg from 'pg';
 import { AptfreezeError } from '../errors.ts';
+import { inTransaction } from './pg-tx.ts';
 
 /** The lock gc's claim takes exclusively and every publication shares. */
 const gcLockKey = "hashtextextended('aptfreeze:gc', 0)";
@@ -24,9 +25,7 @@ export class PgGcCatalog {
    */
   async mark(hashes: string[], now: Date): Promise<number> {
     if (!hashes.length) return 0;
-    const c = await this.pool.connect();
-    try {
-      await c.query('BEGIN');
+    return inTransaction(this.pool, async (c) => {
       const referenced = new Set(
         (await c.query<{ sha256: string }>('SELECT sha256 FROM pub_files WHERE sha256 = ANY($1::text[]) UNION SELECT sha256 FROM pub_keys WHERE sha256 = ANY($1::text[])', [hashes])).rows.map((r) => r.sha256),
       );
@@ -35,14 +34,8 @@ export class PgGcCatalog {
       if (unreferenced.length) {
         await c.query('INSERT INTO pub_gc_unreferenced (sha256, first_seen) SELECT h, $2 FROM unnest($1::text[]) AS t(h) ON CONFLICT (sha256) DO NOTHING', [unreferenced, now]);
       }
-      await c.query('COMMIT');
       return unreferenced.length;
-    } catch (e) {
-      await c.query('ROLLBACK').catch(() => {});
-      throw e;
-    } finally {
-      c.release();
-    }
+    });
   }
 
   /** Forgets unreferenced entries whose blob is no longer in the store (deleted by hand, or by an earlier gc). */
@@ -62,9 +55,7 @@ export class PgGcCatalog {
    * publication may name those blobs again.
    */
   async claim(cutoff: Date, limit: number): Promise<string[]> {
-    const c = await this.pool.connect();
-    try {
-      await c.query('BEGIN');
+    return inTransaction(this.pool, async (c) => {
       await c.query(`SELECT pg_advisory_xact_lock(${gcLockKey})`);
       const claimed = await c.query<{ sha256: string }>(
         `INSERT INTO pub_gc_claims (sha256, claimed_seq)
@@ -78,14 +69,8 @@ export class PgGcCatalog {
       const hashes = claimed.rows.map((r) => r.sha256);
       if (hashes.length) await c.query('DELETE FROM pub_gc_unreferenced WHERE sha256 = ANY($1::text[])', [hashes]);
       const unfinished = await c.query<{ sha256: string }>('SELECT sha256 FROM pub_gc_claims WHERE done_seq IS NULL AND NOT (sha256 = ANY($1::text[]))', [hashes]);
-      await c.query('COMMIT');
       return [...hashes, ...unfinished.rows.map((r) => r.sha256)];
-    } catch (e) {
-      await c.query('ROLLBACK').catch(() => {});
-      throw e;
-    } finally {
-      c.release();
-    }
+    });
   }
 
   /** The claimed objects are deleted: a publication may name these blobs again once it has looked for them after now. */

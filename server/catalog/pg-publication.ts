@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { AptfreezeError } from '../errors.ts';
 import { PgGcCatalog, publicationGate } from './pg-gc.ts';
+import { inTransaction } from './pg-tx.ts';
 
 /** migrations-pg/ at the package root: two levels up from server/catalog/, one from the dist/ bundle (as open.ts finds migrations/). */
 const migrationsDir = (() => {
@@ -113,20 +114,10 @@ export class PgPublicationCatalog {
     });
   }
 
-  private async tx<T>(body: (c: pg.PoolClient) => Promise<T>): Promise<T> {
-    const c = await this.pool.connect();
-    try {
-      await c.query('BEGIN');
-      const out = await body(c);
-      await c.query('COMMIT');
-      return out;
-    } catch (e) {
-      await c.query('ROLLBACK').catch(() => {});
-      throw e;
-    } finally {
-      c.release();
-    }
+  private tx<T>(body: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    return inTransaction(this.pool, body);
   }
+
 
   /**
    * Publishes a serial: its row, its file list and the move of `latest`, in ONE transaction under
