@@ -40,6 +40,11 @@ export interface DaemonOptions {
    * mutations to its primary through the control socket.
    */
   ops?: 'own' | 'remote';
+  /**
+   * With ops 'own': start the operations thread and open its data directory before listening
+   * (`aptfreeze serve` does; tests leave the thread to start with their first operation).
+   */
+  warmOps?: boolean;
   /** Where the first run prints the lines to give apt (default stdout). */
   out?: (text: string) => void;
 }
@@ -65,6 +70,8 @@ export async function startDaemon(s: Services, opts: DaemonOptions = {}): Promis
       throw e;
     }
     ops = localOps(runner);
+    // Before listening: the first freeze or snapshot must not pay for the thread's start.
+    if (opts.warmOps) await runner.warm();
   }
   let server: Server | null = null;
   let tree: TreeServing | null = null;

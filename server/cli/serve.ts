@@ -62,7 +62,7 @@ export function register(program: Command, globals: () => GlobalOptions): void {
         containStrayErrors(s.log);
         // The runner and its control socket first: the workers hand mutations to it.
         serveClusterMetrics();
-        const d = await startDaemon(s, { http: false });
+        const d = await startDaemon(s, { http: false, warmOps: true });
         for (let i = 0; i < workers; i++) fork();
         const stop = async () => {
           stopping = true;
@@ -76,7 +76,7 @@ export function register(program: Command, globals: () => GlobalOptions): void {
         return;
       }
       if (role !== 'http') containStrayErrors(s.log);
-      const d = await startDaemon(s, role === 'http' ? { schedule: false, ops: 'remote' } : {});
+      const d = await startDaemon(s, role === 'http' ? { schedule: false, ops: 'remote' } : { warmOps: true });
       if (role === 'http') process.send?.({ url: d.url });
       else process.stdout.write(`aptfreeze listening on ${d.url}\n`);
       const stop = async () => {

@@ -37,6 +37,8 @@ export interface ExecutionEvents {
 
 export interface Executor {
   start(d: Dispatch): void;
+  /** Optional: get ready to run (a thread started, the data directory opened) before the first operation arrives. */
+  warm?(): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -154,6 +154,11 @@ export class OperationRunner {
     this.crashNext = { kind, at };
   }
 
+  /** Gets the executor ready (the daemon's operations thread started and its data directory open). */
+  async warm(): Promise<void> {
+    await this.executor.warm?.();
+  }
+
   async close(): Promise<void> {
     this.closing = true;
     await this.executor.close();

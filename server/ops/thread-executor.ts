@@ -18,6 +18,7 @@ export interface ThreadExecutorOptions {
 
 /** Messages from the thread (worker.ts). */
 export type FromThread =
+  | { t: 'ready' }
   | { t: 'started'; id: number }
   | { t: 'progress'; id: number; progress: Progress }
   | { t: 'done'; id: number; result?: unknown; error?: { code: string; message: string } }
@@ -39,6 +40,8 @@ export class ThreadExecutor implements Executor {
   private closing = false;
   private recovering: Promise<void> = Promise.resolve();
   private readonly clock = new SharedArrayBuffer(16);
+  /** Resolved when the current thread says it is ready (its data directory open, its code warm). */
+  private ready: { promise: Promise<void>; resolve: () => void } | null = null;
 
   constructor(private readonly o: ThreadExecutorOptions) {}
 
@@ -48,8 +51,21 @@ export class ThreadExecutor implements Executor {
     void this.recovering.then(() => this.thread().postMessage({ t: 'run', ...d }));
   }
 
+  /**
+   * Starts the thread now and waits until it is ready, so that the first operation does not pay
+   * for the thread's start (loading its code, opening the data directory: a few hundred ms).
+   * The daemon of `aptfreeze serve` calls it before it listens. A thread that fails to open
+   * still counts as ready: each operation then reports that failure.
+   */
+  async warm(): Promise<void> {
+    await this.recovering;
+    this.thread();
+    await this.ready?.promise;
+  }
+
   async close(): Promise<void> {
     this.closing = true;
+    this.ready?.resolve();
     const w = this.worker;
     this.worker = null;
     if (w) await w.terminate();
@@ -60,9 +76,13 @@ export class ThreadExecutor implements Executor {
     if (this.worker) return this.worker;
     const w = spawnThread({ config: this.o.config, dataDir: this.o.dataDir, logLevel: this.o.log.level, clock: this.o.systemClock ? null : this.clock });
     this.worker = w;
+    let resolve!: () => void;
+    const promise = new Promise<void>((r) => (resolve = r));
+    this.ready = { promise, resolve };
     w.on('message', (m: FromThread) => this.onMessage(m));
     w.on('error', (e) => this.o.log.error({ err: e instanceof Error ? `${e.name}: ${e.message}` : String(e) }, 'the operations thread crashed'));
     w.on('exit', (code) => {
+      resolve();
       if (this.worker === w) this.worker = null;
       if (this.closing) return;
       const ids = [...this.inflight];
@@ -89,6 +109,9 @@ export class ThreadExecutor implements Executor {
 
   private onMessage(m: FromThread): void {
     switch (m.t) {
+      case 'ready':
+        this.ready?.resolve();
+        return;
       case 'started':
         this.o.events.started(m.id);
         return;

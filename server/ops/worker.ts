@@ -31,7 +31,11 @@ const now = data.clock
 // Recovery is the daemon's (it runs before this thread starts again after a crash).
 const services = openServices({ config: data.config, dataDir: data.dataDir, log, now, recover: false });
 // A failure to open is reported by each operation (below), not as a crash of the thread at start.
-services.catch(() => {});
+// Ready once open (or failed to open): what ThreadExecutor.warm waits for.
+services.then(
+  () => post({ t: 'ready' }),
+  () => post({ t: 'ready' }),
+);
 
 /** TEST ONLY (Dispatch.testCrashAt): an uncaught throw, as a library's internal error would be. */
 function crash(): void {
