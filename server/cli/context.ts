@@ -43,10 +43,10 @@ export function withListen(config: Config, listen: string | undefined): Config {
   return Object.freeze({ ...config, listen: Object.freeze({ host: m[1]!.replace(/^\[|\]$/g, ''), port: Number(m[2]) }) });
 }
 
-export async function servicesFrom(g: GlobalOptions, opts: { makeAdminToken?: boolean; listen?: string } = {}): Promise<Services> {
+export async function servicesFrom(g: GlobalOptions, opts: { makeAdminToken?: boolean; listen?: string; recover?: boolean } = {}): Promise<Services> {
   const config = withListen(await configFrom(g), opts.listen);
   const [{ openServices }, { createLogger }] = await Promise.all([import('../services.ts'), import('../log.ts')]);
-  return openServices({ config, dataDir: dataDirFrom(g), log: createLogger(), makeAdminToken: opts.makeAdminToken });
+  return openServices({ config, dataDir: dataDirFrom(g), log: createLogger(), makeAdminToken: opts.makeAdminToken, recover: opts.recover });
 }
 
 export async function withServices<T>(g: GlobalOptions, fn: (s: Services) => Promise<T>): Promise<T> {

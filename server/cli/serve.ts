@@ -41,7 +41,10 @@ export function register(program: Command, globals: () => GlobalOptions): void {
       if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new AptfreezeError('BAD_REQUEST', `--workers ${opts.workers}: expected a whole number from 1 to 64`);
       // APTFREEZE_SERVE_ROLE=http: set by the primary on its cluster workers (not the --role of the command line).
       const role = process.env['APTFREEZE_SERVE_ROLE'];
-      const s = await servicesFrom(globals(), { makeAdminToken: role !== 'http', listen: opts.listen });
+      // Crash recovery is the primary's, done before it forks: an HTTP worker that recovered too
+      // would walk the pool trees and hold the archives' locks while the daemon already answers
+      // (a freeze right after start was refused with CONFLICT at 20,000 packages).
+      const s = await servicesFrom(globals(), { makeAdminToken: role !== 'http', listen: opts.listen, recover: role !== 'http' });
       const [{ startDaemon }, { serveClusterMetrics }] = await Promise.all([import('../main.ts'), import('../metrics/cluster.ts')]);
       let stopping = false;
       if (workers > 1 && cluster.isPrimary) {

@@ -7,6 +7,8 @@ import type { Dispatch } from './executor.ts';
 import { errorOf, plain } from './executor.ts';
 import { operationDef } from './registry.ts';
 import { progressThrottle } from './progress.ts';
+import { MrRepo } from '../catalog/snapmr.ts';
+import { mrIndexer } from '../snapmr/index.ts';
 import type { FromThread, ThreadData } from './thread-executor.ts';
 
 const port = parentPort!;
@@ -44,7 +46,34 @@ function crash(): void {
   });
 }
 
+/**
+ * The snapshot.debian.org tables follow publications in the background: once this thread has
+ * had no operation for `indexIdleMs` after one that may have published, it indexes the new
+ * serials (work proportional to the indices that changed). Not right after the operation: the
+ * next step of a release manager's script (a freeze, another snapshot, the command line on the
+ * same database) would compete with it. A /mr/ or /file/ request catches up itself meanwhile.
+ */
+const indexIdleMs = 60_000;
+const publishing = new Set(['snapshot', 'upload', 'suite.create', 'suite.merge', 'suite.reset', 'tag.create']);
+let indexTimer: NodeJS.Timeout | null = null;
+let running = 0;
+let catchUp: (() => Promise<void>) | null = null;
+function indexWhenIdle(): void {
+  if (indexTimer) clearTimeout(indexTimer);
+  indexTimer = setTimeout(() => {
+    indexTimer = null;
+    if (running > 0) return indexWhenIdle();
+    void services.then((s) => {
+      catchUp ??= mrIndexer({ ...s, mr: new MrRepo(s.db) });
+      return catchUp();
+    }).catch((e: Error) => log.warn({ err: e.message }, 'indexing for the snapshot.debian.org reads failed; retried at the next request'));
+  }, indexIdleMs);
+  indexTimer.unref();
+}
+
 port.on('message', (d: Dispatch & { t: 'run' }) => {
+  running++;
+  if (indexTimer) indexWhenIdle();
   void (async () => {
     post({ t: 'started', id: d.id });
     const progress = progressThrottle((p) => post({ t: 'progress', id: d.id, progress: p }));
@@ -56,9 +85,12 @@ port.on('message', (d: Dispatch & { t: 'run' }) => {
       const result = await def.run(s, def.params(d.params), { actor: d.actor, progress: progress.send, step });
       progress.flush();
       post({ t: 'done', id: d.id, result: plain(result) });
+      if (publishing.has(d.kind)) indexWhenIdle();
     } catch (e) {
       progress.flush();
       post({ t: 'done', id: d.id, error: errorOf(e) });
+    } finally {
+      running--;
     }
   })();
 });
