@@ -40,24 +40,32 @@ export class OpsRepo {
     return Number(r.lastInsertRowid);
   }
 
-  markRunning(id: number, now: Date): void {
-    this.db.prepare("UPDATE operations SET state = 'running', started_at = ? WHERE id = ? AND state = 'pending'").run(now.toISOString(), id);
+  /**
+   * Runs `fn` (a statement or a whole transaction of the caller's) with its commit not flushed to
+   * disk on its own (synchronous NORMAL): the WAL keeps commits in order, so the next FULL commit
+   * (the operation's own state change, or its recorded end) flushes this one with it. For what an
+   * operation records before it has done anything durable: its pending row and lock, its start,
+   * its progress. A power cut before that next commit loses the record and nothing it described.
+   * An fsync costs 10-60 ms here (docs/performance.md, 2026-12-06): a freeze through the API made
+   * four. Inside a caller's transaction the setting cannot change: the caller's commit decides.
+   */
+  relaxed<T>(fn: () => T): T {
+    const relax = !this.db.inTransaction;
+    if (relax) this.db.pragma('synchronous = NORMAL');
+    try {
+      return fn();
+    } finally {
+      if (relax) this.db.pragma('synchronous = FULL');
+    }
   }
 
-  /**
-   * Progress is shown, not relied on: its commit is not flushed to disk on its own (synchronous
-   * NORMAL for this one statement; the WAL keeps it in order, and the next FULL commit flushes it).
-   * A snapshot reports each of its ~12 steps, and an fsync each cost it 10-60 ms (docs/performance.md,
-   * 2026-12-06). Inside a caller's transaction the setting cannot change: the caller's commit decides.
-   */
+  markRunning(id: number, now: Date): void {
+    this.relaxed(() => this.db.prepare("UPDATE operations SET state = 'running', started_at = ? WHERE id = ? AND state = 'pending'").run(now.toISOString(), id));
+  }
+
+  /** Progress is shown, not relied on (relaxed, above): a snapshot reports each of its ~12 steps. */
   setProgress(id: number, p: Progress): void {
-    const relaxed = !this.db.inTransaction;
-    if (relaxed) this.db.pragma('synchronous = NORMAL');
-    try {
-      this.db.prepare("UPDATE operations SET progress = ? WHERE id = ? AND state IN ('pending', 'running')").run(JSON.stringify(p), id);
-    } finally {
-      if (relaxed) this.db.pragma('synchronous = FULL');
-    }
+    this.relaxed(() => this.db.prepare("UPDATE operations SET progress = ? WHERE id = ? AND state IN ('pending', 'running')").run(JSON.stringify(p), id));
   }
 
   finish(id: number, now: Date, outcome: { result?: unknown; error?: { code: string; message: string } }): void {

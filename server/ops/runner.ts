@@ -96,7 +96,8 @@ export class OperationRunner {
       this.live.set(id, { kind: req.kind, resources, record: def.record, waiters: [], watchers: new Set(), line: lineName });
       return this.ops.get(id)!;
     }
-    const taken = this.deps.db
+    // Relaxed (not flushed on its own): the operation's first durable commit flushes it (catalog/operations.ts).
+    const taken = this.ops.relaxed(() => this.deps.db
       .transaction(() => {
         const lock = this.deps.repo.tryLock(resources, pid, now);
         if (!lock.ok) {
@@ -106,7 +107,7 @@ export class OperationRunner {
         }
         return { id: this.ops.insert({ kind: req.kind, archive, actor: req.actor, state: 'pending', resources, pid, now }) };
       })
-      .immediate();
+      .immediate());
     if (taken.error) throw new AptfreezeError('CONFLICT', taken.error.message, { details: { operation: String(taken.id) } });
     const id = taken.id;
     this.live.set(id, { kind: req.kind, resources, record: def.record, waiters: [], watchers: new Set(), ...(lineName === undefined ? {} : { line: lineName }) });
