@@ -14,65 +14,54 @@ type Handler = (req: IncomingMessage, res: ServerResponse) => void;
  * call) and a 'finish' listener per response cost ~10% of that path's throughput (measured with
  * wrk on a 2 kB pool file). The counters are handed to prom-client when it is scraped (`collect`).
  */
+/** Totals by label set, keyed by the labels' values joined: the labels object is made once, at a set's first count. */
+type Totals = Map<string, { labels: Record<string, string>; n: number }>;
+
+function add(t: Totals, key: string, labels: () => Record<string, string>, n: number): void {
+  const c = t.get(key);
+  if (c) c.n += n;
+  else t.set(key, { labels: labels(), n });
+}
+
+/** A prom-client counter set to `totals` at each scrape (reset, then one inc of each total). */
+function totalsCounter(registry: Registry, name: string, help: string, labelNames: string[], totals: Totals): void {
+  new Counter({
+    name,
+    help,
+    labelNames,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const c of totals.values()) this.inc(c.labels, c.n);
+    },
+  });
+}
+
 export class HttpMetrics {
   readonly registry = new Registry();
-  private readonly requestCounts = new Map<string, { kind: string; status: string; n: number }>();
-  private readonly byteCounts = new Map<string, number>();
-  private readonly hitCounts = new Map<string, number>();
+  private readonly requestCounts: Totals = new Map();
+  private readonly byteCounts: Totals = new Map();
+  private readonly hitCounts: Totals = new Map();
 
   constructor() {
-    const requestCounts = this.requestCounts;
-    const byteCounts = this.byteCounts;
-    const hitCounts = this.hitCounts;
-    // Each scrape sets the counters to the totals (reset, then one inc of the total each).
-    new Counter({
-      name: 'aptfreeze_http_requests_total',
-      help: 'HTTP requests answered, by route kind and status class',
-      labelNames: ['kind', 'status'],
-      registers: [this.registry],
-      collect() {
-        this.reset();
-        for (const c of requestCounts.values()) this.inc({ kind: c.kind, status: c.status }, c.n);
-      },
-    });
-    new Counter({
-      name: 'aptfreeze_http_response_bytes_total',
-      help: 'Bytes of response bodies sent (by Content-Length), by route kind',
-      labelNames: ['kind'],
-      registers: [this.registry],
-      collect() {
-        this.reset();
-        for (const [kind, n] of byteCounts) this.inc({ kind }, n);
-      },
-    });
-    new Counter({
-      name: 'aptfreeze_http_cache_hits_total',
-      help: 'Answers from a memory cache of the file server (url: prepared small files; small; large)',
-      labelNames: ['cache'],
-      registers: [this.registry],
-      collect() {
-        this.reset();
-        for (const [cache, n] of hitCounts) this.inc({ cache }, n);
-      },
-    });
+    totalsCounter(this.registry, 'aptfreeze_http_requests_total', 'HTTP requests answered, by route kind and status class', ['kind', 'status'], this.requestCounts);
+    totalsCounter(this.registry, 'aptfreeze_http_response_bytes_total', 'Bytes of response bodies sent (by Content-Length), by route kind', ['kind'], this.byteCounts);
+    totalsCounter(this.registry, 'aptfreeze_http_cache_hits_total', 'Answers from a memory cache of the file server (url: prepared small files; small; large)', ['cache'], this.hitCounts);
   }
 
   cacheHit = (cache: string): void => {
-    this.hitCounts.set(cache, (this.hitCounts.get(cache) ?? 0) + 1);
+    add(this.hitCounts, cache, () => ({ cache }), 1);
   };
 
   private count(url: string, method: string | undefined, res: ServerResponse, bytesBefore: number, socketBytes: number): void {
     const kind = routeKind(url);
     const status = statusClass(res.statusCode);
-    const key = `${kind} ${status}`;
-    const c = this.requestCounts.get(key);
-    if (c) c.n++;
-    else this.requestCounts.set(key, { kind, status, n: 1 });
+    add(this.requestCounts, `${kind} ${status}`, () => ({ kind, status }), 1);
     if (method === 'HEAD' || res.statusCode === 304) return;
     // Headers written raw (writeHead with a prepared list, the file server's URL cache) are not
     // readable back: then the bytes this response put on the socket, its headers included.
     const len = Number(res.getHeader('content-length') ?? socketBytes - bytesBefore);
-    if (Number.isFinite(len) && len > 0) this.byteCounts.set(kind, (this.byteCounts.get(kind) ?? 0) + len);
+    if (Number.isFinite(len) && len > 0) add(this.byteCounts, kind, () => ({ kind }), len);
   }
 
   /** Wraps a request handler: each finished response is counted. */
